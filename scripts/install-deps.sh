@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install, only where missing, the Debian packages that building, running and
+# testing spoolrun need. Safe to run again: it does nothing when all are present.
+set -eu
+
+packages="gcc make libc6-dev libjansson-dev libiniparser-dev libcmocka-dev \
+python3 python3-jsonschema mandoc"
+
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "install-deps: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# An install from a stale package list fails; refresh it once, then install.
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

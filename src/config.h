@@ -1,0 +1,47 @@
+/* config: the INI file, turned into a plain struct.
+ *
+ * The only module that includes iniparser. Every key is parsed and checked
+ * here, so the rest of the program sees typed, in-range values. Relative
+ * paths in a config file are resolved against the directory of that file,
+ * so a config works whatever the current directory. */
+#ifndef SPOOLRUN_CONFIG_H
+#define SPOOLRUN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+struct config {
+	char *path;          /* file loaded, or NULL for built-in defaults */
+	char *spool_root;    /* [spool] root */
+	char *results_dir;   /* [spool] results_dir; NULL: <root>/results */
+	bool fsync;          /* [spool] fsync: durable results */
+	bool check_perms;    /* [spool] check_permissions */
+	size_t max_task_bytes; /* [spool] max_task_bytes */
+	double timeout;      /* [task] timeout, seconds; 0 = none */
+	double kill_grace;   /* [task] kill_grace, seconds */
+	size_t max_output;   /* [output] max_output: inline bytes per stream */
+	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
+	enum log_level log_level; /* [log] level */
+};
+
+/* Built-in defaults: spool "spool" in the current directory, 1 hour timeout,
+ * 5 s grace, 1 MiB inline output, 100 MiB logs, durable, level info. */
+void config_defaults(struct config *c);
+
+/* Loads path on top of the defaults. On error returns -1 and writes a
+ * one-line message naming the file, section and key into err; c is then
+ * left untouched, so a reload can keep the old config. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+void config_clear(struct config *c);
+
+/* Parsers shared with the task validator and command line, exposed so they
+ * are tested once: a number of seconds (>= 0, finite, at most max) and a
+ * byte size with an optional K, M or G suffix (powers of 1024). */
+int config_parse_seconds(const char *s, double max, double *out);
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,248 @@
+/* spoolrun: a file-spool batch runner. This file is the command line:
+ * `watch` (runner.c), `exec` (one task in the foreground), help, version. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exitcodes.h"
+#include "fsutil.h"
+#include "log.h"
+#include "result.h"
+#include "run.h"
+#include "runner.h"
+#include "signals.h"
+#include "spool.h"
+#include "task.h"
+#include "version.h"
+
+static const char usage_text[] =
+	"usage: spoolrun watch [--config FILE] [--spool DIR]\n"
+	"       spoolrun exec [--config FILE] TASKFILE|-\n"
+	"       spoolrun --help | --version\n"
+	"\n"
+	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
+	"them one at a time with a timeout and full capture of stdout and stderr,\n"
+	"and publishes one result JSON file per task in DIR/results/.\n"
+	"\n"
+	"commands:\n"
+	"  watch   run the watcher in the foreground, logging to stderr, until\n"
+	"          SIGTERM or SIGINT (exit 0); SIGHUP reloads the config\n"
+	"  exec    run one task file (or one read from stdin with -) without a\n"
+	"          spool and print its result JSON on stdout\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
+	"                     defaults); relative paths in it are relative to FILE\n"
+	"  -s, --spool DIR    spool root, overriding [spool] root; every directory\n"
+	"                     below it is created if missing\n"
+	"  -h, --help         this text\n"
+	"  -V, --version      the version\n"
+	"\n"
+	"spool: incoming/ (drop *.json by rename), active/, results/, logs/,\n"
+	"rejected/, tmp/. Write a task file elsewhere, then rename it into\n"
+	"incoming/, so the runner never sees it half-written.\n"
+	"\n"
+	"exit status of watch: 0 stopped by a signal, 2 usage, 71 system error,\n"
+	"74 spool not usable, 75 spool locked by another runner, 78 bad config.\n"
+	"exit status of exec: the task's exit code; 128+N killed by signal N;\n"
+	"124 timeout; 127 program not found; 126 could not start otherwise;\n"
+	"65 task file rejected; 66 task file unreadable.\n"
+	"\n"
+	"See spoolrun(1) and README.md for the task and result formats.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "spoolrun: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see spoolrun --help)\n");
+	return EXIT_USAGE;
+}
+
+struct options {
+	const char *config;
+	const char *spool;
+};
+
+/* Parses the options shared by the subcommands; returns the index of the
+ * first operand, or -1 after a usage error, or -2 after --help. */
+static int parse_options(int argc, char **argv, bool allow_spool, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "spool", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	o->config = getenv("SPOOLRUN_CONFIG");
+	if (o->config && !*o->config)
+		o->config = NULL;
+	opterr = 0;
+	optind = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "+:c:s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 's':
+			if (!allow_spool)
+				return usage_error("%s takes no --spool", argv[0]), -1;
+			o->spool = optarg;
+			break;
+		case 'h': fputs(usage_text, stdout); return -2;
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]), -1;
+		default: return usage_error("unknown option %s", argv[optind - 1]), -1;
+		}
+	}
+	return optind;
+}
+
+static bool exec_on_signal(void *ctx, int sig)
+{
+	(void)ctx;
+	return sig == SIGTERM || sig == SIGINT;
+}
+
+static int print_result(json_t *result)
+{
+	size_t len;
+	char *text = result ? result_dump(result, &len) : NULL;
+	if (!text || xwrite_all(STDOUT_FILENO, text, len) < 0) {
+		fprintf(stderr, "spoolrun: cannot write the result: %s\n", strerror(errno));
+		free(text);
+		return EXIT_IOERR;
+	}
+	free(text);
+	return result_exit_code(result);
+}
+
+/* Unlike the spool, exec follows symlinks and reads FIFOs: the file is the
+ * caller's own choice, e.g. `spoolrun exec <(make-task)`. */
+static int read_task_file(const char *path, size_t max, char **buf, size_t *len)
+{
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0)
+		return -1;
+	int rc = read_fd_bounded(fd, max, buf, len);
+	int saved = errno;
+	if (fd != STDIN_FILENO)
+		close(fd);
+	errno = saved;
+	return rc;
+}
+
+static int exec_task(const struct config *cfg, const char *path)
+{
+	const char *name = strcmp(path, "-") ? basename(path) : "stdin";
+	char *buf;
+	size_t len;
+	if (read_task_file(path, cfg->max_task_bytes, &buf, &len) < 0) {
+		fprintf(stderr, "spoolrun: %s: %s\n", path,
+			errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
+		return EXIT_NOINPUT;
+	}
+	struct task t;
+	struct task_error e;
+	struct task_defaults d = { cfg->timeout, cfg->kill_grace };
+	struct result_context ctx = { .task_file = name, .attempt = 1 };
+	int rc;
+	if (task_parse(buf, len, name, &d, &t, &e) < 0) {
+		char id[TASK_ID_MAX + 1];
+		task_id_from_filename(name, id);
+		json_t *r = result_rejected(id, &e, t.json, &ctx, NULL);
+		print_result(r);
+		json_decref(r);
+		fprintf(stderr, "spoolrun: %s\n", e.message);
+		rc = EXIT_DATAERR;
+	} else {
+		int sigfd = signals_setup();
+		if (sigfd < 0 || run_init() < 0) {
+			fprintf(stderr, "spoolrun: cannot set up signals: %s\n", strerror(errno));
+			free(buf);
+			task_clear(&t);
+			return EXIT_OSERR;
+		}
+		struct run_options opt = { .max_output = cfg->max_output, .stdout_log = -1,
+					   .stderr_log = -1, .signal_fd = sigfd,
+					   .on_signal = exec_on_signal };
+		struct run_outcome o;
+		if (run_task(&t, &opt, &o) < 0)
+			fprintf(stderr, "spoolrun: runner failure: %s\n", strerror(errno));
+		json_t *r = result_from_run(&t, &o, &ctx);
+		rc = print_result(r);
+		json_decref(r);
+		run_outcome_clear(&o);
+		close(sigfd);
+	}
+	task_clear(&t);
+	free(buf);
+	return rc;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	struct options o = { 0 };
+	int i = parse_options(argc, argv, false, &o);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (argc - i != 1)
+		return usage_error("%s needs exactly one TASKFILE (or - for stdin)", "exec");
+	struct config cfg;
+	char err[1024];
+	config_defaults(&cfg);
+	if (o.config && config_load(&cfg, o.config, err, sizeof err) < 0) {
+		fprintf(stderr, "spoolrun: %s\n", err);
+		config_clear(&cfg);
+		return EXIT_CONFIG;
+	}
+	log_set_level(cfg.log_level);
+	int rc = exec_task(&cfg, argv[i]);
+	config_clear(&cfg);
+	return rc;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	struct options o = { 0 };
+	int i = parse_options(argc, argv, true, &o);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (i != argc)
+		return usage_error("watch takes no operands, got '%s'", argv[i]);
+	return runner_watch(o.config, o.spool);
+}
+
+/* fds 0-2 closed by whoever started us would be reused by the first
+ * open(), and a task's output could then land in a spool file. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			_exit(EXIT_OSERR);
+}
+
+int main(int argc, char **argv)
+{
+	ensure_std_fds();
+	if (argc < 2)
+		return usage_error("%s", "missing command: watch or exec");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("spoolrun %s\n", SPOOLRUN_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "watch"))
+		return cmd_watch(argc - 1, argv + 1);
+	if (!strcmp(cmd, "exec"))
+		return cmd_exec(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,153 @@
+#include "queue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char tombstone;
+#define TOMBSTONE (&tombstone)
+
+void queue_init(struct queue *q)
+{
+	memset(q, 0, sizeof *q);
+}
+
+void queue_clear(struct queue *q)
+{
+	for (size_t i = 0; i < q->len; i++)
+		free(q->heap[i].name);
+	free(q->heap);
+	free(q->slots);
+	memset(q, 0, sizeof *q);
+}
+
+size_t queue_len(const struct queue *q)
+{
+	return q->len;
+}
+
+static size_t hash(const char *s)
+{
+	size_t h = 1469598103934665603u; /* FNV-1a */
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211u;
+	return h;
+}
+
+/* Slot holding name, or the first free slot of its probe sequence. */
+static size_t find_slot(const struct queue *q, const char *name, bool *found)
+{
+	size_t mask = q->nslots - 1, i = hash(name) & mask, free_slot = SIZE_MAX;
+	for (;; i = (i + 1) & mask) {
+		char *s = q->slots[i];
+		if (!s) {
+			*found = false;
+			return free_slot != SIZE_MAX ? free_slot : i;
+		}
+		if (s == TOMBSTONE) {
+			if (free_slot == SIZE_MAX)
+				free_slot = i;
+		} else if (strcmp(s, name) == 0) {
+			*found = true;
+			return i;
+		}
+	}
+}
+
+static int rehash(struct queue *q, size_t nslots)
+{
+	char **old = q->slots;
+	size_t oldn = q->nslots;
+	q->slots = calloc(nslots, sizeof *q->slots);
+	if (!q->slots) {
+		q->slots = old;
+		return -1;
+	}
+	q->nslots = nslots;
+	q->filled = 0;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i] && old[i] != TOMBSTONE) {
+			bool found;
+			q->slots[find_slot(q, old[i], &found)] = old[i];
+			q->filled++;
+		}
+	free(old);
+	return 0;
+}
+
+static bool before(const struct queue_entry *a, const struct queue_entry *b)
+{
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	if (a->mtime_ns != b->mtime_ns)
+		return a->mtime_ns < b->mtime_ns;
+	return strcmp(a->name, b->name) < 0;
+}
+
+static void swap(struct queue_entry *a, struct queue_entry *b)
+{
+	struct queue_entry t = *a;
+	*a = *b;
+	*b = t;
+}
+
+int queue_push(struct queue *q, const char *name, int64_t priority, int64_t mtime_ns)
+{
+	/* Keep the set at most half full, counting tombstones. */
+	if ((q->filled + 1) * 2 > q->nslots) {
+		size_t n = 64;
+		while (n < (q->len + 1) * 4)
+			n *= 2;
+		if (rehash(q, n) < 0)
+			return -1;
+	}
+	bool found;
+	size_t slot = find_slot(q, name, &found);
+	if (found)
+		return 0;
+	if (q->len == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct queue_entry *h = realloc(q->heap, cap * sizeof *h);
+		if (!h)
+			return -1;
+		q->heap = h;
+		q->cap = cap;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return -1;
+	if (!q->slots[slot])
+		q->filled++;
+	q->slots[slot] = copy;
+	size_t i = q->len++;
+	q->heap[i] = (struct queue_entry){ priority, mtime_ns, copy };
+	while (i > 0 && before(&q->heap[i], &q->heap[(i - 1) / 2])) {
+		swap(&q->heap[i], &q->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return 1;
+}
+
+bool queue_pop(struct queue *q, struct queue_entry *out)
+{
+	if (q->len == 0)
+		return false;
+	*out = q->heap[0];
+	q->heap[0] = q->heap[--q->len];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < q->len && before(&q->heap[l], &q->heap[m]))
+			m = l;
+		if (r < q->len && before(&q->heap[r], &q->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		swap(&q->heap[i], &q->heap[m]);
+		i = m;
+	}
+	bool found;
+	size_t slot = find_slot(q, out->name, &found);
+	if (found)
+		q->slots[slot] = TOMBSTONE;
+	return true;
+}

@@ -1,0 +1,37 @@
+/* queue: the task files waiting in incoming/, in the order they run.
+ *
+ * Higher priority first, then older mtime, then name. A file reported twice
+ * (an inotify event and a scan, or a rescan after an overflow) is queued
+ * once. Memory is one small entry per waiting file: no task is held parsed. */
+#ifndef SPOOLRUN_QUEUE_H
+#define SPOOLRUN_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct queue_entry {
+	int64_t priority;
+	int64_t mtime_ns;
+	char *name;
+};
+
+struct queue {
+	struct queue_entry *heap;
+	size_t len, cap;
+	char **slots;       /* hash set of queued names; TOMBSTONE marks removals */
+	size_t nslots, filled;
+};
+
+void queue_init(struct queue *q);
+void queue_clear(struct queue *q);
+
+/* 1 when added, 0 when name is already queued, -1 (ENOMEM) on failure. */
+int queue_push(struct queue *q, const char *name, int64_t priority, int64_t mtime_ns);
+
+/* Takes the first entry; the caller frees out->name. False when empty. */
+bool queue_pop(struct queue *q, struct queue_entry *out);
+
+size_t queue_len(const struct queue *q);
+
+#endif

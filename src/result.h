@@ -1,0 +1,46 @@
+/* result: the result document (format 1) of a task, and its exit code.
+ *
+ * A result stands alone: it carries the task as submitted, the outcome, the
+ * captured output as valid UTF-8, and where the full logs are. Building a
+ * result allocates; publishing it is the spool's business. */
+#ifndef SPOOLRUN_RESULT_H
+#define SPOOLRUN_RESULT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "run.h"
+#include "task.h"
+
+struct result_context {
+	const char *task_file;       /* file name the task came in as, or NULL */
+	const char *task_file_stamp; /* identity of that file (inode:mtime:size), or NULL */
+	bool recovered;              /* an earlier attempt was interrupted */
+	const char *stdout_log;      /* log paths, or NULL when not kept */
+	const char *stderr_log;
+	int attempt;                 /* 1 for a first run */
+};
+
+/* The result of a task that ran, or tried to. */
+json_t *result_from_run(const struct task *t, const struct run_outcome *o,
+			const struct result_context *c);
+
+/* The result of a task file that was refused before running: id is the
+ * task's (or one derived from the file name), task_json the parsed document
+ * if the file was JSON at all (may be NULL), kept_as where the original
+ * bytes are kept (may be NULL). */
+json_t *result_rejected(const char *id, const struct task_error *e, json_t *task_json,
+			const struct result_context *c, const char *kept_as);
+
+/* Serialises with a trailing newline; malloc'ed, NULL on failure. */
+char *result_dump(const json_t *result, size_t *len);
+
+/* The status string of a result ("succeeded", "failed", …). */
+const char *result_status(const json_t *result);
+
+/* The exit code for `spoolrun exec` (and the client commands): the task's
+ * own exit code, 128+N for a signal, 124 for a timeout, 126/127 when it
+ * could not be started, 65 when the task file was rejected. */
+int result_exit_code(const json_t *result);
+
+#endif

@@ -1,0 +1,288 @@
+#define _GNU_SOURCE
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "signals.h"
+
+extern char **environ;
+
+/* Everything the child needs, allocated before fork: the child itself only
+ * makes async-signal-safe calls. */
+struct exec_plan {
+	char **envp;
+	char **candidates; /* paths to try, in PATH order */
+	const char **sh_argv; /* for ENOEXEC: /bin/sh CANDIDATE ARGS... */
+	size_t argc;
+};
+
+struct child_report {
+	int stage;
+	int err;
+};
+
+static const char *const stage_names[] = { "exec", "chdir", "setsid", "dup2" };
+enum { STAGE_EXEC, STAGE_CHDIR, STAGE_SETSID, STAGE_DUP2 };
+
+static void free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static void plan_clear(struct exec_plan *p)
+{
+	free_strv(p->envp);
+	free_strv(p->candidates);
+	free(p->sh_argv);
+}
+
+static bool overridden(const struct task *t, const char *entry)
+{
+	for (size_t i = 0; i < t->env_count; i++) {
+		size_t n = strlen(t->env[i].name);
+		if (strncmp(entry, t->env[i].name, n) == 0 && entry[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+static char **build_env(const struct task *t)
+{
+	size_t n = 0;
+	for (char **e = environ; *e; e++)
+		n++;
+	char **envp = calloc(n + t->env_count + 1, sizeof *envp);
+	if (!envp)
+		return NULL;
+	size_t k = 0;
+	for (char **e = environ; *e; e++)
+		if (!overridden(t, *e) && !(envp[k++] = strdup(*e)))
+			goto fail;
+	for (size_t i = 0; i < t->env_count; i++)
+		if (t->env[i].value &&
+		    asprintf(&envp[k++], "%s=%s", t->env[i].name, t->env[i].value) < 0) {
+			envp[--k] = NULL;
+			goto fail;
+		}
+	return envp;
+fail:
+	free_strv(envp);
+	return NULL;
+}
+
+/* The PATH a program is looked up in is the task's, as `env PATH=… cmd`
+ * would use: its override if any, else the runner's, else glibc's default. */
+static const char *effective_path(const struct task *t)
+{
+	for (size_t i = 0; i < t->env_count; i++)
+		if (strcmp(t->env[i].name, "PATH") == 0)
+			return t->env[i].value ? t->env[i].value : "/bin:/usr/bin";
+	const char *p = getenv("PATH");
+	return p ? p : "/bin:/usr/bin";
+}
+
+static char **build_candidates(const struct task *t)
+{
+	const char *prog = t->argv[0];
+	if (strchr(prog, '/')) {
+		char **c = calloc(2, sizeof *c);
+		if (c && !(c[0] = strdup(prog)))
+			free(c), c = NULL;
+		return c;
+	}
+	const char *path = effective_path(t);
+	size_t dirs = 1;
+	for (const char *p = path; *p; p++)
+		dirs += *p == ':';
+	char **c = calloc(dirs + 1, sizeof *c);
+	if (!c)
+		return NULL;
+	size_t k = 0;
+	for (const char *p = path;; ) {
+		const char *end = strchrnul(p, ':');
+		int len = (int)(end - p);
+		/* An empty PATH component means the current directory. */
+		if (asprintf(&c[k++], "%.*s%s%s", len, p, len ? "/" : "", prog) < 0) {
+			c[--k] = NULL;
+			free_strv(c);
+			return NULL;
+		}
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	return c;
+}
+
+static int plan_build(const struct task *t, struct exec_plan *p)
+{
+	memset(p, 0, sizeof *p);
+	while (t->argv[p->argc])
+		p->argc++;
+	p->envp = build_env(t);
+	p->candidates = build_candidates(t);
+	p->sh_argv = calloc(p->argc + 2, sizeof *p->sh_argv);
+	if (!p->envp || !p->candidates || !p->sh_argv) {
+		plan_clear(p);
+		errno = ENOMEM;
+		return -1;
+	}
+	p->sh_argv[0] = "/bin/sh";
+	for (size_t i = 1; i < p->argc; i++)
+		p->sh_argv[i + 1] = t->argv[i];
+	return 0;
+}
+
+static void report_and_exit(int fd, int stage, int err)
+{
+	struct child_report r = { stage, err };
+	ssize_t ignored = write(fd, &r, sizeof r);
+	(void)ignored; /* nothing more a dying child can do */
+	_exit(127);
+}
+
+/* Runs in the forked child: async-signal-safe calls only. */
+static void child_exec(const struct task *t, struct exec_plan *p, const int fds[3], int report)
+{
+	signals_reset_child();
+	if (setsid() < 0)
+		report_and_exit(report, STAGE_SETSID, errno);
+	for (int i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			report_and_exit(report, STAGE_DUP2, errno);
+	/* Descriptors the runner inherited without O_CLOEXEC must not reach
+	 * the task either; the report pipe stays open until exec. */
+	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (t->cwd && chdir(t->cwd) < 0)
+		report_and_exit(report, STAGE_CHDIR, errno);
+	int err = ENOENT;
+	bool denied = false;
+	for (char **c = p->candidates; *c; c++) {
+		execve(*c, (char *const *)t->argv, p->envp);
+		if (errno == ENOEXEC) {
+			/* No #! line: run it as a shell script, as execvp does. */
+			p->sh_argv[1] = *c;
+			execve("/bin/sh", (char *const *)p->sh_argv, p->envp);
+		}
+		if (errno == EACCES)
+			denied = true;
+		else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
+			 errno != ENODEV && errno != ETIMEDOUT) {
+			err = errno;
+			break;
+		}
+	}
+	report_and_exit(report, STAGE_EXEC, denied && err == ENOENT ? EACCES : err);
+}
+
+static int open_stdio(const struct task *t, int child[3], int parent[3])
+{
+	int p[2];
+	child[0] = child[1] = child[2] = parent[0] = parent[1] = parent[2] = -1;
+	if (t->stdin_data) {
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return -1;
+		child[0] = p[0];
+		parent[0] = p[1];
+	} else if ((child[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	for (int i = 1; i < 3; i++) {
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return -1;
+		parent[i] = p[0];
+		child[i] = p[1];
+	}
+	for (int i = 0; i < 3; i++)
+		if (parent[i] >= 0 && fcntl(parent[i], F_SETFL, O_NONBLOCK) < 0)
+			return -1;
+	return 0;
+}
+
+static void close_all(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* Waits for the child's exec report: EOF means exec succeeded. */
+static int read_report(int fd, pid_t pid, struct spawn_error *e, struct rusage *usage)
+{
+	struct child_report r;
+	ssize_t n = xread(fd, &r, sizeof r);
+	if (n == 0)
+		return 0;
+	int status;
+	while (wait4(pid, &status, 0, usage) < 0 && errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof r && r.stage >= 0 && r.stage <= STAGE_DUP2) {
+		e->stage = stage_names[r.stage];
+		e->err = r.err;
+	} else {
+		e->stage = "exec";
+		e->err = n < 0 ? errno : EIO;
+	}
+	return -1;
+}
+
+int spawn_start(const struct task *t, struct spawned *s, struct spawn_error *e,
+		struct rusage *usage)
+{
+	struct exec_plan plan;
+	int child[3], parent[3], report[2] = { -1, -1 };
+	memset(usage, 0, sizeof *usage);
+	if (plan_build(t, &plan) < 0) {
+		*e = (struct spawn_error){ "environment", errno };
+		return -1;
+	}
+	if (open_stdio(t, child, parent) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+		*e = (struct spawn_error){ "pipe", errno };
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		*e = (struct spawn_error){ "fork", errno };
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(t, &plan, child, report[1]);
+	close_all(child);
+	close(report[1]);
+	report[1] = -1;
+	int rc = read_report(report[0], pid, e, usage);
+	close(report[0]);
+	plan_clear(&plan);
+	if (rc < 0) {
+		close_all(parent);
+		return -1;
+	}
+	*s = (struct spawned){ pid, parent[0], parent[1], parent[2] };
+	return 0;
+fail: {
+	int saved = e->err;
+	close_all(child);
+	close_all(parent);
+	if (report[0] >= 0)
+		close(report[0]);
+	if (report[1] >= 0)
+		close(report[1]);
+	plan_clear(&plan);
+	e->err = saved;
+	return -1;
+}
+}

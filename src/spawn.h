@@ -1,0 +1,36 @@
+/* spawn: start a task's process with its pipes, or say exactly why not.
+ *
+ * The child gets its own session and process group, default signal
+ * dispositions, an empty mask, no descriptor of the runner's beyond 0-2,
+ * and the runner's environment with the task's overrides. Whether exec
+ * succeeded is known when spawn_start returns: the child reports a failure
+ * through a close-on-exec pipe (git's run-command does the same), so a
+ * missing program or a bad cwd is an error, never a task that "ran". */
+#ifndef SPOOLRUN_SPAWN_H
+#define SPOOLRUN_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "task.h"
+
+struct spawned {
+	pid_t pid;      /* also the process group and session id */
+	int stdin_fd;   /* write end, non-blocking; -1 when stdin is /dev/null */
+	int stdout_fd;  /* read ends, non-blocking */
+	int stderr_fd;
+};
+
+struct spawn_error {
+	const char *stage; /* "exec", "chdir", "setsid", "dup2", "pipe", "fork", "environment" */
+	int err;           /* errno of that stage */
+};
+
+/* Starts task t. 0: s is filled and the caller owns its fds and child.
+ * -1: e says what failed; any child that was forked is already reaped and
+ * its resource usage added to *usage. */
+int spawn_start(const struct task *t, struct spawned *s, struct spawn_error *e,
+		struct rusage *usage);
+
+#endif

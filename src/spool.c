@@ -1,0 +1,282 @@
+#define _GNU_SOURCE
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+
+static int set_error(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* mkdir -p, open, and check one directory of the layout. */
+static int open_layout_dir(const char *path, bool check_perms, int *fd, char *err, size_t errlen)
+{
+	if (mkdir_p(path, 0755) < 0)
+		return set_error(err, errlen, "cannot create directory %s: %s", path, strerror(errno));
+	if ((*fd = open_dir(path)) < 0)
+		return set_error(err, errlen, "cannot open directory %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(*fd, &st) < 0)
+		return set_error(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+	if (check_perms && (st.st_mode & 022))
+		return set_error(err, errlen,
+				 "%s is writable by %s (mode %04o): anyone could plant or remove tasks; "
+				 "chmod go-w it, or set [spool] check_permissions = no",
+				 path, (st.st_mode & 020) ? "its group" : "others",
+				 (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+static char *join(const char *a, const char *b)
+{
+	char *out;
+	return asprintf(&out, "%s/%s", a, b) < 0 ? NULL : out;
+}
+
+int spool_open(struct spool *s, const struct config *c, const char *root,
+	       char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->root_fd = s->incoming_fd = s->active_fd = s->results_fd = -1;
+	s->logs_fd = s->rejected_fd = s->tmp_fd = s->lock_fd = -1;
+	s->durable = c->fsync;
+	if (mkdir_p(root, 0755) < 0)
+		return set_error(err, errlen, "cannot create spool %s: %s", root, strerror(errno));
+	if (!(s->root = realpath(root, NULL)))
+		return set_error(err, errlen, "cannot resolve spool %s: %s", root, strerror(errno));
+	if (open_layout_dir(s->root, c->check_perms, &s->root_fd, err, errlen) < 0)
+		return -1;
+	s->results_path = c->results_dir ? strdup(c->results_dir) : join(s->root, "results");
+	s->logs_path = join(s->root, "logs");
+	s->rejected_path = join(s->root, "rejected");
+	if (!s->results_path || !s->logs_path || !s->rejected_path)
+		return set_error(err, errlen, "out of memory");
+	const struct { const char *name; int *fd; } dirs[] = {
+		{ "incoming", &s->incoming_fd }, { "active", &s->active_fd },
+		{ "rejected", &s->rejected_fd }, { "logs", &s->logs_fd }, { "tmp", &s->tmp_fd },
+	};
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		char *p = join(s->root, dirs[i].name);
+		int rc = p ? open_layout_dir(p, c->check_perms, dirs[i].fd, err, errlen)
+			   : set_error(err, errlen, "out of memory");
+		free(p);
+		if (rc < 0)
+			return -1;
+	}
+	if (open_layout_dir(s->results_path, c->check_perms, &s->results_fd, err, errlen) < 0)
+		return -1;
+	char *abs = realpath(s->results_path, NULL);
+	if (abs) {
+		free(s->results_path);
+		s->results_path = abs;
+	}
+	/* rename() cannot cross file systems: temporaries for results live
+	 * beside them when results_dir is elsewhere. */
+	struct stat a, b;
+	s->publish_tmp_fd = s->tmp_fd;
+	if (fstat(s->tmp_fd, &a) == 0 && fstat(s->results_fd, &b) == 0 && a.st_dev != b.st_dev)
+		s->publish_tmp_fd = s->results_fd;
+	return 0;
+}
+
+void spool_close(struct spool *s)
+{
+	int fds[] = { s->root_fd, s->incoming_fd, s->active_fd, s->results_fd,
+		      s->logs_fd, s->rejected_fd, s->tmp_fd, s->lock_fd };
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(s->root);
+	free(s->results_path);
+	free(s->logs_path);
+	free(s->rejected_path);
+	memset(s, 0, sizeof *s);
+}
+
+int spool_lock(struct spool *s)
+{
+	s->lock_fd = openat(s->root_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (s->lock_fd < 0)
+		return -1;
+	while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+bool spool_is_task_name(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
+}
+
+int spool_claim(struct spool *s, const char *name)
+{
+	return renameat(s->incoming_fd, name, s->active_fd, name);
+}
+
+int spool_requeue(struct spool *s, const char *name)
+{
+	if (renameat(s->active_fd, name, s->incoming_fd, name) < 0)
+		return -1;
+	return s->durable ? fsync_dirfd(s->incoming_fd) : 0;
+}
+
+int spool_finish(struct spool *s, const char *name)
+{
+	return unlinkat(s->active_fd, name, 0);
+}
+
+static bool exists_at(int dirfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+void spool_rejected_name(struct spool *s, const char *name, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s", name);
+	for (int n = 2; exists_at(s->rejected_fd, out) && n < 100000; n++)
+		snprintf(out, outlen, "%s.%d", name, n);
+}
+
+int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t keptlen)
+{
+	spool_rejected_name(s, name, kept, keptlen);
+	if (rename_noreplace(s->active_fd, name, s->rejected_fd, kept) < 0)
+		return -1;
+	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
+}
+
+int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
+		  char *published, size_t publishedlen)
+{
+	char tmp[200];
+	bool beside = s->publish_tmp_fd == s->results_fd;
+	snprintf(tmp, sizeof tmp, "%s%s.json.tmp", beside ? ".tmp-" : "", id);
+	snprintf(published, publishedlen, "%s.json", id);
+	for (int n = 2;; n++) {
+		/* A leftover of a crash would make O_EXCL fail. */
+		if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
+			return -1;
+		int rc = publish_file(s->publish_tmp_fd, tmp, s->results_fd, published,
+				      data, len, s->durable);
+		if (rc == 1)
+			log_warn("published %s, but fsync of %s failed", published, s->results_path);
+		if (rc >= 0)
+			return 0;
+		if (errno != EEXIST || n > 100000)
+			return -1;
+		snprintf(published, publishedlen, "%s@%d.json", id, n);
+	}
+}
+
+bool spool_result_exists(struct spool *s, const char *id)
+{
+	char name[160];
+	snprintf(name, sizeof name, "%s.json", id);
+	return exists_at(s->results_fd, name);
+}
+
+int spool_open_logs(struct spool *s, const char *id, int *out_fd, int *err_fd)
+{
+	char name[160];
+	const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW;
+	snprintf(name, sizeof name, "%s.stdout", id);
+	if ((*out_fd = openat(s->logs_fd, name, flags, 0644)) < 0)
+		return -1;
+	snprintf(name, sizeof name, "%s.stderr", id);
+	if ((*err_fd = openat(s->logs_fd, name, flags, 0644)) < 0) {
+		int saved = errno;
+		close(*out_fd);
+		*out_fd = -1;
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static void clean_dir_tmp(int dirfd, bool only_dot_tmp)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (only_dot_tmp && strncmp(de->d_name, ".tmp-", 5) != 0)
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			log_info("removed leftover temporary file %s", de->d_name);
+	}
+	closedir(d);
+}
+
+void spool_clean_tmp(struct spool *s)
+{
+	clean_dir_tmp(s->tmp_fd, false);
+	if (s->publish_tmp_fd == s->results_fd)
+		clean_dir_tmp(s->results_fd, true);
+}
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISLNK(m) ? "a symbolic link"
+	     : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
+}
+
+int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
+		    char **buf, size_t *len, struct stat *st, char *why, size_t whylen)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return set_error(why, whylen, errno == ELOOP ? "%s: is a symbolic link; not followed"
+							   : "%s: cannot open: %s",
+				 name, strerror(errno));
+	int rc = -1;
+	if (fstat(fd, st) < 0)
+		set_error(why, whylen, "%s: cannot stat: %s", name, strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		set_error(why, whylen, "%s: is %s, not a regular file", name, file_kind(st->st_mode));
+	else if (single_link && st->st_nlink != 1)
+		set_error(why, whylen, "%s: has %ju hard links; a task file must have exactly one",
+			  name, (uintmax_t)st->st_nlink);
+	else if ((uintmax_t)st->st_size > max)
+		set_error(why, whylen, "%s: is %jd bytes, more than max_task_bytes (%zu)", name,
+			  (intmax_t)st->st_size, max);
+	else if (read_fd_bounded(fd, max, buf, len) < 0) {
+		if (errno == EFBIG)
+			set_error(why, whylen, "%s: grew past max_task_bytes (%zu) while read", name, max);
+		else
+			set_error(why, whylen, "%s: cannot read: %s", name, strerror(errno));
+	}
+	else
+		rc = 0;
+	close(fd);
+	return rc;
+}

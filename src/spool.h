@@ -1,0 +1,87 @@
+/* spool: the directory layout and every file operation on it.
+ *
+ *   ROOT/incoming/  producers rename *.json task files in
+ *   ROOT/active/    the task being run, claimed by rename from incoming/
+ *   ROOT/results/   <id>.json, one per task (or [spool] results_dir)
+ *   ROOT/logs/      <id>.stdout, <id>.stderr
+ *   ROOT/rejected/  original bytes of task files that were refused
+ *   ROOT/tmp/       temporary names for atomic writes
+ *   ROOT/.lock      flock()ed by the one runner of this spool
+ *
+ * All operations go through directory fds (openat/renameat), so a spool
+ * that is renamed or reached through another path stays consistent. */
+#ifndef SPOOLRUN_SPOOL_H
+#define SPOOLRUN_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct spool {
+	char *root;          /* absolute */
+	char *results_path;  /* absolute */
+	char *logs_path;
+	char *rejected_path;
+	int root_fd, incoming_fd, active_fd, results_fd, logs_fd, rejected_fd, tmp_fd;
+	int publish_tmp_fd;  /* tmp_fd, or results_fd when that is another file system */
+	int lock_fd;
+	bool durable;
+};
+
+/* Creates the layout below root (and results_dir) as needed and opens it.
+ * With check_perms, refuses directories writable by group or others. On
+ * error returns -1 with a one-line message in err. */
+int spool_open(struct spool *s, const struct config *c, const char *root,
+	       char *err, size_t errlen);
+void spool_close(struct spool *s);
+
+/* Takes the spool's lock without waiting: -1 with EWOULDBLOCK when another
+ * runner holds it. */
+int spool_lock(struct spool *s);
+
+/* True for names the runner takes: ending in ".json", not a dot file. */
+bool spool_is_task_name(const char *name);
+
+/* Moves incoming/name to active/name. -1 with ENOENT if it is gone. */
+int spool_claim(struct spool *s, const char *name);
+
+/* Puts active/name back into incoming/, to be run again. */
+int spool_requeue(struct spool *s, const char *name);
+
+/* Removes active/name once its result is published. */
+int spool_finish(struct spool *s, const char *name);
+
+/* Moves active/name into rejected/, under name or name.N if that exists;
+ * the name used goes into kept (size >= 300). */
+int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t keptlen);
+
+/* Picks the name rejected/ would keep name under, without moving it. */
+void spool_rejected_name(struct spool *s, const char *name, char *out, size_t outlen);
+
+/* Publishes a result atomically as results/<id>.json, or <id>@N.json (N from
+ * 2) when that exists, never replacing a file. The name used goes into
+ * published (size >= 160). */
+int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
+		  char *published, size_t publishedlen);
+
+/* True when results/<id>.json exists. */
+bool spool_result_exists(struct spool *s, const char *id);
+
+/* Opens logs/<id>.stdout and .stderr for writing, truncated. */
+int spool_open_logs(struct spool *s, const char *id, int *out_fd, int *err_fd);
+
+/* Reads dir/name as a task file: never follows a symlink, never blocks on
+ * a FIFO, refuses anything but a regular file of at most max bytes (and,
+ * with single_link, with one link: a hard link could alias any file of the
+ * runner's). On refusal returns -1 with a reason naming the file in why. */
+int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
+		    char **buf, size_t *len, struct stat *st, char *why, size_t whylen);
+
+/* Removes whatever a crash left in tmp/. */
+void spool_clean_tmp(struct spool *s);
+
+#endif

@@ -1,0 +1,259 @@
+#include "task.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TASK_SECONDS (10.0 * 365 * 24 * 3600)
+#define PRIORITY_LIMIT INT64_C(1000000000)
+
+static const char *const known_fields[] = {
+	"format", "id", "command", "cwd", "env", "stdin", "timeout",
+	"kill_grace", "priority", "meta",
+};
+
+bool task_id_valid(const char *id, size_t len)
+{
+	if (len < 1 || len > TASK_ID_MAX || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = id[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+void task_id_from_filename(const char *filename, char out[TASK_ID_MAX + 1])
+{
+	size_t len = strlen(filename);
+	if (len > 5 && strcmp(filename + len - 5, ".json") == 0)
+		len -= 5;
+	if (len > TASK_ID_MAX)
+		len = TASK_ID_MAX;
+	for (size_t i = 0; i < len; i++) {
+		char c = filename[i];
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		out[i] = ok ? c : '_';
+	}
+	if (len == 0)
+		out[len++] = '_';
+	if (out[0] == '.')
+		out[0] = '_';
+	out[len] = '\0';
+}
+
+static int fail(struct task_error *e, const char *code, const char *field,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(struct task_error *e, const char *code, const char *field,
+		const char *fmt, ...)
+{
+	snprintf(e->code, sizeof e->code, "%s", code);
+	snprintf(e->field, sizeof e->field, "%s", field);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
+	case JSON_TRUE: case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "unknown";
+}
+
+/* A JSON string as a C string: refuses embedded NUL, which could not reach
+ * execve() or the environment intact. */
+static const char *c_string(const json_t *v)
+{
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+		return NULL;
+	return json_string_value(v);
+}
+
+#define BAD(field, ...) fail(e, "invalid_task", field, __VA_ARGS__)
+
+static int parse_command(const char *file, json_t *cmd, struct task *t, struct task_error *e)
+{
+	if (!cmd)
+		return BAD("command", "%s: field \"command\": missing (an array of strings or a string)", file);
+	if (json_is_string(cmd)) {
+		const char *s = c_string(cmd);
+		if (!s || !*s)
+			return BAD("command", "%s: field \"command\": must be a non-empty string without NUL bytes", file);
+		t->argv = calloc(4, sizeof *t->argv);
+		if (!t->argv)
+			return BAD("command", "%s: out of memory", file);
+		t->argv[0] = "/bin/sh";
+		t->argv[1] = "-c";
+		t->argv[2] = s;
+		t->shell = true;
+		return 0;
+	}
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+		return BAD("command", "%s: field \"command\": must be a non-empty array of strings or a string, got %s%s",
+			   file, type_name(cmd), json_is_array(cmd) ? " that is empty" : "");
+	size_t n = json_array_size(cmd);
+	t->argv = calloc(n + 1, sizeof *t->argv);
+	if (!t->argv)
+		return BAD("command", "%s: out of memory", file);
+	for (size_t i = 0; i < n; i++) {
+		const char *arg = c_string(json_array_get(cmd, i));
+		if (!arg)
+			return BAD("command", "%s: field \"command\"[%zu]: must be a string without NUL bytes, got %s",
+				   file, i, type_name(json_array_get(cmd, i)));
+		t->argv[i] = arg;
+	}
+	if (!*t->argv[0])
+		return BAD("command", "%s: field \"command\"[0]: the program name must not be empty", file);
+	return 0;
+}
+
+static int parse_env(const char *file, json_t *env, struct task *t, struct task_error *e)
+{
+	if (!json_is_object(env))
+		return BAD("env", "%s: field \"env\": must be an object of strings or nulls, got %s",
+			   file, type_name(env));
+	t->env = calloc(json_object_size(env) + 1, sizeof *t->env);
+	if (!t->env)
+		return BAD("env", "%s: out of memory", file);
+	for (void *it = json_object_iter(env); it; it = json_object_iter_next(env, it)) {
+		const char *name = json_object_iter_key(it);
+		json_t *val = json_object_iter_value(it);
+		if (!*name || strchr(name, '=') || strlen(name) != json_object_iter_key_len(it))
+			return BAD("env", "%s: field \"env\": variable name \"%s\" must be non-empty and contain no '=' or NUL",
+				   file, name);
+		const char *value = NULL;
+		if (!json_is_null(val) && !(value = c_string(val)))
+			return BAD("env", "%s: field \"env\".%s: must be a string without NUL bytes or null, got %s",
+				   file, name, type_name(val));
+		t->env[t->env_count].name = name;
+		t->env[t->env_count].value = value;
+		t->env_count++;
+	}
+	return 0;
+}
+
+static int parse_seconds(const char *file, json_t *obj, const char *field, double dflt,
+			 double *out, struct task_error *e)
+{
+	json_t *v = json_object_get(obj, field);
+	if (!v) {
+		*out = dflt;
+		return 0;
+	}
+	double s = json_number_value(v);
+	if (!json_is_number(v) || !isfinite(s) || s < 0 || s > MAX_TASK_SECONDS)
+		return BAD(field, "%s: field \"%s\": must be a number of seconds from 0 to %.0f, got %s",
+			   file, field, MAX_TASK_SECONDS, json_is_number(v) ? "a value out of range" : type_name(v));
+	*out = s;
+	return 0;
+}
+
+static int check_known_fields(const char *file, json_t *root, struct task_error *e)
+{
+	for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
+		const char *key = json_object_iter_key(it);
+		bool known = false;
+		for (size_t i = 0; i < sizeof known_fields / sizeof *known_fields; i++)
+			known |= strcmp(key, known_fields[i]) == 0 &&
+				 json_object_iter_key_len(it) == strlen(key);
+		if (!known)
+			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, priority, meta)",
+				   file, key);
+	}
+	return 0;
+}
+
+static int parse_id(const char *file, json_t *root, struct task *t, struct task_error *e)
+{
+	json_t *v = json_object_get(root, "id");
+	if (!v) {
+		size_t len = strlen(file);
+		if (len > 5 && strcmp(file + len - 5, ".json") == 0)
+			len -= 5;
+		if (!task_id_valid(file, len))
+			return BAD("id", "%s: field \"id\": missing, and the file name is not a valid id "
+				   "(1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')", file);
+		memcpy(t->id, file, len);
+		t->id[len] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v) || !task_id_valid(json_string_value(v), json_string_length(v)))
+		return BAD("id", "%s: field \"id\": must be 1 to 128 of A-Z a-z 0-9 . _ - and not start with '.', got %s",
+			   file, json_is_string(v) ? "an invalid string" : type_name(v));
+	memcpy(t->id, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int parse_fields(const char *file, json_t *root, const struct task_defaults *d,
+			struct task *t, struct task_error *e)
+{
+	json_t *v;
+	if (check_known_fields(file, root, e) < 0 || parse_id(file, root, t, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "format")) && !(json_is_integer(v) && json_integer_value(v) == 1))
+		return BAD("format", "%s: field \"format\": must be 1 (the only task format), got %s",
+			   file, json_is_integer(v) ? "another number" : type_name(v));
+	if (parse_command(file, json_object_get(root, "command"), t, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "cwd")) && (!(t->cwd = c_string(v)) || !*t->cwd))
+		return BAD("cwd", "%s: field \"cwd\": must be a non-empty string without NUL bytes, got %s",
+			   file, json_is_string(v) ? "an empty string or NUL bytes" : type_name(v));
+	if ((v = json_object_get(root, "env")) && parse_env(file, v, t, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "stdin"))) {
+		if (!json_is_string(v))
+			return BAD("stdin", "%s: field \"stdin\": must be a string, got %s", file, type_name(v));
+		t->stdin_data = json_string_value(v);
+		t->stdin_len = json_string_length(v);
+	}
+	if (parse_seconds(file, root, "timeout", d->timeout, &t->timeout, e) < 0 ||
+	    parse_seconds(file, root, "kill_grace", d->kill_grace, &t->kill_grace, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "priority"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < -PRIORITY_LIMIT ||
+		    json_integer_value(v) > PRIORITY_LIMIT)
+			return BAD("priority", "%s: field \"priority\": must be an integer from -1000000000 to 1000000000, got %s",
+				   file, json_is_integer(v) ? "a value out of range" : type_name(v));
+		t->priority = json_integer_value(v);
+	}
+	return 0;
+}
+
+int task_parse(const char *buf, size_t len, const char *filename,
+	       const struct task_defaults *defaults, struct task *t, struct task_error *e)
+{
+	memset(t, 0, sizeof *t);
+	memset(e, 0, sizeof *e);
+	json_error_t jerr;
+	t->json = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!t->json)
+		return fail(e, "invalid_json", "", "%s: invalid JSON at line %d, column %d: %s",
+			    filename, jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(t->json))
+		return BAD("", "%s: a task must be a JSON object, got %s", filename, type_name(t->json));
+	return parse_fields(filename, t->json, defaults, t, e);
+}
+
+void task_clear(struct task *t)
+{
+	free(t->argv);
+	free(t->env);
+	json_decref(t->json);
+	memset(t, 0, sizeof *t);
+}

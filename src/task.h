@@ -1,0 +1,65 @@
+/* task: a task file (format 1) parsed and validated into a struct task.
+ *
+ * The validator is the contract of the task format: every field is checked
+ * for type and range, unknown fields are refused, and every error names the
+ * field (or, for bad JSON, the line and column). The same function serves
+ * the watcher and `spoolrun exec`, so both accept exactly the same files. */
+#ifndef SPOOLRUN_TASK_H
+#define SPOOLRUN_TASK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TASK_ID_MAX 128
+
+struct env_override {
+	const char *name;
+	const char *value; /* NULL: unset the variable */
+};
+
+struct task {
+	json_t *json;            /* the task as submitted; owns every string below */
+	char id[TASK_ID_MAX + 1];
+	const char **argv;       /* NULL-terminated; "/bin/sh -c STRING" for a string command */
+	bool shell;              /* command was a string */
+	const char *cwd;         /* NULL: the runner's directory */
+	struct env_override *env;
+	size_t env_count;
+	const char *stdin_data;  /* NULL: /dev/null */
+	size_t stdin_len;
+	double timeout;          /* seconds; 0 = none */
+	double kill_grace;       /* seconds */
+	int64_t priority;
+};
+
+struct task_defaults {
+	double timeout;
+	double kill_grace;
+};
+
+struct task_error {
+	char code[32];           /* "invalid_json" or "invalid_task" */
+	char field[64];          /* the offending field, "" when not about one */
+	char message[512];       /* one line; names the file and the field */
+};
+
+/* Parses buf (len bytes) read from the file named filename (used for the
+ * default id and in messages). Returns 0 and fills t, or -1 and fills e.
+ * Whatever the outcome, call task_clear(t) afterwards. On a validation error
+ * t->json still holds the parsed document, for echoing in the result. */
+int task_parse(const char *buf, size_t len, const char *filename,
+	       const struct task_defaults *defaults, struct task *t, struct task_error *e);
+
+void task_clear(struct task *t);
+
+/* True for 1..128 characters of [A-Za-z0-9._-] not starting with '.'. */
+bool task_id_valid(const char *id, size_t len);
+
+/* Derives an id from a file name that is safe as a file name under results/
+ * even if the file name itself is not a valid id: drops ".json", replaces
+ * other characters by '_', never starts with '.', at most 128 chars. */
+void task_id_from_filename(const char *filename, char out[TASK_ID_MAX + 1]);
+
+#endif

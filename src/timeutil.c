@@ -1,0 +1,38 @@
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <time.h>
+
+int64_t time_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+int64_t time_realtime_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / NS_PER_MS;
+}
+
+void time_format_rfc3339(int64_t epoch_ms, char *buf, size_t size)
+{
+	time_t secs = (time_t)(epoch_ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(epoch_ms % 1000));
+}
+
+int64_t time_seconds_to_ns(double seconds)
+{
+	/* Callers validate ranges; saturate anyway so no input is UB. */
+	if (!(seconds > 0))
+		return 0;
+	if (seconds >= 9.2e9)
+		return INT64_MAX;
+	return (int64_t)(seconds * 1e9);
+}

@@ -1,0 +1,24 @@
+/* timeutil: clocks and timestamps.
+ *
+ * Deadlines are absolute CLOCK_MONOTONIC nanoseconds, so a change of the
+ * wall clock never shortens or lengthens a timeout. Timestamps written into
+ * results are CLOCK_REALTIME milliseconds, formatted as RFC 3339 UTC. */
+#ifndef SPOOLRUN_TIMEUTIL_H
+#define SPOOLRUN_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_SEC INT64_C(1000000000)
+
+int64_t time_monotonic_ns(void);
+int64_t time_realtime_ms(void);
+
+/* Writes "2026-11-24T05:32:56.123Z" (24 chars + NUL) into buf; needs size >= 25. */
+void time_format_rfc3339(int64_t epoch_ms, char *buf, size_t size);
+
+/* Seconds (as configured, possibly fractional) to nanoseconds, saturating. */
+int64_t time_seconds_to_ns(double seconds);
+
+#endif

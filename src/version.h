@@ -1,0 +1,6 @@
+#ifndef SPOOLRUN_VERSION_H
+#define SPOOLRUN_VERSION_H
+
+#define SPOOLRUN_VERSION "0.1.0"
+
+#endif

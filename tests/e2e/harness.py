@@ -1,0 +1,158 @@
+"""Helpers for the end-to-end tests: a real spoolrun watcher on a real
+temporary spool. Every wait is on a condition with a deadline, never a
+fixed sleep."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("SPOOLRUN_BIN", os.path.join(os.path.dirname(__file__), "../../build/spoolrun"))
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+# Sanitizer builds are several times slower; deadlines scale with this.
+SLOW = float(os.environ.get("SPOOLRUN_TEST_SLOW", "1"))
+
+
+def wait_for(cond, timeout=10.0, interval=0.005, what="condition"):
+    """Polls cond() until it returns a true value, which is returned; fails
+    the test with `what` once the deadline passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * SLOW:.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Spool:
+    """A temporary spool with an optional config and a watcher process."""
+
+    def __init__(self, config=None):
+        self.tmp = tempfile.mkdtemp(prefix="spoolrun-e2e-")
+        os.chmod(self.tmp, 0o755)
+        self.root = os.path.join(self.tmp, "spool")
+        self.staging = os.path.join(self.tmp, "staging")
+        os.mkdir(self.staging)
+        self.config = None
+        if config is not None:
+            self.config = os.path.join(self.tmp, "spoolrun.ini")
+            with open(self.config, "w") as f:
+                f.write(config)
+        self.proc = None
+        self.stderr_path = os.path.join(self.tmp, "watch.stderr")
+        self._n = 0
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def args(self):
+        a = ["--spool", self.root]
+        if self.config:
+            a += ["--config", self.config]
+        return a
+
+    def start(self, wait=True):
+        self.stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([BIN, "watch", *self.args()], stdin=subprocess.DEVNULL,
+                                     stdout=self.stderr, stderr=self.stderr)
+        if wait:
+            wait_for(lambda: "watching" in self.log() or self.proc.poll() is not None,
+                     what="the watcher to start")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"watcher exited {self.proc.returncode}: {self.log()}")
+        return self.proc
+
+    def log(self):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def submit(self, task, name=None):
+        """Writes a task (dict, str or bytes) in staging and renames it into
+        incoming/, as producers must. Returns the file name."""
+        self._n += 1
+        if name is None:
+            name = (task.get("id") if isinstance(task, dict) and "id" in task else f"task-{self._n:05d}") + ".json"
+        data = task if isinstance(task, bytes) else (task if isinstance(task, str) else json.dumps(task)).encode()
+        tmp = os.path.join(self.staging, name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.makedirs(self.path("incoming"), exist_ok=True)
+        os.rename(tmp, self.path("incoming", name))
+        return name
+
+    def result_path(self, rid):
+        return self.path("results", rid + ".json")
+
+    def result(self, rid, timeout=10.0):
+        """Waits for results/<rid>.json and returns it parsed."""
+        p = self.result_path(rid)
+        wait_for(lambda: os.path.exists(p), timeout, what=f"result {rid}")
+        with open(p) as f:
+            return json.load(f)
+
+    def results(self):
+        d = self.path("results")
+        return sorted(n for n in os.listdir(d) if not n.startswith(".")) if os.path.isdir(d) else []
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("watcher did not stop in time")
+        rc = self.proc.returncode if self.proc else None
+        if self.proc:
+            self.stderr.close()
+        self.proc = None
+        return rc
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.stderr.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class SpoolTest(unittest.TestCase):
+    """Base class: self.spool is a fresh spool; started unless START = False."""
+    CONFIG = None
+    START = True
+
+    def setUp(self):
+        self.spool = Spool(self.CONFIG)
+        self.addCleanup(self.spool.cleanup)
+        if self.START:
+            self.spool.start()
+
+    def run_task(self, task, timeout=10.0, name=None):
+        name = self.spool.submit(task, name)
+        rid = task["id"] if isinstance(task, dict) and "id" in task else name[:-5]
+        return self.spool.result(rid, timeout)
+
+
+def run_exec(task, *args, input=None, timeout=30):
+    """Runs `spoolrun exec` on a task given as a dict (via stdin)."""
+    data = input if input is not None else json.dumps(task).encode()
+    p = subprocess.run([BIN, "exec", *args, "-"], input=data, capture_output=True, timeout=timeout * SLOW)
+    out = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, out, p.stderr.decode(errors="replace")
