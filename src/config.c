@@ -20,8 +20,10 @@ void config_defaults(struct config *c)
 	c->fsync = true;
 	c->check_perms = true;
 	c->max_task_bytes = 1 << 20;
-	c->timeout = 3600;
-	c->kill_grace = 5;
+	c->file_mode = 0640;
+	c->task.timeout = 3600;
+	c->task.kill_grace = 5;
+	c->max_attempts = 3;
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
@@ -32,6 +34,7 @@ void config_clear(struct config *c)
 	free(c->path);
 	free(c->spool_root);
 	free(c->results_dir);
+	free(c->allowed_owners);
 	memset(c, 0, sizeof *c);
 }
 
@@ -101,28 +104,66 @@ static char *resolve_path(const char *config_path, const char *value)
 	return out;
 }
 
-enum key_type { K_PATH, K_BOOL, K_SECONDS, K_SIZE, K_LEVEL };
+/* K_SIZE and K_COUNT fields are size_t, uint64_t or unsigned: width says which. */
+enum key_type { K_PATH, K_STRING, K_BOOL, K_SECONDS, K_SIZE, K_COUNT, K_MODE, K_LEVEL, K_STOP };
 
 struct key_spec {
 	const char *name; /* "section:key", as iniparser lowercases it */
 	enum key_type type;
-	size_t offset;
-	uint64_t min_size; /* K_SIZE only */
+	size_t offset, width;
+	uint64_t min, max; /* K_SIZE and K_COUNT */
 };
 
-#define KEY(n, t, field, min) { n, t, offsetof(struct config, field), min }
+#define KEY(n, t, field, lo, hi) \
+	{ n, t, offsetof(struct config, field), sizeof(((struct config *)0)->field), lo, hi }
+#define LIMIT(n, field) KEY("limits:" n, K_COUNT, task.limits.field, 0, UINT64_C(1) << 40)
 static const struct key_spec keys[] = {
-	KEY("spool:root", K_PATH, spool_root, 0),
-	KEY("spool:results_dir", K_PATH, results_dir, 0),
-	KEY("spool:fsync", K_BOOL, fsync, 0),
-	KEY("spool:check_permissions", K_BOOL, check_perms, 0),
-	KEY("spool:max_task_bytes", K_SIZE, max_task_bytes, 2),
-	KEY("task:timeout", K_SECONDS, timeout, 0),
-	KEY("task:kill_grace", K_SECONDS, kill_grace, 0),
-	KEY("output:max_output", K_SIZE, max_output, 0),
-	KEY("output:max_log", K_SIZE, max_log, 0),
-	KEY("log:level", K_LEVEL, log_level, 0),
+	KEY("spool:root", K_PATH, spool_root, 0, 0),
+	KEY("spool:results_dir", K_PATH, results_dir, 0, 0),
+	KEY("spool:fsync", K_BOOL, fsync, 0, 0),
+	KEY("spool:check_permissions", K_BOOL, check_perms, 0, 0),
+	KEY("spool:max_task_bytes", K_SIZE, max_task_bytes, 2, SIZE_MAX / 4),
+	KEY("spool:file_mode", K_MODE, file_mode, 0, 0),
+	KEY("spool:allowed_owners", K_STRING, allowed_owners, 0, 0),
+	KEY("spool:run_as_owner", K_BOOL, run_as_owner, 0, 0),
+	KEY("spool:allow_root_tasks", K_BOOL, allow_root_tasks, 0, 0),
+	KEY("task:timeout", K_SECONDS, task.timeout, 0, 0),
+	KEY("task:kill_grace", K_SECONDS, task.kill_grace, 0, 0),
+	KEY("task:idle_timeout", K_SECONDS, task.idle_timeout, 0, 0),
+	KEY("task:max_attempts", K_COUNT, max_attempts, 1, 1000),
+	KEY("task:on_stop", K_STOP, finish_on_stop, 0, 0),
+	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
+	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
+	KEY("log:level", K_LEVEL, log_level, 0, 0),
+	LIMIT("memory_mb", memory_mb),
+	LIMIT("cpu_seconds", cpu_seconds),
+	LIMIT("open_files", open_files),
+	LIMIT("processes", processes),
+	LIMIT("file_size_mb", file_size_mb),
 };
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "size fields are stored as 64-bit");
+
+static int parse_uint(bool with_suffix, const char *s, uint64_t *out)
+{
+	if (with_suffix)
+		return config_parse_size(s, out);
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || *end || errno)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void store_uint(void *field, size_t width, uint64_t v)
+{
+	if (width == sizeof(uint64_t))
+		*(uint64_t *)field = v;
+	else if (width == sizeof(unsigned))
+		*(unsigned *)field = (unsigned)v;
+}
 
 static int set_error(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -140,51 +181,66 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 	const char *colon = strchr(k->name, ':');
 	int slen = (int)(colon - k->name);
 	const char *key = colon + 1;
-	uint64_t size;
+	const char *expected = NULL;
+	char range[128];
+	uint64_t n;
+	char *end;
 	switch (k->type) {
-	case K_PATH: {
+	case K_PATH:
+	case K_STRING: {
 		char **dst = field;
-		if (!*val)
-			return set_error(err, errlen, "%s: [%.*s] %s: must not be empty",
-					 path, slen, k->name, key);
-		char *p = resolve_path(path, val);
-		if (!p)
+		char *p = !*val ? NULL : k->type == K_PATH ? resolve_path(path, val) : strdup(val);
+		if (!p && *val)
 			return set_error(err, errlen, "%s: out of memory", path);
-		free(*dst);
-		*dst = p;
-		return 0;
+		if (!p && k->type == K_PATH)
+			expected = "a path";
+		else {
+			free(*dst);
+			*dst = p;
+		}
+		break;
 	}
 	case K_BOOL:
-		if (parse_bool(val, field) == 0)
-			return 0;
-		return set_error(err, errlen, "%s: [%.*s] %s: expected yes or no, got \"%s\"",
-				 path, slen, k->name, key, val);
+		if (parse_bool(val, field) < 0)
+			expected = "yes or no";
+		break;
 	case K_SECONDS:
-		if (config_parse_seconds(val, MAX_SECONDS, field) == 0)
-			return 0;
-		return set_error(err, errlen,
-				 "%s: [%.*s] %s: expected a number of seconds >= 0, got \"%s\"",
-				 path, slen, k->name, key, val);
+		if (config_parse_seconds(val, MAX_SECONDS, field) < 0)
+			expected = "a number of seconds >= 0";
+		break;
 	case K_SIZE:
-		if (config_parse_size(val, &size) < 0 || size < k->min_size ||
-		    (k->offset != offsetof(struct config, max_log) && size > SIZE_MAX / 4))
-			return set_error(err, errlen,
-					 "%s: [%.*s] %s: expected a byte size such as 1048576 or 1M"
-					 " (at least %llu), got \"%s\"",
-					 path, slen, k->name, key, (unsigned long long)k->min_size, val);
-		if (k->offset == offsetof(struct config, max_log))
-			*(uint64_t *)field = size;
+	case K_COUNT:
+		if (parse_uint(k->type == K_SIZE, val, &n) < 0 || n < k->min || n > k->max) {
+			snprintf(range, sizeof range, "%s from %llu to %llu",
+				 k->type == K_SIZE ? "a byte size such as 1048576 or 1M" : "a whole number",
+				 (unsigned long long)k->min, (unsigned long long)k->max);
+			expected = range;
+		} else
+			store_uint(field, k->width, n);
+		break;
+	case K_MODE:
+		errno = 0;
+		n = strtoull(val, &end, 8);
+		if (!*val || *end || errno || n > 0777)
+			expected = "an octal file mode such as 0640";
 		else
-			*(size_t *)field = (size_t)size;
-		return 0;
+			*(unsigned *)field = (unsigned)n;
+		break;
 	case K_LEVEL:
-		if (log_level_parse(val, field) == 0)
-			return 0;
-		return set_error(err, errlen,
-				 "%s: [%.*s] %s: expected error, warn, info or debug, got \"%s\"",
-				 path, slen, k->name, key, val);
+		if (log_level_parse(val, field) < 0)
+			expected = "error, warn, info or debug";
+		break;
+	case K_STOP:
+		if (!strcmp(val, "finish") || !strcmp(val, "requeue"))
+			*(bool *)field = !strcmp(val, "finish");
+		else
+			expected = "requeue or finish";
+		break;
 	}
-	return -1;
+	if (expected)
+		return set_error(err, errlen, "%s: [%.*s] %s: expected %s, got \"%s\"", path, slen,
+				 k->name, key, expected, val);
+	return 0;
 }
 
 static int apply_entry(struct config *c, const char *path, const char *name,
@@ -193,7 +249,7 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	const char *colon = strchr(name, ':');
 	if (!colon) {
 		/* A section header. */
-		static const char *const sections[] = { "spool", "task", "output", "log" };
+		static const char *const sections[] = { "spool", "task", "output", "log", "limits" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;

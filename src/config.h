@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "task.h"
 
 struct config {
 	char *path;          /* file loaded, or NULL for built-in defaults */
@@ -20,8 +21,13 @@ struct config {
 	bool fsync;          /* [spool] fsync: durable results */
 	bool check_perms;    /* [spool] check_permissions */
 	size_t max_task_bytes; /* [spool] max_task_bytes */
-	double timeout;      /* [task] timeout, seconds; 0 = none */
-	double kill_grace;   /* [task] kill_grace, seconds */
+	unsigned file_mode;  /* [spool] file_mode: results and logs, whatever the umask */
+	char *allowed_owners; /* [spool] allowed_owners: users besides the runner's, or NULL */
+	bool run_as_owner;   /* [spool] run_as_owner: as root, run as the file's owner */
+	bool allow_root_tasks; /* [spool] allow_root_tasks: with run_as_owner */
+	struct task_defaults task; /* [task] timeout, kill_grace, idle_timeout; [limits] */
+	unsigned max_attempts; /* [task] max_attempts: interrupted runs before giving up */
+	bool finish_on_stop; /* [task] on_stop = finish (else requeue) */
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */

@@ -142,12 +142,12 @@ int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst)
 }
 
 int publish_file(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
-		 const void *data, size_t len, bool durable)
+		 const void *data, size_t len, mode_t mode, bool durable)
 {
-	int fd = openat(tmpdir, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = openat(tmpdir, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (xwrite_all(fd, data, len) < 0 || (durable && fsync(fd) < 0))
+	if (fchmod(fd, mode) < 0 || xwrite_all(fd, data, len) < 0 || (durable && fsync(fd) < 0))
 		goto fail_open;
 	/* close() can report a deferred write error (NFS, quota). */
 	if (close(fd) < 0) {

@@ -30,14 +30,14 @@ int mkdir_p(const char *path, mode_t mode);
  * the fd can also be fsynced and listed. */
 int open_dir(const char *path);
 
-/* Atomic publish: writes data to tmpdir/tmpname (created O_EXCL, mode
- * 0644 & ~umask), fsyncs it when durable, renames it to dstdir/dstname
+/* Atomic publish: writes data to tmpdir/tmpname (created O_EXCL, then
+ * fchmod()ed to mode whatever the umask), fsyncs it when durable, renames it to dstdir/dstname
  * without ever replacing an existing file (EEXIST then), and fsyncs dstdir
  * when durable. On any failure the temporary file is removed.
  * Returns 0 when published, 1 when published but the directory fsync failed
  * (errno set), -1 when not published. */
 int publish_file(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
-		 const void *data, size_t len, bool durable);
+		 const void *data, size_t len, mode_t mode, bool durable);
 
 /* rename that fails with EEXIST instead of replacing dst. */
 int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst);

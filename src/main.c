@@ -148,7 +148,7 @@ static int exec_task(const struct config *cfg, const char *path)
 	}
 	struct task t;
 	struct task_error e;
-	struct task_defaults d = { cfg->timeout, cfg->kill_grace };
+	struct task_defaults d = cfg->task;
 	struct result_context ctx = { .task_file = name, .attempt = 1 };
 	int rc;
 	if (task_parse(buf, len, name, &d, &t, &e) < 0) {

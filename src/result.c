@@ -2,6 +2,7 @@
 #include "result.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,12 +98,38 @@ static const char *run_status_name(const struct run_outcome *o)
 	return "error";
 }
 
+/* Which limit killed the task, when the signal tells: SIGXCPU at the soft
+ * CPU limit, SIGKILL at the hard one (one second later), SIGXFSZ for file
+ * size. A task that hits its memory limit just sees allocations fail. */
+static const char *limit_hit(const struct task *t, const struct run_outcome *o)
+{
+	if (o->status != RUN_SIGNALED)
+		return NULL;
+	int64_t cpu_ms = (int64_t)o->usage.ru_utime.tv_sec * 1000 + o->usage.ru_utime.tv_usec / 1000 +
+			 (int64_t)o->usage.ru_stime.tv_sec * 1000 + o->usage.ru_stime.tv_usec / 1000;
+	if (t->limits.cpu_seconds &&
+	    (o->term_signal == SIGXCPU ||
+	     (o->term_signal == SIGKILL && cpu_ms >= (int64_t)t->limits.cpu_seconds * 1000)))
+		return "cpu_seconds";
+	if (t->limits.file_size_mb && o->term_signal == SIGXFSZ)
+		return "file_size_mb";
+	return NULL;
+}
+
 static json_t *run_error(const struct task *t, const struct run_outcome *o)
 {
 	const struct spawn_error *se = &o->spawn_error;
 	switch (o->status) {
 	case RUN_TIMEOUT:
+		if (o->idle_timeout)
+			return error_object("idle_timeout", "killed after %g s without output (idle_timeout)",
+					    t->idle_timeout);
 		return error_object("timeout", "killed at its timeout of %g s", t->timeout);
+	case RUN_SIGNALED:
+		if (limit_hit(t, o))
+			return error_object("limit_exceeded", "killed by %s: exceeded limits.%s",
+					    signals_name(o->term_signal), limit_hit(t, o));
+		return json_null();
 	case RUN_ABORTED:
 		return error_object("runner_stopped", "killed because the runner was stopped");
 	case RUN_SPAWN_ERROR:
@@ -112,6 +139,12 @@ static json_t *run_error(const struct task *t, const struct run_outcome *o)
 		if (strcmp(se->stage, "chdir") == 0)
 			return error_object("cwd_failed", "cannot change to directory \"%s\": %s",
 					    t->cwd, strerror(se->err));
+		if (strcmp(se->stage, "setrlimit") == 0)
+			return error_object("limits_failed", "cannot apply the task's limits: %s",
+					    strerror(se->err));
+		if (strcmp(se->stage, "setuid") == 0)
+			return error_object("setuid_failed", "cannot switch to the task file's owner: %s",
+					    strerror(se->err));
 		return error_object("spawn_failed", "cannot start the task (%s): %s", se->stage,
 				    strerror(se->err));
 	default:
@@ -148,6 +181,8 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 	}
 	add_stream(r, "stdout", &o->out, c->stdout_log, warnings);
 	add_stream(r, "stderr", &o->err, c->stderr_log, warnings);
+	const char *limit = limit_hit(t, o);
+	json_object_set_new(r, "limit_exceeded", limit ? json_string(limit) : json_null());
 	json_object_set_new(r, "rusage", json_pack("{s:I, s:I, s:I}",
 		"user_ms", (json_int_t)o->usage.ru_utime.tv_sec * 1000 + o->usage.ru_utime.tv_usec / 1000,
 		"system_ms", (json_int_t)o->usage.ru_stime.tv_sec * 1000 + o->usage.ru_stime.tv_usec / 1000,
@@ -170,13 +205,14 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 	return r;
 }
 
-json_t *result_rejected(const char *id, const struct task_error *e, json_t *task_json,
-			const struct result_context *c, const char *kept_as)
+/* A result for a task that did not run: same fields, empty outcome. */
+static json_t *not_run(const char *status, const char *id, const struct task_error *e,
+		       json_t *task_json, const struct result_context *c)
 {
 	int64_t now = time_realtime_ms();
 	json_t *r = json_pack(
 		"{s:i, s:s, s:s, s:n, s:n, s:o, s:o, s:o, s:i, s:n, s:i}",
-		"format", 1, "id", id, "status", "rejected", "exit_code", "signal",
+		"format", 1, "id", id, "status", status, "exit_code", "signal",
 		"error", error_object(e->code, "%s", e->message),
 		"started_at", timestamp(now), "finished_at", timestamp(now),
 		"duration_ms", 0, "pid", "attempt", c->attempt);
@@ -184,22 +220,47 @@ json_t *result_rejected(const char *id, const struct task_error *e, json_t *task
 		return NULL;
 	if (e->field[0])
 		json_object_set_new(json_object_get(r, "error"), "field", json_string(e->field));
-	json_object_set_new(r, "stdout", json_string(""));
-	json_object_set_new(r, "stderr", json_string(""));
-	json_object_set_new(r, "stdout_bytes", json_integer(0));
-	json_object_set_new(r, "stderr_bytes", json_integer(0));
-	json_object_set_new(r, "stdout_truncated", json_false());
-	json_object_set_new(r, "stderr_truncated", json_false());
-	json_object_set_new(r, "stdout_log", json_null());
-	json_object_set_new(r, "stderr_log", json_null());
+	static const char *const streams[] = { "stdout", "stderr" };
+	for (int i = 0; i < 2; i++) {
+		char key[64];
+		json_object_set_new(r, streams[i], json_string(""));
+		snprintf(key, sizeof key, "%s_bytes", streams[i]);
+		json_object_set_new(r, key, json_integer(0));
+		const char *flags[] = { "truncated", "invalid_utf8", "log_truncated" };
+		for (int f = 0; f < 3; f++) {
+			snprintf(key, sizeof key, "%s_%s", streams[i], flags[f]);
+			json_object_set_new(r, key, json_false());
+		}
+		snprintf(key, sizeof key, "%s_log", streams[i]);
+		json_object_set_new(r, key, json_null());
+	}
 	json_object_set_new(r, "rusage", json_null());
 	json_object_set_new(r, "warnings", json_array());
 	json_object_set_new(r, "task", task_json ? json_incref(task_json) : json_null());
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
-	json_object_set_new(r, "rejected_file", path_or_null(kept_as));
 	json_object_set_new(r, "runner", runner_info());
 	return r;
+}
+
+json_t *result_rejected(const char *id, const struct task_error *e, json_t *task_json,
+			const struct result_context *c, const char *kept_as)
+{
+	json_t *r = not_run("rejected", id, e, task_json, c);
+	if (r)
+		json_object_set_new(r, "rejected_file", path_or_null(kept_as));
+	return r;
+}
+
+json_t *result_interrupted(const struct task *t, int attempts, int max_attempts,
+			   const struct result_context *c)
+{
+	struct task_error e = { .code = "interrupted" };
+	snprintf(e.message, sizeof e.message,
+		 "%s: interrupted %d times (max_attempts = %d): the runner stopped during "
+		 "every attempt, so it is not run again",
+		 c->task_file ? c->task_file : t->id, attempts, max_attempts);
+	return not_run("interrupted", t->id, &e, t->json, c);
 }
 
 char *result_dump(const json_t *result, size_t *len)
@@ -237,6 +298,8 @@ int result_exit_code(const json_t *result)
 		return sig ? 128 + (int)json_integer_value(sig) : 137;
 	if (!strcmp(s, "rejected"))
 		return 65;
+	if (!strcmp(s, "interrupted"))
+		return 75;
 	const char *code = json_string_value(json_object_get(json_object_get(result, "error"), "code"));
 	return code && !strcmp(code, "exec_failed") ? 127 : 126;
 }

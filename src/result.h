@@ -32,6 +32,12 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 json_t *result_rejected(const char *id, const struct task_error *e, json_t *task_json,
 			const struct result_context *c, const char *kept_as);
 
+/* The result of a task whose every attempt was interrupted by a stop of
+ * the runner (max_attempts reached): published instead of running it again,
+ * so a task that crashes the machine cannot loop forever. */
+json_t *result_interrupted(const struct task *t, int attempts, int max_attempts,
+			   const struct result_context *c);
+
 /* Serialises with a trailing newline; malloc'ed, NULL on failure. */
 char *result_dump(const json_t *result, size_t *len);
 
@@ -40,7 +46,8 @@ const char *result_status(const json_t *result);
 
 /* The exit code for `spoolrun exec` (and the client commands): the task's
  * own exit code, 128+N for a signal, 124 for a timeout, 126/127 when it
- * could not be started, 65 when the task file was rejected. */
+ * could not be started, 65 when the task file was rejected, 75 when it was
+ * interrupted max_attempts times. */
 int result_exit_code(const json_t *result);
 
 #endif

@@ -21,7 +21,7 @@
 
 #define CHUNK (128 * 1024)
 
-enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_ABORT, KILL_LEFTOVERS };
+enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_IDLE, KILL_ABORT, KILL_LEFTOVERS };
 
 struct pump {
 	const struct task *t;
@@ -35,6 +35,8 @@ struct pump {
 	int main_status;
 	int64_t start_ns;
 	int64_t deadline;       /* task timeout, INT64_MAX for none */
+	int64_t idle_ns;        /* idle_timeout, 0 for none */
+	int64_t last_output;    /* when either stream last had data */
 	enum kill_reason why;
 	int kill_phase;         /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	int64_t kill_at;        /* when phase 1 escalates */
@@ -178,6 +180,8 @@ static void read_stream(struct pump *p, int *fd, struct run_stream *s, int log_f
 	ssize_t n = xread(*fd, p->buf, sizeof p->buf);
 	if (n > 0) {
 		sink(s, log_fd, p->opt->max_log, p->buf, (size_t)n);
+		if (p->idle_ns)
+			p->last_output = time_monotonic_ns();
 		return;
 	}
 	if (n < 0 && errno == EAGAIN)
@@ -240,8 +244,12 @@ static void drain_orphaned_pipes(struct pump *p)
  * timeout in ns (-1: none), or -2 when the task is completely done. */
 static int64_t advance(struct pump *p, int64_t now)
 {
-	if (!p->main_reaped && p->why == KILL_NONE && now >= p->deadline)
+	bool running = !p->main_reaped && p->why == KILL_NONE;
+	int64_t idle_at = p->idle_ns ? p->last_output + p->idle_ns : INT64_MAX;
+	if (running && now >= p->deadline)
 		start_kill(p, KILL_TIMEOUT, now);
+	else if (running && now >= idle_at)
+		start_kill(p, KILL_IDLE, now);
 	if (p->kill_phase == 1 && now >= p->kill_at) {
 		signal_tree(p, SIGKILL);
 		p->kill_phase = 2;
@@ -257,12 +265,12 @@ static int64_t advance(struct pump *p, int64_t now)
 	/* Processes orphaned by the kill land on us; they get KILL too. */
 	if (p->kill_phase == 2)
 		signal_children(SIGKILL);
-	int64_t next = -1;
-	if (!p->main_reaped && p->why == KILL_NONE && p->deadline != INT64_MAX)
-		next = p->deadline - now;
+	int64_t wake = INT64_MAX;
+	if (!p->main_reaped && p->why == KILL_NONE)
+		wake = p->deadline < idle_at ? p->deadline : idle_at;
 	if (p->kill_phase == 1)
-		next = p->kill_at - now;
-	return next;
+		wake = p->kill_at;
+	return wake == INT64_MAX ? -1 : wake - now;
 }
 
 static int pump_loop(struct pump *p)
@@ -306,7 +314,8 @@ static void set_status(struct pump *p)
 		o->exit_code = WEXITSTATUS(st);
 	else if (WIFSIGNALED(st))
 		o->term_signal = WTERMSIG(st);
-	if (p->why == KILL_TIMEOUT)
+	o->idle_timeout = p->why == KILL_IDLE;
+	if (p->why == KILL_TIMEOUT || p->why == KILL_IDLE)
 		o->status = RUN_TIMEOUT;
 	else if (p->why == KILL_ABORT)
 		o->status = RUN_ABORTED;
@@ -331,8 +340,10 @@ int run_task(const struct task *t, const struct run_options *opt, struct run_out
 	p->children_left = true;
 	p->start_ns = time_monotonic_ns();
 	p->deadline = t->timeout > 0 ? p->start_ns + time_seconds_to_ns(t->timeout) : INT64_MAX;
+	p->idle_ns = time_seconds_to_ns(t->idle_timeout);
+	p->last_output = p->start_ns;
 	o->started_ms = time_realtime_ms();
-	if (spawn_start(t, &p->sp, &o->spawn_error, &o->usage) < 0) {
+	if (spawn_start(t, opt->as_user, &p->sp, &o->spawn_error, &o->usage) < 0) {
 		o->status = RUN_SPAWN_ERROR;
 		o->finished_ms = time_realtime_ms();
 		o->duration_ms = (time_monotonic_ns() - p->start_ns) / NS_PER_MS;

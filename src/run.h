@@ -32,7 +32,7 @@ struct run_stream {
 enum run_status {
 	RUN_EXITED,      /* main process exited; exit_code says how */
 	RUN_SIGNALED,    /* main process died of a signal the runner did not send */
-	RUN_TIMEOUT,     /* the runner killed it at its deadline */
+	RUN_TIMEOUT,     /* the runner killed it at its deadline or idle_timeout */
 	RUN_SPAWN_ERROR, /* it never started; spawn_error says why */
 	RUN_ABORTED,     /* the runner killed it because on_signal asked */
 };
@@ -43,6 +43,7 @@ struct run_options {
 	int stdout_log;      /* log file fds, or -1 for none */
 	int stderr_log;
 	int signal_fd;       /* from signals_setup(); SIGCHLD wakes the loop */
+	const struct identity *as_user; /* run as this user, or NULL: the runner's */
 	/* Called for each signal but SIGCHLD; returning true kills the task
 	 * (TERM, grace, KILL) and ends it as RUN_ABORTED. May be NULL. */
 	bool (*on_signal)(void *ctx, int signo);
@@ -61,6 +62,7 @@ struct run_outcome {
 	struct spawn_error spawn_error;
 	uint64_t stdin_unwritten; /* stdin bytes the task closed without reading */
 	bool leftovers_killed;   /* processes outlived the main one and were killed */
+	bool idle_timeout;       /* RUN_TIMEOUT came from idle_timeout */
 	struct run_stream out, err;
 };
 

@@ -17,6 +17,7 @@
 #include "exitcodes.h"
 #include "fsutil.h"
 #include "log.h"
+#include "owner.h"
 #include "queue.h"
 #include "result.h"
 #include "run.h"
@@ -33,8 +34,10 @@ struct runner {
 	struct spool spool;
 	struct queue queue;
 	struct watch watch;
+	struct owner_policy owners;
 	int sigfd;
 	int stop_signal;        /* SIGTERM or SIGINT once received */
+	int stops;              /* how many were received */
 	bool reload;            /* SIGHUP received */
 };
 
@@ -43,12 +46,15 @@ struct claimed {
 	const char *name;       /* in active/ */
 	char stamp[96];         /* inode, mtime and size: this file, not another of the same name */
 	bool recovered;         /* left in active/ by a runner that stopped */
+	int attempt;            /* 1 for a first run */
+	struct identity user;   /* with run_as_owner: who it runs as */
+	bool as_user;
 };
 
 static void note_signal(struct runner *r, int sig)
 {
 	if (sig == SIGTERM || sig == SIGINT) {
-		if (!r->stop_signal)
+		if (!r->stops++)
 			log_info("received %s: stopping", signals_name(sig));
 		r->stop_signal = sig;
 	} else if (sig == SIGHUP)
@@ -61,7 +67,16 @@ static bool on_signal(void *ctx, int sig)
 {
 	struct runner *r = ctx;
 	note_signal(r, sig);
-	return sig == SIGTERM || sig == SIGINT;
+	if (sig != SIGTERM && sig != SIGINT)
+		return false;
+	/* With on_stop = finish the task runs to its end, unless a second
+	 * signal insists. */
+	if (r->cfg.finish_on_stop && r->stops == 1) {
+		log_info("letting the running task finish first (on_stop = finish); "
+			 "send %s again to interrupt it", signals_name(sig));
+		return false;
+	}
+	return true;
 }
 
 /* Between tasks: handles pending signals; SIGCHLD here can only be a stray
@@ -93,11 +108,20 @@ static void reload_config(struct runner *r)
 		config_clear(&next);
 		return;
 	}
+	struct owner_policy owners;
+	if (owner_policy_init(&owners, &next, err, sizeof err) < 0) {
+		log_errx("SIGHUP: keeping the running config: %s", err);
+		config_clear(&next);
+		return;
+	}
+	owner_policy_clear(&r->owners);
+	r->owners = owners;
 	if (!r->spool_root && strcmp(next.spool_root, r->cfg.spool_root) != 0)
 		log_warnx("SIGHUP: [spool] root changed; takes effect at the next start");
 	config_clear(&r->cfg);
 	r->cfg = next;
 	r->spool.durable = r->cfg.fsync;
+	r->spool.file_mode = r->cfg.file_mode;
 	log_set_level(r->cfg.log_level);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
@@ -264,6 +288,7 @@ static void run_claimed(struct runner *r, const struct claimed *c, const struct 
 		.max_output = r->cfg.max_output, .max_log = r->cfg.max_log,
 		.stdout_log = out_fd, .stderr_log = err_fd,
 		.signal_fd = r->sigfd, .on_signal = on_signal, .ctx = r,
+		.as_user = c->as_user ? &c->user : NULL,
 	};
 	struct run_outcome o;
 	log_debug("%s: starting %s", t->id, t->argv[0]);
@@ -290,7 +315,7 @@ static void run_claimed(struct runner *r, const struct claimed *c, const struct 
 		.task_file = c->name, .task_file_stamp = c->stamp, .recovered = c->recovered,
 		.stdout_log = out_fd >= 0 ? out_path : NULL,
 		.stderr_log = err_fd >= 0 ? err_path : NULL,
-		.attempt = c->recovered ? 2 : 1,
+		.attempt = c->attempt,
 	};
 	json_t *result = result_from_run(t, &o, &ctx);
 	if (result && publish(r, t->id, result, published, sizeof published) == 0) {
@@ -304,47 +329,85 @@ static void run_claimed(struct runner *r, const struct claimed *c, const struct 
 	run_outcome_clear(&o);
 }
 
-static struct task_defaults task_defaults_of(const struct config *cfg)
+/* Reads and validates active/NAME; false with e filled when it is refused.
+ * id gets the task's id, or the one its rejection is filed under. */
+static bool load_claimed(struct runner *r, struct claimed *c, struct task *t,
+			 struct task_error *e, char id[TASK_ID_MAX + 1])
 {
-	return (struct task_defaults){ cfg->timeout, cfg->kill_grace };
+	char *buf = NULL, why[400];
+	size_t len = 0;
+	struct stat st;
+	struct task_defaults d = r->cfg.task;
+	bool ok = false;
+	if (spool_read_task(r->spool.active_fd, c->name, r->cfg.max_task_bytes, true, &buf, &len,
+			    &st, e->message, sizeof e->message) < 0) {
+		snprintf(e->code, sizeof e->code, "invalid_file");
+		if (fstatat(r->spool.active_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			memset(&st, 0, sizeof st);
+	} else if (owner_check(&r->owners, st.st_uid, &c->user, &c->as_user, why, sizeof why) < 0) {
+		snprintf(e->code, sizeof e->code, "invalid_owner");
+		snprintf(e->message, sizeof e->message, "%s: %s", c->name, why);
+	} else
+		ok = task_parse(buf, len, c->name, &d, t, e) == 0;
+	free(buf);
+	format_stamp(&st, c->stamp, sizeof c->stamp);
+	if (ok)
+		memcpy(id, t->id, TASK_ID_MAX + 1);
+	else
+		rejection_id(t->json, c->name, id);
+	return ok;
+}
+
+/* Counts the attempt about to start, durably; false when the task was
+ * interrupted max_attempts times and is published as such instead. */
+static bool start_attempt(struct runner *r, struct claimed *c, const struct task *t)
+{
+	int interrupted = 0;
+	if (c->recovered) {
+		interrupted = spool_read_attempt(&r->spool, c->name);
+		if (interrupted < 1)
+			interrupted = 1; /* a first attempt leaves no record */
+	}
+	if (interrupted >= (int)r->cfg.max_attempts) {
+		char published[200];
+		struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
+					      .recovered = true, .attempt = interrupted };
+		json_t *res = result_interrupted(t, interrupted, (int)r->cfg.max_attempts, &ctx);
+		if (res && publish(r, t->id, res, published, sizeof published) == 0) {
+			spool_finish(&r->spool, c->name);
+			log_warnx("%s: interrupted %d times; published as interrupted -> %s", t->id,
+				  interrupted, published);
+		}
+		json_decref(res);
+		return false;
+	}
+	c->attempt = interrupted + 1;
+	int rc = c->attempt > 1 ? spool_write_attempt(&r->spool, c->name, c->attempt)
+				: spool_sync_active(&r->spool);
+	if (rc < 0)
+		log_warn("%s: cannot record attempt %d durably", t->id, c->attempt);
+	return true;
 }
 
 /* Everything that happens to a file once it is in active/. */
 static void handle_claimed(struct runner *r, struct claimed *c)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	struct stat st;
 	struct task t = { 0 };
 	struct task_error e = { 0 };
-	struct task_defaults d = task_defaults_of(&r->cfg);
 	char id[TASK_ID_MAX + 1];
-	bool bad = true;
-	if (spool_read_task(r->spool.active_fd, c->name, r->cfg.max_task_bytes, true, &buf, &len,
-			    &st, e.message, sizeof e.message) < 0) {
-		snprintf(e.code, sizeof e.code, "invalid_file");
-		if (fstatat(r->spool.active_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			memset(&st, 0, sizeof st);
-	} else
-		bad = task_parse(buf, len, c->name, &d, &t, &e) < 0;
-	free(buf);
-	format_stamp(&st, c->stamp, sizeof c->stamp);
-	if (bad)
-		rejection_id(t.json, c->name, id);
-	else
-		memcpy(id, t.id, sizeof id);
-
+	bool ok = load_claimed(r, c, &t, &e, id);
 	bool was_rejected = false;
 	if (spool_result_exists(&r->spool, id)) {
 		if (already_published(r, id, c->stamp, &was_rejected)) {
+			char kept[320];
 			log_info("%s: result already published; finishing its bookkeeping", c->name);
-			if (was_rejected ? spool_keep_rejected(&r->spool, c->name, (char[320]){ 0 }, 320)
+			if (was_rejected ? spool_keep_rejected(&r->spool, c->name, kept, sizeof kept)
 					 : spool_finish(&r->spool, c->name))
 				log_warn("%s: cannot clear it from active/", c->name);
 			goto out;
 		}
-		if (!bad) {
-			bad = true;
+		if (ok) {
+			ok = false;
 			snprintf(e.code, sizeof e.code, "duplicate_id");
 			snprintf(e.field, sizeof e.field, "id");
 			snprintf(e.message, sizeof e.message,
@@ -353,11 +416,13 @@ static void handle_claimed(struct runner *r, struct claimed *c)
 				 c->name, id, r->spool.results_path);
 		}
 	}
-	if (bad)
+	if (!ok)
 		reject(r, c, id, &e, t.json);
-	else
+	else if (start_attempt(r, c, &t))
 		run_claimed(r, c, &t);
 out:
+	if (c->as_user)
+		identity_clear(&c->user);
 	task_clear(&t);
 }
 
@@ -377,8 +442,8 @@ static void handle_next(struct runner *r)
 static void recover_one(void *ctx, const char *name)
 {
 	struct runner *r = ctx;
-	if (!strcmp(name, ".") || !strcmp(name, "..") || r->stop_signal)
-		return;
+	if (name[0] == '.' || r->stop_signal)
+		return; /* also skips attempt records */
 	log_warnx("%s: found in active/, interrupted by an earlier stop; running it again", name);
 	struct claimed c = { .name = name, .recovered = true };
 	handle_claimed(r, &c);
@@ -427,6 +492,10 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_CONFIG;
 	}
 	log_set_level(r->cfg.log_level);
+	if (owner_policy_init(&r->owners, &r->cfg, err, sizeof err) < 0) {
+		log_errx("%s", err);
+		return EXIT_CONFIG;
+	}
 	if ((r->sigfd = signals_setup()) < 0 || run_init() < 0) {
 		log_err("cannot set up signal handling");
 		return EXIT_OSERR;
@@ -480,6 +549,7 @@ int runner_watch(const char *config_path, const char *spool_root)
 		log_info("stopped; %zu task(s) left queued in incoming/", queue_len(&r.queue));
 	watch_close(&r.watch);
 	queue_clear(&r.queue);
+	owner_policy_clear(&r.owners);
 	if (r.spool.root)
 		spool_close(&r.spool);
 	if (r.sigfd >= 0)

@@ -2,6 +2,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ struct exec_plan {
 	char **candidates; /* paths to try, in PATH order */
 	const char **sh_argv; /* for ENOEXEC: /bin/sh CANDIDATE ARGS... */
 	size_t argc;
+	struct { int resource; struct rlimit lim; } limits[5];
+	int nlimits;
+	const struct identity *user;
 };
 
 struct child_report {
@@ -30,8 +34,10 @@ struct child_report {
 	int err;
 };
 
-static const char *const stage_names[] = { "exec", "chdir", "setsid", "dup2" };
-enum { STAGE_EXEC, STAGE_CHDIR, STAGE_SETSID, STAGE_DUP2 };
+static const char *const stage_names[] = { "exec", "chdir", "setsid", "dup2", "setrlimit",
+					   "setuid" };
+enum { STAGE_EXEC, STAGE_CHDIR, STAGE_SETSID, STAGE_DUP2, STAGE_SETRLIMIT, STAGE_SETUID,
+       STAGE_LAST = STAGE_SETUID };
 
 static void free_strv(char **v)
 {
@@ -127,9 +133,40 @@ static char **build_candidates(const struct task *t)
 	return c;
 }
 
-static int plan_build(const struct task *t, struct exec_plan *p)
+/* A limit can only be lowered without privilege: clamp to the hard limit
+ * the runner has. CPU gets one more second of hard limit, so SIGXCPU comes
+ * first and SIGKILL only to a task that ignores it. */
+static void add_limit(struct exec_plan *p, int resource, uint64_t value, uint64_t scale,
+		      uint64_t hard_extra)
+{
+	struct rlimit cur;
+	if (!value || getrlimit(resource, &cur) < 0)
+		return;
+	rlim_t soft = (rlim_t)(value * scale), hard = soft + (rlim_t)hard_extra;
+	if (cur.rlim_max != RLIM_INFINITY) {
+		soft = soft < cur.rlim_max ? soft : cur.rlim_max;
+		hard = hard < cur.rlim_max ? hard : cur.rlim_max;
+	}
+	p->limits[p->nlimits].resource = resource;
+	p->limits[p->nlimits].lim = (struct rlimit){ soft, hard };
+	p->nlimits++;
+}
+
+static void plan_limits(const struct task *t, struct exec_plan *p)
+{
+	const struct task_limits *l = &t->limits;
+	add_limit(p, RLIMIT_AS, l->memory_mb, 1 << 20, 0);
+	add_limit(p, RLIMIT_CPU, l->cpu_seconds, 1, 1);
+	add_limit(p, RLIMIT_NOFILE, l->open_files, 1, 0);
+	add_limit(p, RLIMIT_NPROC, l->processes, 1, 0);
+	add_limit(p, RLIMIT_FSIZE, l->file_size_mb, 1 << 20, 0);
+}
+
+static int plan_build(const struct task *t, const struct identity *user, struct exec_plan *p)
 {
 	memset(p, 0, sizeof *p);
+	p->user = user;
+	plan_limits(t, p);
 	while (t->argv[p->argc])
 		p->argc++;
 	p->envp = build_env(t);
@@ -166,6 +203,15 @@ static void child_exec(const struct task *t, struct exec_plan *p, const int fds[
 	/* Descriptors the runner inherited without O_CLOEXEC must not reach
 	 * the task either; the report pipe stays open until exec. */
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+	for (int i = 0; i < p->nlimits; i++)
+		if (setrlimit(p->limits[i].resource, &p->limits[i].lim) < 0)
+			report_and_exit(report, STAGE_SETRLIMIT, errno);
+	/* Groups first, uid last: once the uid is dropped nothing else can be. */
+	const struct identity *u = p->user;
+	if (u && (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
+		  setuid(u->uid) < 0))
+		report_and_exit(report, STAGE_SETUID, errno);
+	/* After the identity change, so the task's own permissions apply. */
 	if (t->cwd && chdir(t->cwd) < 0)
 		report_and_exit(report, STAGE_CHDIR, errno);
 	int err = ENOENT;
@@ -230,7 +276,7 @@ static int read_report(int fd, pid_t pid, struct spawn_error *e, struct rusage *
 	int status;
 	while (wait4(pid, &status, 0, usage) < 0 && errno == EINTR)
 		;
-	if (n == (ssize_t)sizeof r && r.stage >= 0 && r.stage <= STAGE_DUP2) {
+	if (n == (ssize_t)sizeof r && r.stage >= 0 && r.stage <= STAGE_LAST) {
 		e->stage = stage_names[r.stage];
 		e->err = r.err;
 	} else {
@@ -240,13 +286,13 @@ static int read_report(int fd, pid_t pid, struct spawn_error *e, struct rusage *
 	return -1;
 }
 
-int spawn_start(const struct task *t, struct spawned *s, struct spawn_error *e,
-		struct rusage *usage)
+int spawn_start(const struct task *t, const struct identity *user, struct spawned *s,
+		struct spawn_error *e, struct rusage *usage)
 {
 	struct exec_plan plan;
 	int child[3], parent[3], report[2] = { -1, -1 };
 	memset(usage, 0, sizeof *usage);
-	if (plan_build(t, &plan) < 0) {
+	if (plan_build(t, user, &plan) < 0) {
 		*e = (struct spawn_error){ "environment", errno };
 		return -1;
 	}

@@ -15,6 +15,16 @@
 
 #include "task.h"
 
+/* Who a task runs as when the runner is root and [spool] run_as_owner is
+ * set; resolved by the caller (getpwuid, getgrouplist) before the fork,
+ * since the child may only make async-signal-safe calls. */
+struct identity {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int ngroups;
+};
+
 struct spawned {
 	pid_t pid;      /* also the process group and session id */
 	int stdin_fd;   /* write end, non-blocking; -1 when stdin is /dev/null */
@@ -23,14 +33,16 @@ struct spawned {
 };
 
 struct spawn_error {
-	const char *stage; /* "exec", "chdir", "setsid", "dup2", "pipe", "fork", "environment" */
+	const char *stage; /* "exec", "chdir", "setsid", "dup2", "setrlimit", "setuid",
+			      "pipe", "fork", "environment" */
 	int err;           /* errno of that stage */
 };
 
-/* Starts task t. 0: s is filled and the caller owns its fds and child.
+/* Starts task t, with its limits, as user (NULL: the runner's own
+ * identity). 0: s is filled and the caller owns its fds and child.
  * -1: e says what failed; any child that was forked is already reaped and
  * its resource usage added to *usage. */
-int spawn_start(const struct task *t, struct spawned *s, struct spawn_error *e,
-		struct rusage *usage);
+int spawn_start(const struct task *t, const struct identity *user, struct spawned *s,
+		struct spawn_error *e, struct rusage *usage);
 
 #endif

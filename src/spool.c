@@ -60,6 +60,7 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	s->root_fd = s->incoming_fd = s->active_fd = s->results_fd = -1;
 	s->logs_fd = s->rejected_fd = s->tmp_fd = s->lock_fd = -1;
 	s->durable = c->fsync;
+	s->file_mode = c->file_mode;
 	if (mkdir_p(root, 0755) < 0)
 		return set_error(err, errlen, "cannot create spool %s: %s", root, strerror(errno));
 	if (!(s->root = realpath(root, NULL)))
@@ -135,16 +136,69 @@ int spool_claim(struct spool *s, const char *name)
 	return renameat(s->incoming_fd, name, s->active_fd, name);
 }
 
+static void attempt_name(const char *name, char *out, size_t len)
+{
+	snprintf(out, len, ".%s.attempt", name);
+}
+
+static void clear_attempt(struct spool *s, const char *name)
+{
+	char marker[320];
+	attempt_name(name, marker, sizeof marker);
+	if (unlinkat(s->active_fd, marker, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s from active/", marker);
+}
+
 int spool_requeue(struct spool *s, const char *name)
 {
 	if (renameat(s->active_fd, name, s->incoming_fd, name) < 0)
 		return -1;
+	clear_attempt(s, name);
 	return s->durable ? fsync_dirfd(s->incoming_fd) : 0;
 }
 
 int spool_finish(struct spool *s, const char *name)
 {
+	clear_attempt(s, name);
 	return unlinkat(s->active_fd, name, 0);
+}
+
+int spool_read_attempt(struct spool *s, const char *name)
+{
+	char marker[320], buf[32] = "";
+	attempt_name(name, marker, sizeof marker);
+	int fd = openat(s->active_fd, marker, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	ssize_t n = xread(fd, buf, sizeof buf - 1);
+	close(fd);
+	int v = n > 0 ? atoi(buf) : 0;
+	return v > 0 ? v : 0;
+}
+
+int spool_write_attempt(struct spool *s, const char *name, int attempt)
+{
+	char marker[320], buf[32];
+	attempt_name(name, marker, sizeof marker);
+	int len = snprintf(buf, sizeof buf, "%d\n", attempt);
+	int fd = openat(s->active_fd, marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	if (fd < 0)
+		return -1;
+	int rc = xwrite_all(fd, buf, (size_t)len);
+	if (rc == 0 && s->durable)
+		rc = fsync(fd);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	if (rc == 0 && s->durable)
+		rc = fsync_dirfd(s->active_fd);
+	return rc;
+}
+
+int spool_sync_active(struct spool *s)
+{
+	return s->durable ? fsync_dirfd(s->active_fd) : 0;
 }
 
 static bool exists_at(int dirfd, const char *name)
@@ -165,6 +219,7 @@ int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t ke
 	spool_rejected_name(s, name, kept, keptlen);
 	if (rename_noreplace(s->active_fd, name, s->rejected_fd, kept) < 0)
 		return -1;
+	clear_attempt(s, name);
 	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
 }
 
@@ -180,7 +235,7 @@ int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
 		if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
 			return -1;
 		int rc = publish_file(s->publish_tmp_fd, tmp, s->results_fd, published,
-				      data, len, s->durable);
+				      data, len, s->file_mode, s->durable);
 		if (rc == 1)
 			log_warn("published %s, but fsync of %s failed", published, s->results_path);
 		if (rc >= 0)
@@ -203,13 +258,16 @@ int spool_open_logs(struct spool *s, const char *id, int *out_fd, int *err_fd)
 	char name[160];
 	const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW;
 	snprintf(name, sizeof name, "%s.stdout", id);
-	if ((*out_fd = openat(s->logs_fd, name, flags, 0644)) < 0)
+	if ((*out_fd = openat(s->logs_fd, name, flags, 0600)) < 0)
 		return -1;
 	snprintf(name, sizeof name, "%s.stderr", id);
-	if ((*err_fd = openat(s->logs_fd, name, flags, 0644)) < 0) {
+	if ((*err_fd = openat(s->logs_fd, name, flags, 0600)) < 0 ||
+	    fchmod(*out_fd, s->file_mode) < 0 || fchmod(*err_fd, s->file_mode) < 0) {
 		int saved = errno;
 		close(*out_fd);
-		*out_fd = -1;
+		if (*err_fd >= 0)
+			close(*err_fd);
+		*out_fd = *err_fd = -1;
 		errno = saved;
 		return -1;
 	}

@@ -30,6 +30,7 @@ struct spool {
 	int publish_tmp_fd;  /* tmp_fd, or results_fd when that is another file system */
 	int lock_fd;
 	bool durable;
+	unsigned file_mode;  /* of results and logs */
 };
 
 /* Creates the layout below root (and results_dir) as needed and opens it.
@@ -49,11 +50,21 @@ bool spool_is_task_name(const char *name);
 /* Moves incoming/name to active/name. -1 with ENOENT if it is gone. */
 int spool_claim(struct spool *s, const char *name);
 
-/* Puts active/name back into incoming/, to be run again. */
+/* Puts active/name back into incoming/, to be run again; a stop that puts a
+ * task back is not an interrupted attempt, so its record goes. */
 int spool_requeue(struct spool *s, const char *name);
 
-/* Removes active/name once its result is published. */
+/* Removes active/name (and its attempt record) once its result is published. */
 int spool_finish(struct spool *s, const char *name);
+
+/* The attempt record of active/name: the number of the attempt last
+ * started, kept in active/.NAME.attempt and made durable before the attempt
+ * runs, so the count survives a crash of the machine. 0 when there is none. */
+int spool_read_attempt(struct spool *s, const char *name);
+int spool_write_attempt(struct spool *s, const char *name, int attempt);
+
+/* Makes the claim of a task (its rename into active/) durable. */
+int spool_sync_active(struct spool *s);
 
 /* Moves active/name into rejected/, under name or name.N if that exists;
  * the name used goes into kept (size >= 300). */

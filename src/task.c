@@ -11,8 +11,14 @@
 
 static const char *const known_fields[] = {
 	"format", "id", "command", "cwd", "env", "stdin", "timeout",
-	"kill_grace", "priority", "meta",
+	"kill_grace", "idle_timeout", "limits", "priority", "meta",
 };
+
+static const char *const limit_fields[] = {
+	"memory_mb", "cpu_seconds", "open_files", "processes", "file_size_mb",
+};
+
+#define LIMIT_MAX (UINT64_C(1) << 40)
 
 bool task_id_valid(const char *id, size_t len)
 {
@@ -164,6 +170,32 @@ static int parse_seconds(const char *file, json_t *obj, const char *field, doubl
 	return 0;
 }
 
+/* "limits": each key overrides the config's default; 0 lifts a limit. */
+static int parse_limits(const char *file, json_t *v, struct task *t, struct task_error *e)
+{
+	if (!json_is_object(v))
+		return BAD("limits", "%s: field \"limits\": must be an object, got %s", file, type_name(v));
+	uint64_t *slots[] = { &t->limits.memory_mb, &t->limits.cpu_seconds, &t->limits.open_files,
+			      &t->limits.processes, &t->limits.file_size_mb };
+	for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+		const char *key = json_object_iter_key(it);
+		json_t *n = json_object_iter_value(it);
+		size_t i = 0;
+		while (i < 5 && strcmp(key, limit_fields[i]))
+			i++;
+		if (i == 5)
+			return BAD("limits", "%s: field \"limits\".%s: unknown limit (known: memory_mb, cpu_seconds, open_files, processes, file_size_mb)",
+				   file, key);
+		if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+		    (uint64_t)json_integer_value(n) > LIMIT_MAX)
+			return BAD("limits", "%s: field \"limits\".%s: must be a whole number from 0 (no limit) to %llu, got %s",
+				   file, key, (unsigned long long)LIMIT_MAX,
+				   json_is_integer(n) ? "a value out of range" : type_name(n));
+		*slots[i] = (uint64_t)json_integer_value(n);
+	}
+	return 0;
+}
+
 static int check_known_fields(const char *file, json_t *root, struct task_error *e)
 {
 	for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
@@ -173,7 +205,7 @@ static int check_known_fields(const char *file, json_t *root, struct task_error 
 			known |= strcmp(key, known_fields[i]) == 0 &&
 				 json_object_iter_key_len(it) == strlen(key);
 		if (!known)
-			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, priority, meta)",
+			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta)",
 				   file, key);
 	}
 	return 0;
@@ -223,7 +255,11 @@ static int parse_fields(const char *file, json_t *root, const struct task_defaul
 		t->stdin_len = json_string_length(v);
 	}
 	if (parse_seconds(file, root, "timeout", d->timeout, &t->timeout, e) < 0 ||
-	    parse_seconds(file, root, "kill_grace", d->kill_grace, &t->kill_grace, e) < 0)
+	    parse_seconds(file, root, "kill_grace", d->kill_grace, &t->kill_grace, e) < 0 ||
+	    parse_seconds(file, root, "idle_timeout", d->idle_timeout, &t->idle_timeout, e) < 0)
+		return -1;
+	t->limits = d->limits;
+	if ((v = json_object_get(root, "limits")) && parse_limits(file, v, t, e) < 0)
 		return -1;
 	if ((v = json_object_get(root, "priority"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < -PRIORITY_LIMIT ||

@@ -19,6 +19,15 @@ struct env_override {
 	const char *value; /* NULL: unset the variable */
 };
 
+/* Resource limits applied with setrlimit() in the child; 0 = not limited. */
+struct task_limits {
+	uint64_t memory_mb;     /* RLIMIT_AS */
+	uint64_t cpu_seconds;   /* RLIMIT_CPU: SIGXCPU, then SIGKILL a second later */
+	uint64_t open_files;    /* RLIMIT_NOFILE */
+	uint64_t processes;     /* RLIMIT_NPROC (counts all processes of the user) */
+	uint64_t file_size_mb;  /* RLIMIT_FSIZE: SIGXFSZ */
+};
+
 struct task {
 	json_t *json;            /* the task as submitted; owns every string below */
 	char id[TASK_ID_MAX + 1];
@@ -31,12 +40,16 @@ struct task {
 	size_t stdin_len;
 	double timeout;          /* seconds; 0 = none */
 	double kill_grace;       /* seconds */
+	double idle_timeout;     /* seconds without output on either stream; 0 = none */
+	struct task_limits limits;
 	int64_t priority;
 };
 
 struct task_defaults {
 	double timeout;
 	double kill_grace;
+	double idle_timeout;
+	struct task_limits limits;
 };
 
 struct task_error {
