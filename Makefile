@@ -23,15 +23,17 @@ $(1)/spoolrun: $(1)/obj/main.o $(1)/libspoolrun.a
 	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 $(1)/tests/%: tests/unit/%.c tests/unit/testutil.h $(1)/libspoolrun.a | $(1)/tests
 	$$(CC) $$(WARNINGS) $(2) -Isrc -o $$@ $$< $(1)/libspoolrun.a -lcmocka $$(LDLIBS)
+$(1)/tests/fuzz-replay: tests/fuzz/replay.c tests/fuzz/fuzz_task.c $(1)/libspoolrun.a | $(1)/tests
+	$$(CC) $$(WARNINGS) $(2) -Isrc -o $$@ tests/fuzz/replay.c tests/fuzz/fuzz_task.c $(1)/libspoolrun.a $$(LDLIBS)
 $(1)/obj $(1)/tests:
 	mkdir -p $$@
-$(1)-units: $$(UNIT_SRC:tests/unit/%.c=$(1)/tests/%)
+$(1)-units: $$(UNIT_SRC:tests/unit/%.c=$(1)/tests/%) $(1)/tests/fuzz-replay
 endef
 
 $(eval $(call flavour,build,$(CFLAGS)))
 $(eval $(call flavour,build/asan,-O1 -g $(SAN)))
 
-.PHONY: all deps run test asan unit e2e install clean bench build-units build/asan-units
+.PHONY: all deps run test asan unit e2e install clean bench fuzz build-units build/asan-units
 all: build/spoolrun
 
 deps:
@@ -64,6 +66,17 @@ install: all
 	install -m 0755 build/spoolrun $(DESTDIR)$(PREFIX)/bin/spoolrun
 	install -m 0644 docs/spoolrun.1 $(DESTDIR)$(PREFIX)/share/man/man1/spoolrun.1
 	install -m 0644 conf/spoolrun.ini README.md $(DESTDIR)$(PREFIX)/share/doc/spoolrun/
+
+# libFuzzer on the task parser for FUZZ_SECONDS (default 60), starting from
+# the seed corpus; new inputs go to build/fuzz-corpus, crashes to build/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	mkdir -p build/fuzz-corpus
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o build/fuzz-task \
+		tests/fuzz/fuzz_task.c $(LIB_SRC) $(LDLIBS)
+	build/fuzz-task -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/ \
+		build/fuzz-corpus tests/fuzz/corpus
 
 clean:
 	rm -rf build

@@ -5,6 +5,10 @@ set -eu
 
 packages="gcc make libc6-dev libjansson-dev libiniparser-dev libcmocka-dev \
 python3 python3-jsonschema mandoc"
+# `make fuzz` needs clang's libFuzzer; nothing else does.
+if [ "${1:-}" = "--fuzz" ]; then
+    packages="$packages clang libclang-rt-dev"
+fi
 
 missing=""
 for p in $packages; do

@@ -39,8 +39,12 @@ for dir in "$@"; do
     if [ "$mode" != e2e ]; then
         for t in "$dir"/tests/test_*; do
             [ -x "$t" ] || continue
+            case "$t" in *fuzz-replay) continue ;; esac
             CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit $t" "$t"
         done
+        if [ -x "$dir/tests/fuzz-replay" ]; then
+            run_suite "fuzz corpus" "$dir/tests/fuzz-replay" tests/fuzz/corpus/*
+        fi
     fi
     if [ "$mode" != unit ]; then
         run_suite "e2e $dir/spoolrun" "$PYTHON" tests/e2e/run.py --binary "$dir/spoolrun"
