@@ -42,6 +42,7 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@echo "spoolrun: drop task files into spool/incoming/ (write elsewhere, then mv in); results appear in spool/results/"
+	@chmod go-w spool  # a checkout under umask 002 would be refused as group-writable
 	exec build/spoolrun watch --config conf/spoolrun.ini
 
 # Every test: unit and end-to-end on the normal build, then both again under

@@ -41,7 +41,7 @@ static int grow(char **buf, size_t *cap, size_t need, size_t max)
 
 static int append_tail(struct capture *c, const char *data, size_t len)
 {
-	if (c->tail_max == 0)
+	if (c->tail_max == 0 || len == 0)
 		return 0;
 	if (len >= c->tail_max) {
 		/* Only the last tail_max bytes can survive. */
@@ -81,6 +81,8 @@ static int append_tail(struct capture *c, const char *data, size_t len)
 
 int capture_append(struct capture *c, const char *data, size_t len)
 {
+	if (len == 0)
+		return 0; /* nothing to copy, and the buffers may not exist yet */
 	c->total += len;
 	size_t to_head = 0;
 	if (c->head_len < c->head_max) {

@@ -106,7 +106,11 @@ int mkdir_p(const char *path, mode_t mode)
 			continue;
 		char saved = *p;
 		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		/* What we create gets exactly mode, whatever the umask. */
+		if (mkdir(buf, mode) == 0) {
+			if (chmod(buf, mode) < 0)
+				return -1;
+		} else if (errno != EEXIST)
 			return -1;
 		*p = saved;
 		if (saved == '\0')

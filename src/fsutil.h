@@ -23,7 +23,7 @@ int read_fd_bounded(int fd, size_t max, char **out, size_t *len);
 /* fsync() a directory by fd, so renames into it survive a crash. */
 int fsync_dirfd(int dirfd);
 
-/* mkdir -p with the given mode for each created component. */
+/* mkdir -p; each component it creates gets exactly mode, whatever the umask. */
 int mkdir_p(const char *path, mode_t mode);
 
 /* Opens a directory for *at() calls: O_DIRECTORY|O_CLOEXEC|O_PATH-free, so

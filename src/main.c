@@ -1,6 +1,7 @@
 /* spoolrun: a file-spool batch runner. This file is the command line:
  * `watch` (runner.c), `exec` (one task in the foreground), help, version. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -218,17 +219,30 @@ static int cmd_watch(int argc, char **argv)
 }
 
 /* fds 0-2 closed by whoever started us would be reused by the first
- * open(), and a task's output could then land in a spool file. */
-static void ensure_std_fds(void)
+ * open(), and a task's output could then land in a spool file. Descriptors
+ * inherited above 2 must not reach tasks: mark them close-on-exec now, so
+ * this holds even where the child's close_range() is not available. */
+static void sanitize_fds(void)
 {
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
 			_exit(EXIT_OSERR);
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int self = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (fd > 2 && fd != self)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	closedir(d);
 }
 
 int main(int argc, char **argv)
 {
-	ensure_std_fds();
+	sanitize_fds();
 	if (argc < 2)
 		return usage_error("%s", "missing command: watch or exec");
 	const char *cmd = argv[1];

@@ -133,9 +133,14 @@ static json_t *run_error(const struct task *t, const struct run_outcome *o)
 	case RUN_ABORTED:
 		return error_object("runner_stopped", "killed because the runner was stopped");
 	case RUN_SPAWN_ERROR:
-		if (strcmp(se->stage, "exec") == 0)
-			return error_object("exec_failed", "cannot execute \"%s\": %s", t->argv[0],
-					    strerror(se->err));
+		if (strcmp(se->stage, "exec") == 0) {
+			json_t *e = error_object("exec_failed", "cannot execute \"%s\": %s",
+						 t->argv[0], strerror(se->err));
+			/* "not found" and "found but not runnable" differ for
+			 * callers, as 127 and 126 do for a shell. */
+			json_object_set_new(e, "not_found", json_boolean(se->err == ENOENT));
+			return e;
+		}
 		if (strcmp(se->stage, "chdir") == 0)
 			return error_object("cwd_failed", "cannot change to directory \"%s\": %s",
 					    t->cwd, strerror(se->err));
@@ -193,7 +198,7 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 			(unsigned long long)o->stdin_unwritten));
 	if (c->recovered)
 		json_array_append_new(warnings, json_string(
-			"an earlier attempt was interrupted when the runner stopped; this is a new run"));
+			"an earlier attempt was interrupted: the runner or the machine stopped during it; this is a new run"));
 	if (o->leftovers_killed)
 		json_array_append_new(warnings, json_string(
 			"processes left running after the main process exited were killed"));
@@ -294,12 +299,12 @@ int result_exit_code(const json_t *result)
 		return (int)json_integer_value(json_object_get(result, "exit_code"));
 	if (!strcmp(s, "timeout"))
 		return 124;
-	if (!strcmp(s, "killed"))
-		return sig ? 128 + (int)json_integer_value(sig) : 137;
+	if (!strcmp(s, "killed")) /* no signal: the runner's stop killed it */
+		return 128 + (sig ? (int)json_integer_value(sig) : SIGTERM);
 	if (!strcmp(s, "rejected"))
 		return 65;
 	if (!strcmp(s, "interrupted"))
 		return 75;
-	const char *code = json_string_value(json_object_get(json_object_get(result, "error"), "code"));
-	return code && !strcmp(code, "exec_failed") ? 127 : 126;
+	json_t *not_found = json_object_get(json_object_get(result, "error"), "not_found");
+	return json_is_true(not_found) ? 127 : 126;
 }

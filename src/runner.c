@@ -38,6 +38,7 @@ struct runner {
 	int sigfd;
 	int stop_signal;        /* SIGTERM or SIGINT once received */
 	int stops;              /* how many were received */
+	size_t requeued;        /* tasks put back in incoming/ by the stop */
 	bool reload;            /* SIGHUP received */
 };
 
@@ -118,6 +119,9 @@ static void reload_config(struct runner *r)
 	r->owners = owners;
 	if (!r->spool_root && strcmp(next.spool_root, r->cfg.spool_root) != 0)
 		log_warnx("SIGHUP: [spool] root changed; takes effect at the next start");
+	if ((next.results_dir || r->cfg.results_dir) &&
+	    (!next.results_dir || !r->cfg.results_dir || strcmp(next.results_dir, r->cfg.results_dir)))
+		log_warnx("SIGHUP: [spool] results_dir changed; takes effect at the next start");
 	config_clear(&r->cfg);
 	r->cfg = next;
 	r->spool.durable = r->cfg.fsync;
@@ -303,8 +307,10 @@ static void run_claimed(struct runner *r, const struct claimed *c, const struct 
 	if (o.status == RUN_ABORTED) {
 		if (spool_requeue(&r->spool, c->name) < 0)
 			log_warn("%s: cannot put it back in incoming/; it stays in active/", c->name);
-		else
+		else {
+			r->requeued++;
 			log_info("%s: interrupted by the stop; put back in incoming/", t->id);
+		}
 		run_outcome_clear(&o);
 		return;
 	}
@@ -546,7 +552,8 @@ int runner_watch(const char *config_path, const char *spool_root)
 	if (rc == EXIT_OK)
 		rc = watch_loop(&r);
 	if (rc == EXIT_OK)
-		log_info("stopped; %zu task(s) left queued in incoming/", queue_len(&r.queue));
+		log_info("stopped; %zu task(s) wait in incoming/ for the next start",
+			 queue_len(&r.queue) + r.requeued);
 	watch_close(&r.watch);
 	queue_clear(&r.queue);
 	owner_policy_clear(&r.owners);
