@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <iniparser/iniparser.h>
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@ void config_defaults(struct config *c)
 	c->task.timeout = 3600;
 	c->task.kill_grace = 5;
 	c->max_attempts = 3;
+	c->task.retry_backoff = 10;
+	c->task.retry_backoff_max = 600;
+	c->usage_limit_pattern = strdup("usage limit reached\\|([0-9]{9,12})");
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
@@ -35,6 +39,7 @@ void config_clear(struct config *c)
 	free(c->spool_root);
 	free(c->results_dir);
 	free(c->allowed_owners);
+	free(c->usage_limit_pattern);
 	memset(c, 0, sizeof *c);
 }
 
@@ -132,6 +137,10 @@ static const struct key_spec keys[] = {
 	KEY("task:idle_timeout", K_SECONDS, task.idle_timeout, 0, 0),
 	KEY("task:max_attempts", K_COUNT, max_attempts, 1, 1000),
 	KEY("task:on_stop", K_STOP, finish_on_stop, 0, 0),
+	KEY("retry:retries", K_COUNT, task.retries, 0, 1000),
+	KEY("retry:backoff", K_SECONDS, task.retry_backoff, 0, 0),
+	KEY("retry:backoff_max", K_SECONDS, task.retry_backoff_max, 0, 0),
+	KEY("retry:usage_limit_pattern", K_STRING, usage_limit_pattern, 0, 0),
 	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
 	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
 	KEY("log:level", K_LEVEL, log_level, 0, 0),
@@ -249,7 +258,8 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	const char *colon = strchr(name, ':');
 	if (!colon) {
 		/* A section header. */
-		static const char *const sections[] = { "spool", "task", "output", "log", "limits" };
+		static const char *const sections[] = { "spool", "task", "output", "log", "limits",
+						       "retry" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;
@@ -263,6 +273,27 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 			return apply_key(c, path, &keys[i], val ? val : "", err, errlen);
 	return set_error(err, errlen, "%s: [%.*s] %s: unknown key", path,
 			 (int)(colon - name), name, colon + 1);
+}
+
+/* The usage-limit pattern must compile and capture the epoch. */
+static int check_pattern(const struct config *c, const char *path, char *err, size_t errlen)
+{
+	if (!c->usage_limit_pattern)
+		return 0;
+	regex_t re;
+	int rc = regcomp(&re, c->usage_limit_pattern, REG_EXTENDED);
+	if (rc != 0) {
+		char why[128];
+		regerror(rc, &re, why, sizeof why);
+		return set_error(err, errlen, "%s: [retry] usage_limit_pattern: invalid POSIX extended "
+				 "regular expression: %s", path, why);
+	}
+	size_t groups = re.re_nsub;
+	regfree(&re);
+	if (groups < 1)
+		return set_error(err, errlen, "%s: [retry] usage_limit_pattern: needs a group "
+				 "capturing the Unix time, e.g. \"limit reached\\|([0-9]+)\"", path);
+	return 0;
 }
 
 static char ini_error[512];
@@ -303,6 +334,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		if (d->key[i])
 			rc = apply_entry(&next, path, d->key[i], d->val[i], err, errlen);
 	iniparser_freedict(d);
+	if (rc == 0)
+		rc = check_pattern(&next, path, err, errlen);
 	if (rc == 0 && !(next.path = strdup(path)))
 		rc = set_error(err, errlen, "%s: out of memory", path);
 	if (rc < 0) {

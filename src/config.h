@@ -28,6 +28,7 @@ struct config {
 	struct task_defaults task; /* [task] timeout, kill_grace, idle_timeout; [limits] */
 	unsigned max_attempts; /* [task] max_attempts: interrupted runs before giving up */
 	bool finish_on_stop; /* [task] on_stop = finish (else requeue) */
+	char *usage_limit_pattern; /* [retry] usage_limit_pattern: ERE, group 1 = epoch */
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */

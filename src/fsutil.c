@@ -36,7 +36,9 @@ int xwrite_all(int fd, const void *buf, size_t len)
 
 int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
 {
-	size_t cap = 4096, used = 0;
+	/* Never ask for more than max + 1 bytes: from a pipe or FIFO, what is
+	 * read past that would be consumed for nothing. */
+	size_t cap = max < 4096 ? max + 1 : 4096, used = 0;
 	char *buf = malloc(cap);
 	if (!buf)
 		return -1;

@@ -214,8 +214,8 @@ static int cmd_watch(int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
 	if (i != argc)
-		return usage_error("watch takes no operands, got '%s'", argv[i]);
-	return runner_watch(o.config, o.spool);
+		return usage_error("this command takes no operands, got '%s'", argv[i]);
+	return runner_run(o.config, o.spool, !strcmp(argv[0], "drain"));
 }
 
 /* fds 0-2 closed by whoever started us would be reused by the first
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 		printf("spoolrun %s\n", SPOOLRUN_VERSION);
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "watch"))
+	if (!strcmp(cmd, "watch") || !strcmp(cmd, "drain"))
 		return cmd_watch(argc - 1, argv + 1);
 	if (!strcmp(cmd, "exec"))
 		return cmd_exec(argc - 1, argv + 1);

@@ -14,8 +14,10 @@ void queue_init(struct queue *q)
 
 void queue_clear(struct queue *q)
 {
-	for (size_t i = 0; i < q->len; i++)
+	for (size_t i = 0; i < q->len; i++) {
 		free(q->heap[i].name);
+		free(q->heap[i].id);
+	}
 	free(q->heap);
 	free(q->slots);
 	memset(q, 0, sizeof *q);
@@ -91,7 +93,8 @@ static void swap(struct queue_entry *a, struct queue_entry *b)
 	*b = t;
 }
 
-int queue_push(struct queue *q, const char *name, int64_t priority, int64_t mtime_ns)
+int queue_push(struct queue *q, const char *name, const char *id, int64_t priority,
+	       int64_t mtime_ns)
 {
 	/* Keep the set at most half full, counting tombstones. */
 	if ((q->filled + 1) * 2 > q->nslots) {
@@ -114,18 +117,35 @@ int queue_push(struct queue *q, const char *name, int64_t priority, int64_t mtim
 		q->cap = cap;
 	}
 	char *copy = strdup(name);
-	if (!copy)
+	char *id_copy = id ? strdup(id) : NULL;
+	if (!copy || (id && !id_copy)) {
+		free(copy);
+		free(id_copy);
 		return -1;
+	}
 	if (!q->slots[slot])
 		q->filled++;
 	q->slots[slot] = copy;
 	size_t i = q->len++;
-	q->heap[i] = (struct queue_entry){ priority, mtime_ns, copy };
+	q->heap[i] = (struct queue_entry){ priority, mtime_ns, copy, id_copy };
 	while (i > 0 && before(&q->heap[i], &q->heap[(i - 1) / 2])) {
 		swap(&q->heap[i], &q->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
 	return 1;
+}
+
+const struct queue_entry *queue_peek(const struct queue *q)
+{
+	return q->len ? &q->heap[0] : NULL;
+}
+
+const char *queue_find_id(const struct queue *q, const char *id)
+{
+	for (size_t i = 0; i < q->len; i++)
+		if (q->heap[i].id && strcmp(q->heap[i].id, id) == 0)
+			return q->heap[i].name;
+	return NULL;
 }
 
 bool queue_pop(struct queue *q, struct queue_entry *out)

@@ -14,6 +14,7 @@ struct queue_entry {
 	int64_t priority;
 	int64_t mtime_ns;
 	char *name;
+	char *id;           /* the task's id when known, else NULL */
 };
 
 struct queue {
@@ -26,10 +27,20 @@ struct queue {
 void queue_init(struct queue *q);
 void queue_clear(struct queue *q);
 
-/* 1 when added, 0 when name is already queued, -1 (ENOMEM) on failure. */
-int queue_push(struct queue *q, const char *name, int64_t priority, int64_t mtime_ns);
+/* 1 when added, 0 when name is already queued, -1 (ENOMEM) on failure.
+ * id may be NULL. */
+int queue_push(struct queue *q, const char *name, const char *id, int64_t priority,
+	       int64_t mtime_ns);
 
-/* Takes the first entry; the caller frees out->name. False when empty. */
+/* The first entry, without taking it; NULL when empty. */
+const struct queue_entry *queue_peek(const struct queue *q);
+
+/* The name of a queued entry with this id, or NULL (a linear search: for
+ * cancellation, which is rare). */
+const char *queue_find_id(const struct queue *q, const char *id);
+
+/* Takes the first entry; the caller frees out->name and out->id. False
+ * when empty. */
 bool queue_pop(struct queue *q, struct queue_entry *out);
 
 size_t queue_len(const struct queue *q);

@@ -86,8 +86,10 @@ static void add_stream(json_t *r, const char *name, const struct run_stream *s,
 		json_array_append_new(warnings, json_sprintf("%s: out of memory rendering output", name));
 }
 
-static const char *run_status_name(const struct run_outcome *o)
+static const char *run_status_name(const struct run_outcome *o, bool cancelled)
 {
+	if (cancelled)
+		return "cancelled";
 	switch (o->status) {
 	case RUN_EXITED: return o->exit_code == 0 ? "succeeded" : "failed";
 	case RUN_SIGNALED: return "killed";
@@ -170,10 +172,11 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 	json_t *warnings = json_array();
 	json_t *r = json_pack(
 		"{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:i}",
-		"format", 1, "id", t->id, "status", run_status_name(o),
+		"format", 1, "id", t->id, "status", run_status_name(o, c->cancelled),
 		"exit_code", o->exit_code >= 0 ? json_integer(o->exit_code) : json_null(),
 		"signal", signal_object(o->term_signal),
-		"error", run_error(t, o),
+		"error", c->cancelled ? error_object("cancelled", "cancelled through cancel/%s while it ran", t->id)
+				      : run_error(t, o),
 		"started_at", timestamp(o->started_ms),
 		"finished_at", timestamp(o->finished_ms),
 		"duration_ms", (json_int_t)o->duration_ms,
@@ -203,6 +206,10 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 		json_array_append_new(warnings, json_string(
 			"processes left running after the main process exited were killed"));
 	json_object_set_new(r, "warnings", warnings);
+	json_t *attempts = c->attempts ? json_deep_copy(c->attempts) : json_array();
+	if (!c->attempts)
+		json_array_append_new(attempts, result_attempt_record(c->attempt, o, c->cancelled));
+	json_object_set_new(r, "attempts", attempts);
 	json_object_set(r, "task", t->json);
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
@@ -211,7 +218,7 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 }
 
 /* A result for a task that did not run: same fields, empty outcome. */
-static json_t *not_run(const char *status, const char *id, const struct task_error *e,
+json_t *result_not_run(const char *status, const char *id, const struct task_error *e,
 		       json_t *task_json, const struct result_context *c)
 {
 	int64_t now = time_realtime_ms();
@@ -241,6 +248,7 @@ static json_t *not_run(const char *status, const char *id, const struct task_err
 	}
 	json_object_set_new(r, "rusage", json_null());
 	json_object_set_new(r, "warnings", json_array());
+	json_object_set_new(r, "attempts", c->attempts ? json_deep_copy(c->attempts) : json_array());
 	json_object_set_new(r, "task", task_json ? json_incref(task_json) : json_null());
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
@@ -251,7 +259,7 @@ static json_t *not_run(const char *status, const char *id, const struct task_err
 json_t *result_rejected(const char *id, const struct task_error *e, json_t *task_json,
 			const struct result_context *c, const char *kept_as)
 {
-	json_t *r = not_run("rejected", id, e, task_json, c);
+	json_t *r = result_not_run("rejected", id, e, task_json, c);
 	if (r)
 		json_object_set_new(r, "rejected_file", path_or_null(kept_as));
 	return r;
@@ -265,7 +273,18 @@ json_t *result_interrupted(const struct task *t, int attempts, int max_attempts,
 		 "%s: interrupted %d times (max_attempts = %d): the runner stopped during "
 		 "every attempt, so it is not run again",
 		 c->task_file ? c->task_file : t->id, attempts, max_attempts);
-	return not_run("interrupted", t->id, &e, t->json, c);
+	return result_not_run("interrupted", t->id, &e, t->json, c);
+}
+
+json_t *result_attempt_record(int attempt, const struct run_outcome *o, bool cancelled)
+{
+	return json_pack("{s:i, s:o, s:o, s:s, s:o, s:o, s:n, s:n}",
+		"attempt", attempt,
+		"started_at", timestamp(o->started_ms), "finished_at", timestamp(o->finished_ms),
+		"status", run_status_name(o, cancelled),
+		"exit_code", o->exit_code >= 0 ? json_integer(o->exit_code) : json_null(),
+		"signal", o->term_signal ? json_string(signals_name(o->term_signal)) : json_null(),
+		"retry_reason", "retry_at");
 }
 
 char *result_dump(const json_t *result, size_t *len)
@@ -305,6 +324,8 @@ int result_exit_code(const json_t *result)
 		return 65;
 	if (!strcmp(s, "interrupted"))
 		return 75;
+	if (!strcmp(s, "cancelled"))
+		return 125;
 	json_t *not_found = json_object_get(json_object_get(result, "error"), "not_found");
 	return json_is_true(not_found) ? 127 : 126;
 }

@@ -16,6 +16,8 @@ struct result_context {
 	const char *task_file;       /* file name the task came in as, or NULL */
 	const char *task_file_stamp; /* identity of that file (inode:mtime:size), or NULL */
 	bool recovered;              /* an earlier attempt was interrupted */
+	bool cancelled;              /* killed because cancel/<id> asked */
+	const json_t *attempts;      /* every run so far, this one included; or NULL */
 	const char *stdout_log;      /* log paths, or NULL when not kept */
 	const char *stderr_log;
 	int attempt;                 /* 1 for a first run */
@@ -38,6 +40,15 @@ json_t *result_rejected(const char *id, const struct task_error *e, json_t *task
 json_t *result_interrupted(const struct task *t, int attempts, int max_attempts,
 			   const struct result_context *c);
 
+/* A result for a task that was not run: status "rejected", "cancelled",
+ * "interrupted"…, with e as its error and the outcome fields empty. */
+json_t *result_not_run(const char *status, const char *id, const struct task_error *e,
+		       json_t *task_json, const struct result_context *c);
+
+/* One entry of a result's "attempts": when this run started and ended, how,
+ * and (filled in by the caller) why it was retried. */
+json_t *result_attempt_record(int attempt, const struct run_outcome *o, bool cancelled);
+
 /* Serialises with a trailing newline; malloc'ed, NULL on failure. */
 char *result_dump(const json_t *result, size_t *len);
 
@@ -47,7 +58,7 @@ const char *result_status(const json_t *result);
 /* The exit code for `spoolrun exec` (and the client commands): the task's
  * own exit code, 128+N for a signal, 124 for a timeout, 126/127 when it
  * could not be started, 65 when the task file was rejected, 75 when it was
- * interrupted max_attempts times. */
+ * interrupted max_attempts times, 125 when it was cancelled. */
 int result_exit_code(const json_t *result);
 
 #endif

@@ -280,14 +280,16 @@ static int pump_loop(struct pump *p)
 		int64_t wait_ns = advance(p, now);
 		if (wait_ns == -2)
 			return 0;
-		struct pollfd fds[4];
-		int nfds = 0, iout = -1, ierr = -1, iin = -1;
+		struct pollfd fds[5];
+		int nfds = 0, iout = -1, ierr = -1, iin = -1, iextra = -1;
 		if (p->sp.stdout_fd >= 0)
 			fds[iout = nfds++] = (struct pollfd){ p->sp.stdout_fd, POLLIN, 0 };
 		if (p->sp.stderr_fd >= 0)
 			fds[ierr = nfds++] = (struct pollfd){ p->sp.stderr_fd, POLLIN, 0 };
 		if (p->sp.stdin_fd >= 0)
 			fds[iin = nfds++] = (struct pollfd){ p->sp.stdin_fd, POLLOUT, 0 };
+		if (p->opt->on_extra && p->opt->extra_fd >= 0)
+			fds[iextra = nfds++] = (struct pollfd){ p->opt->extra_fd, POLLIN, 0 };
 		fds[nfds++] = (struct pollfd){ p->opt->signal_fd, POLLIN, 0 };
 		struct timespec ts = { wait_ns / NS_PER_SEC, wait_ns % NS_PER_SEC };
 		if (ppoll(fds, (nfds_t)nfds, wait_ns < 0 ? NULL : &ts, NULL) < 0) {
@@ -301,6 +303,9 @@ static int pump_loop(struct pump *p)
 			read_stream(p, &p->sp.stderr_fd, &p->o->err, p->opt->stderr_log);
 		if (iin >= 0 && fds[iin].revents)
 			feed_stdin(p);
+		if (iextra >= 0 && fds[iextra].revents && p->opt->on_extra(p->opt->ctx) &&
+		    !p->main_reaped && p->why == KILL_NONE)
+			start_kill(p, KILL_ABORT, time_monotonic_ns());
 		if (fds[nfds - 1].revents && handle_signals(p, time_monotonic_ns()) < 0)
 			return -1;
 	}

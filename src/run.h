@@ -47,6 +47,10 @@ struct run_options {
 	/* Called for each signal but SIGCHLD; returning true kills the task
 	 * (TERM, grace, KILL) and ends it as RUN_ABORTED. May be NULL. */
 	bool (*on_signal)(void *ctx, int signo);
+	/* Polled too when >= 0 (the runner's inotify fd); on_extra is called
+	 * when it is readable and returning true kills the task like on_signal. */
+	int extra_fd;
+	bool (*on_extra)(void *ctx);
 	void *ctx;
 };
 

@@ -5,21 +5,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "exitcodes.h"
-#include "fsutil.h"
+#include "job.h"
 #include "log.h"
 #include "owner.h"
 #include "queue.h"
-#include "result.h"
 #include "run.h"
 #include "signals.h"
 #include "spool.h"
@@ -28,28 +29,35 @@
 #include "version.h"
 #include "watch.h"
 
-struct runner {
-	struct config cfg;
-	const char *spool_root; /* command-line override, or NULL */
-	struct spool spool;
-	struct queue queue;
-	struct watch watch;
-	struct owner_policy owners;
-	int sigfd;
-	int stop_signal;        /* SIGTERM or SIGINT once received */
-	int stops;              /* how many were received */
-	size_t requeued;        /* tasks put back in incoming/ by the stop */
-	bool reload;            /* SIGHUP received */
+/* A usage limit shared by the tasks of one limit_key. */
+struct key_block {
+	char key[TASK_ID_MAX + 1];
+	int64_t until_ms;
 };
 
-/* What a claimed file is known as while it is handled. */
-struct claimed {
-	const char *name;       /* in active/ */
-	char stamp[96];         /* inode, mtime and size: this file, not another of the same name */
-	bool recovered;         /* left in active/ by a runner that stopped */
-	int attempt;            /* 1 for a first run */
-	struct identity user;   /* with run_as_owner: who it runs as */
-	bool as_user;
+struct runner {
+	struct config cfg;
+	const char *spool_root;   /* command-line override, or NULL */
+	bool drain;               /* exit once nothing runnable is left */
+	struct spool spool;
+	struct queue incoming;    /* waiting in incoming/, in run order */
+	struct queue deferred;    /* waiting in deferred/, by time (mtime_ns) */
+	struct watch watch;
+	int w_incoming, w_cancel, w_root;
+	struct owner_policy owners;
+	regex_t usage_limit;
+	bool has_usage_limit;
+	struct key_block *blocks;
+	size_t nblocks;
+	unsigned jitter_seed;
+	int sigfd;
+	int stop_signal;          /* SIGTERM or SIGINT once received */
+	int stops;                /* how many were received */
+	size_t requeued;          /* tasks put back by the stop */
+	bool reload;              /* SIGHUP received */
+	bool paused;              /* ROOT/pause exists */
+	bool cancels_pending;     /* cancel/ changed */
+	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -62,8 +70,8 @@ static void note_signal(struct runner *r, int sig)
 		r->reload = true;
 }
 
-/* Called by run_task for signals during a task: stopping kills the task,
- * which is then put back in incoming/ rather than published as failed. */
+/* A signal while a task runs: stopping kills the task, which is then put
+ * back rather than published as failed. */
 static bool on_signal(void *ctx, int sig)
 {
 	struct runner *r = ctx;
@@ -94,6 +102,50 @@ static void drain_signals(struct runner *r)
 	}
 }
 
+/* Waits up to ms for a signal; true when the runner is to stop. */
+static bool wait_or_stop(void *ctx, int ms)
+{
+	struct runner *r = ctx;
+	struct pollfd p = { r->sigfd, POLLIN, 0 };
+	if (poll(&p, 1, ms) > 0)
+		drain_signals(r);
+	return r->stop_signal != 0;
+}
+
+static int64_t key_blocked_until(void *ctx, const char *key)
+{
+	struct runner *r = ctx;
+	for (size_t i = 0; i < r->nblocks; i++)
+		if (!strcmp(r->blocks[i].key, key))
+			return r->blocks[i].until_ms;
+	return 0;
+}
+
+static void block_key(struct runner *r, const char *key, int64_t until_ms)
+{
+	for (size_t i = 0; i < r->nblocks; i++)
+		if (!strcmp(r->blocks[i].key, key)) {
+			if (until_ms > r->blocks[i].until_ms)
+				r->blocks[i].until_ms = until_ms;
+			return;
+		}
+	struct key_block *grown = realloc(r->blocks, (r->nblocks + 1) * sizeof *grown);
+	if (!grown)
+		return; /* the tasks then meet the limit themselves and wait */
+	r->blocks = grown;
+	snprintf(r->blocks[r->nblocks].key, sizeof r->blocks[r->nblocks].key, "%s", key);
+	r->blocks[r->nblocks++].until_ms = until_ms;
+}
+
+static void set_usage_limit(struct runner *r)
+{
+	if (r->has_usage_limit)
+		regfree(&r->usage_limit);
+	r->has_usage_limit = r->cfg.usage_limit_pattern &&
+			     regcomp(&r->usage_limit, r->cfg.usage_limit_pattern, REG_EXTENDED) == 0;
+
+}
+
 static void reload_config(struct runner *r)
 {
 	r->reload = false;
@@ -103,14 +155,10 @@ static void reload_config(struct runner *r)
 	}
 	char err[1024];
 	struct config next = { 0 };
-	config_defaults(&next);
-	if (config_load(&next, r->cfg.path, err, sizeof err) < 0) {
-		log_errx("SIGHUP: keeping the running config: %s", err);
-		config_clear(&next);
-		return;
-	}
 	struct owner_policy owners;
-	if (owner_policy_init(&owners, &next, err, sizeof err) < 0) {
+	config_defaults(&next);
+	if (config_load(&next, r->cfg.path, err, sizeof err) < 0 ||
+	    owner_policy_init(&owners, &next, err, sizeof err) < 0) {
 		log_errx("SIGHUP: keeping the running config: %s", err);
 		config_clear(&next);
 		return;
@@ -126,35 +174,74 @@ static void reload_config(struct runner *r)
 	r->cfg = next;
 	r->spool.durable = r->cfg.fsync;
 	r->spool.file_mode = r->cfg.file_mode;
+	set_usage_limit(r);
 	log_set_level(r->cfg.log_level);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
-static void enqueue(void *ctx, const char *name)
+static void enqueue(struct runner *r, const char *name)
 {
-	struct runner *r = ctx;
 	if (!spool_is_task_name(name))
 		return;
-	/* The priority decides the order, so read it now; a file that cannot
-	 * be read or parsed still queues (priority 0) and is rejected with
-	 * its reason when its turn comes. */
+	/* The priority decides the order (and the id finds it for a cancel),
+	 * so read it now; a file that cannot be read or parsed still queues
+	 * and is rejected with its reason when its turn comes. */
 	struct stat st;
-	char *buf = NULL, why[512];
+	char *buf = NULL, why[512], id[TASK_ID_MAX + 1];
 	size_t len;
 	int64_t priority = 0;
+	task_id_from_filename(name, id);
 	if (spool_read_task(r->spool.incoming_fd, name, r->cfg.max_task_bytes, true, &buf, &len,
 			    &st, why, sizeof why) == 0) {
 		json_t *doc = json_loadb(buf, len, 0, NULL);
-		json_t *p = json_object_get(doc, "priority");
+		json_t *p = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
 		if (json_is_integer(p))
 			priority = json_integer_value(p);
+		if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
+			snprintf(id, sizeof id, "%s", json_string_value(v));
 		json_decref(doc);
 		free(buf);
 	} else if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
 	int64_t mtime = (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec;
-	if (queue_push(&r->queue, name, priority, mtime) < 0)
+	if (queue_push(&r->incoming, name, id, priority, mtime) < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
+}
+
+/* A name created in incoming/ is taken at once unless it is a regular file
+ * with one link: that one is still being written, and its close (or a
+ * rename) will say when it is whole. Links, FIFOs and directories are
+ * rejected as soon as they appear. */
+static void enqueue_created(struct runner *r, const char *name)
+{
+	struct stat st;
+	if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !(S_ISREG(st.st_mode) && st.st_nlink == 1))
+		enqueue(r, name);
+}
+
+static void on_event(void *ctx, const struct watch_event *ev)
+{
+	struct runner *r = ctx;
+	if (ev->which == r->w_incoming) {
+		if (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE))
+			enqueue(r, ev->name);
+		else if (ev->mask & IN_CREATE)
+			enqueue_created(r, ev->name);
+	} else if (ev->which == r->w_cancel)
+		r->cancels_pending = true;
+	else if (ev->which == r->w_root && !strcmp(ev->name, "pause")) {
+		bool paused = spool_paused(&r->spool);
+		if (paused != r->paused)
+			log_info(paused ? "paused: %s/pause exists; no new task starts"
+					: "resumed: %s/pause is gone", r->spool.root);
+		r->paused = paused;
+	}
+}
+
+static void enqueue_entry(void *ctx, const char *name)
+{
+	enqueue(ctx, name);
 }
 
 static int scan_dir(int dirfd, void (*fn)(void *, const char *), void *ctx)
@@ -176,296 +263,193 @@ static int scan_dir(int dirfd, void (*fn)(void *, const char *), void *ctx)
 	return saved ? -1 : 0;
 }
 
-static void format_stamp(const struct stat *st, char *out, size_t len)
+/* Reads pending inotify events; false when a watched directory vanished. */
+static bool read_events(struct runner *r)
 {
-	snprintf(out, len, "%ju:%jd.%09ld:%jd", (uintmax_t)st->st_ino, (intmax_t)st->st_mtim.tv_sec,
-		 st->st_mtim.tv_nsec, (intmax_t)st->st_size);
-}
-
-/* Waits up to ms for a signal; true when the runner is to stop. */
-static bool pause_or_stop(struct runner *r, int ms)
-{
-	struct pollfd p = { r->sigfd, POLLIN, 0 };
-	if (poll(&p, 1, ms) > 0)
-		drain_signals(r);
-	return r->stop_signal != 0;
-}
-
-/* Publishes a result, waiting out a full or failing disk rather than
- * losing it: the task stays in active/ until its result is safe. */
-static int publish(struct runner *r, const char *id, const json_t *result, char *published,
-		   size_t publishedlen)
-{
-	size_t len;
-	char *data = result_dump(result, &len);
-	if (!data) {
-		log_errx("%s: cannot serialise the result (out of memory)", id);
-		return -1;
-	}
-	for (int delay_ms = 100; spool_publish(&r->spool, id, data, len, published, publishedlen) < 0;) {
-		log_err("%s: cannot publish the result in %s; retrying in %d ms", id,
-			r->spool.results_path, delay_ms);
-		if (pause_or_stop(r, delay_ms)) {
-			free(data);
-			return -1;
-		}
-		delay_ms = delay_ms < 15000 ? delay_ms * 2 : 30000;
-	}
-	free(data);
-	return 0;
-}
-
-/* The id a refused file's result is filed under: its own when it has a
- * valid one, else one derived from its file name. */
-static void rejection_id(json_t *doc, const char *name, char id[TASK_ID_MAX + 1])
-{
-	json_t *v = json_object_get(doc, "id");
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		memcpy(id, json_string_value(v), json_string_length(v) + 1);
-	else
-		task_id_from_filename(name, id);
-}
-
-static void reject(struct runner *r, const struct claimed *c, const char *id,
-		   const struct task_error *e, json_t *doc)
-{
-	char kept[320], kept_path[4096], published[200];
-	spool_rejected_name(&r->spool, c->name, kept, sizeof kept);
-	snprintf(kept_path, sizeof kept_path, "%s/%s", r->spool.rejected_path, kept);
-	struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
-				      .attempt = 1 };
-	json_t *result = result_rejected(id, e, doc, &ctx, kept_path);
-	if (!result || publish(r, id, result, published, sizeof published) < 0) {
-		json_decref(result);
-		return; /* stays in active/; handled again at the next start */
-	}
-	json_decref(result);
-	if (spool_keep_rejected(&r->spool, c->name, kept, sizeof kept) < 0)
-		log_warn("%s: cannot move it to %s", c->name, r->spool.rejected_path);
-	log_warnx("%s: rejected (%s): %s -> %s", c->name, e->code, e->message, published);
-}
-
-/* Whether a result for this very file (same stamp) is already published:
- * the runner stopped between publishing it and removing the file from
- * active/, or a reboot undid the claim's rename. Never run a task twice. */
-static bool already_published(struct runner *r, const char *id, const char *stamp,
-			      bool *was_rejected)
-{
-	char name[200], why[64];
-	for (int n = 1; n < 100000; n++) {
-		if (n == 1)
-			snprintf(name, sizeof name, "%s.json", id);
-		else
-			snprintf(name, sizeof name, "%s@%d.json", id, n);
-		char *buf;
-		size_t len;
-		struct stat st;
-		if (spool_read_task(r->spool.results_fd, name, SIZE_MAX / 4, false, &buf, &len, &st,
-				    why, sizeof why) < 0)
-			return false; /* results of one id are numbered without gaps */
-		json_t *doc = json_loadb(buf, len, 0, NULL);
-		free(buf);
-		const char *s = json_string_value(json_object_get(doc, "task_file_stamp"));
-		bool same = s && strcmp(s, stamp) == 0;
-		*was_rejected = same && !strcmp(result_status(doc), "rejected");
-		json_decref(doc);
-		if (same)
-			return true;
-	}
-	return false;
-}
-
-static void fsync_log(int fd, const struct run_stream *s, bool durable)
-{
-	/* A published result must not name a log that a power cut loses. */
-	if (fd >= 0 && durable && s->log_bytes > 0 && fdatasync(fd) < 0)
-		log_warn("fsync of a log file failed");
-}
-
-static void run_claimed(struct runner *r, const struct claimed *c, const struct task *t)
-{
-	int out_fd = -1, err_fd = -1;
-	if (spool_open_logs(&r->spool, t->id, &out_fd, &err_fd) < 0)
-		log_warn("%s: cannot open its log files in %s; output is kept inline only", t->id,
-			 r->spool.logs_path);
-	struct run_options opt = {
-		.max_output = r->cfg.max_output, .max_log = r->cfg.max_log,
-		.stdout_log = out_fd, .stderr_log = err_fd,
-		.signal_fd = r->sigfd, .on_signal = on_signal, .ctx = r,
-		.as_user = c->as_user ? &c->user : NULL,
-	};
-	struct run_outcome o;
-	log_debug("%s: starting %s", t->id, t->argv[0]);
-	if (run_task(t, &opt, &o) < 0)
-		log_err("%s: the runner failed while running it; the task was killed", t->id);
-	fsync_log(out_fd, &o.out, r->spool.durable);
-	fsync_log(err_fd, &o.err, r->spool.durable);
-	if (out_fd >= 0)
-		close(out_fd);
-	if (err_fd >= 0)
-		close(err_fd);
-	if (o.status == RUN_ABORTED) {
-		if (spool_requeue(&r->spool, c->name) < 0)
-			log_warn("%s: cannot put it back in incoming/; it stays in active/", c->name);
-		else {
-			r->requeued++;
-			log_info("%s: interrupted by the stop; put back in incoming/", t->id);
-		}
-		run_outcome_clear(&o);
-		return;
-	}
-	char out_path[4096], err_path[4096], published[200];
-	snprintf(out_path, sizeof out_path, "%s/%s.stdout", r->spool.logs_path, t->id);
-	snprintf(err_path, sizeof err_path, "%s/%s.stderr", r->spool.logs_path, t->id);
-	struct result_context ctx = {
-		.task_file = c->name, .task_file_stamp = c->stamp, .recovered = c->recovered,
-		.stdout_log = out_fd >= 0 ? out_path : NULL,
-		.stderr_log = err_fd >= 0 ? err_path : NULL,
-		.attempt = c->attempt,
-	};
-	json_t *result = result_from_run(t, &o, &ctx);
-	if (result && publish(r, t->id, result, published, sizeof published) == 0) {
-		if (spool_finish(&r->spool, c->name) < 0)
-			log_warn("%s: published, but cannot remove it from active/", c->name);
-		log_info("%s: %s (exit %d) in %lld ms -> %s", t->id, result_status(result),
-			 o.exit_code, (long long)o.duration_ms, published);
-	} else if (!result)
-		log_errx("%s: cannot build the result (out of memory); it stays in active/", t->id);
-	json_decref(result);
-	run_outcome_clear(&o);
-}
-
-/* Reads and validates active/NAME; false with e filled when it is refused.
- * id gets the task's id, or the one its rejection is filed under. */
-static bool load_claimed(struct runner *r, struct claimed *c, struct task *t,
-			 struct task_error *e, char id[TASK_ID_MAX + 1])
-{
-	char *buf = NULL, why[400];
-	size_t len = 0;
-	struct stat st;
-	struct task_defaults d = r->cfg.task;
-	bool ok = false;
-	if (spool_read_task(r->spool.active_fd, c->name, r->cfg.max_task_bytes, true, &buf, &len,
-			    &st, e->message, sizeof e->message) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_file");
-		if (fstatat(r->spool.active_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			memset(&st, 0, sizeof st);
-	} else if (owner_check(&r->owners, st.st_uid, &c->user, &c->as_user, why, sizeof why) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_owner");
-		snprintf(e->message, sizeof e->message, "%s: %s", c->name, why);
-	} else
-		ok = task_parse(buf, len, c->name, &d, t, e) == 0;
-	free(buf);
-	format_stamp(&st, c->stamp, sizeof c->stamp);
-	if (ok)
-		memcpy(id, t->id, TASK_ID_MAX + 1);
-	else
-		rejection_id(t->json, c->name, id);
-	return ok;
-}
-
-/* Counts the attempt about to start, durably; false when the task was
- * interrupted max_attempts times and is published as such instead. */
-static bool start_attempt(struct runner *r, struct claimed *c, const struct task *t)
-{
-	int interrupted = 0;
-	if (c->recovered) {
-		interrupted = spool_read_attempt(&r->spool, c->name);
-		if (interrupted < 1)
-			interrupted = 1; /* a first attempt leaves no record */
-	}
-	if (interrupted >= (int)r->cfg.max_attempts) {
-		char published[200];
-		struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
-					      .recovered = true, .attempt = interrupted };
-		json_t *res = result_interrupted(t, interrupted, (int)r->cfg.max_attempts, &ctx);
-		if (res && publish(r, t->id, res, published, sizeof published) == 0) {
-			spool_finish(&r->spool, c->name);
-			log_warnx("%s: interrupted %d times; published as interrupted -> %s", t->id,
-				  interrupted, published);
-		}
-		json_decref(res);
+	bool overflow = false;
+	if (watch_read(&r->watch, on_event, r, &overflow) < 0) {
+		log_err("watching %s", r->spool.root);
 		return false;
 	}
-	c->attempt = interrupted + 1;
-	int rc = c->attempt > 1 ? spool_write_attempt(&r->spool, c->name, c->attempt)
-				: spool_sync_active(&r->spool);
-	if (rc < 0)
-		log_warn("%s: cannot record attempt %d durably", t->id, c->attempt);
+	if (overflow) {
+		log_warnx("inotify queue overflowed; rescanning");
+		scan_dir(r->spool.incoming_fd, enqueue_entry, r);
+		r->cancels_pending = true;
+		r->paused = spool_paused(&r->spool);
+	}
 	return true;
 }
 
-/* Everything that happens to a file once it is in active/. */
-static void handle_claimed(struct runner *r, struct claimed *c)
+/* While a task runs: keep the queues current; the job itself checks
+ * cancel/ for its own id. */
+static bool on_extra(void *ctx)
 {
-	struct task t = { 0 };
-	struct task_error e = { 0 };
-	char id[TASK_ID_MAX + 1];
-	bool ok = load_claimed(r, c, &t, &e, id);
-	bool was_rejected = false;
-	if (spool_result_exists(&r->spool, id)) {
-		if (already_published(r, id, c->stamp, &was_rejected)) {
-			char kept[320];
-			log_info("%s: result already published; finishing its bookkeeping", c->name);
-			if (was_rejected ? spool_keep_rejected(&r->spool, c->name, kept, sizeof kept)
-					 : spool_finish(&r->spool, c->name))
-				log_warn("%s: cannot clear it from active/", c->name);
-			goto out;
-		}
-		if (ok) {
-			ok = false;
-			snprintf(e.code, sizeof e.code, "duplicate_id");
-			snprintf(e.field, sizeof e.field, "id");
-			snprintf(e.message, sizeof e.message,
-				 "%s: field \"id\": a result for \"%s\" already exists in %s; "
-				 "ids must be unique, so this task was not run",
-				 c->name, id, r->spool.results_path);
-		}
-	}
-	if (!ok)
-		reject(r, c, id, &e, t.json);
-	else if (start_attempt(r, c, &t))
-		run_claimed(r, c, &t);
-out:
-	if (c->as_user)
-		identity_clear(&c->user);
-	task_clear(&t);
+	struct runner *r = ctx;
+	read_events(r);
+	return false;
 }
 
-static void handle_next(struct runner *r)
+static struct job_env job_env_of(struct runner *r)
 {
-	struct queue_entry qe;
-	if (!queue_pop(&r->queue, &qe))
-		return;
-	struct claimed c = { .name = qe.name };
-	if (spool_claim(&r->spool, qe.name) == 0)
-		handle_claimed(r, &c);
+	return (struct job_env){
+		.cfg = &r->cfg, .spool = &r->spool, .owners = &r->owners,
+		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
+		.signal_fd = r->sigfd, .extra_fd = r->watch.fd,
+		.on_signal = on_signal, .on_extra = on_extra, .wait_or_stop = wait_or_stop,
+		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
+	};
+}
+
+static void push_deferred(struct runner *r, const char *name, const char *id, int64_t when_ms)
+{
+	if (queue_push(&r->deferred, name, id, 0, when_ms * NS_PER_MS) < 0)
+		log_warn("%s: cannot keep it scheduled now; it runs at the next start", name);
+}
+
+/* Runs the job for a task now in active/ and acts on how it ended. */
+static void run_job(struct runner *r, const char *name, enum job_origin origin)
+{
+	struct job_env env = job_env_of(r);
+	struct job_report rep;
+	job_handle(&env, name, origin, &rep);
+	switch (rep.end) {
+	case JOB_PUBLISHED:
+		r->ran++;
+		r->unsuccessful += !rep.succeeded;
+		break;
+	case JOB_DEFERRED:
+		push_deferred(r, rep.deferred_name, rep.id, rep.not_before_ms);
+		if (rep.limit_key[0])
+			block_key(r, rep.limit_key, rep.not_before_ms);
+		r->unsuccessful += r->drain; /* drain: not succeeded by the time it exits */
+		break;
+	case JOB_REQUEUED:
+		r->requeued++;
+		break;
+	case JOB_LEFT:
+		break;
+	}
+}
+
+/* Takes a queued incoming/ task by name and runs its job. */
+static void take_incoming(struct runner *r, const char *name)
+{
+	if (spool_claim(&r->spool, name) == 0)
+		run_job(r, name, JOB_NEW);
 	else if (errno != ENOENT)
-		log_warn("%s: cannot claim it from incoming/", qe.name);
-	free(qe.name);
+		log_warn("%s: cannot claim it from incoming/", name);
+}
+
+static void take_deferred(struct runner *r, const char *name)
+{
+	if (spool_undefer(&r->spool, name) == 0)
+		run_job(r, name, JOB_RETRY);
+	else if (errno != ENOENT)
+		log_warn("%s: cannot take it back from deferred/", name);
+}
+
+/* cancel/<id>: the job publishes the cancellation when it sees the
+ * request, so a queued or deferred task is taken now; the running one was
+ * stopped by its job; an unknown id waits for its task to arrive, unless
+ * its result exists already. */
+static void cancel_one(void *ctx, const char *id)
+{
+	struct runner *r = ctx;
+	if (id[0] == '.' || r->stop_signal)
+		return;
+	const char *name;
+	char copy[320];
+	if ((name = queue_find_id(&r->deferred, id))) {
+		snprintf(copy, sizeof copy, "%s", name);
+		log_info("%s: cancel requested while deferred", id);
+		take_deferred(r, copy);
+	} else if ((name = queue_find_id(&r->incoming, id))) {
+		snprintf(copy, sizeof copy, "%s", name);
+		log_info("%s: cancel requested while queued", id);
+		take_incoming(r, copy);
+	} else if (task_id_valid(id, strlen(id)) && spool_result_exists(&r->spool, id)) {
+		log_info("%s: cancel requested, but it has finished already", id);
+		spool_cancel_done(&r->spool, id);
+	}
+}
+
+static void process_cancels(struct runner *r)
+{
+	r->cancels_pending = false;
+	scan_dir(r->spool.cancel_fd, cancel_one, r);
 }
 
 static void recover_one(void *ctx, const char *name)
 {
 	struct runner *r = ctx;
 	if (name[0] == '.' || r->stop_signal)
-		return; /* also skips attempt records */
+		return; /* also skips state files */
 	log_warnx("%s: found in active/, interrupted by an earlier stop; running it again", name);
-	struct claimed c = { .name = name, .recovered = true };
-	handle_claimed(r, &c);
+	run_job(r, name, JOB_RECOVERED);
 }
 
-/* Waits for work: an inotify event or a signal. */
-static void wait_for_event(struct runner *r)
+/* Deferred tasks keep their times across restarts: read them back. */
+static void restore_deferred(void *ctx, const char *name)
+{
+	struct runner *r = ctx;
+	if (name[0] == '.')
+		return;
+	json_t *st = spool_load_state(&r->spool, r->spool.deferred_fd, name);
+	int64_t when = json_integer_value(json_object_get(st, "not_before_ms"));
+	const char *id = json_string_value(json_object_get(st, "id"));
+	const char *key = json_string_value(json_object_get(st, "limit_key"));
+	if (key && json_is_true(json_object_get(st, "usage_limit")))
+		block_key(r, key, when);
+	push_deferred(r, name, id, when);
+	json_decref(st);
+}
+
+/* The deferred task due now, if any; else the ms until the next (-1: none). */
+static const char *due_deferred(struct runner *r, int *wait_ms)
+{
+	const struct queue_entry *e = queue_peek(&r->deferred);
+	*wait_ms = -1;
+	if (!e)
+		return NULL;
+	int64_t left = e->mtime_ns / NS_PER_MS - time_realtime_ms();
+	if (left <= 0)
+		return e->name;
+	*wait_ms = left > 3600000 ? 3600000 : (int)left + 1;
+	return NULL;
+}
+
+/* Sleeps until an event, a signal, or wait_ms. */
+static void wait_for_event(struct runner *r, int wait_ms)
 {
 	struct pollfd p[2] = { { r->watch.fd, POLLIN, 0 }, { r->sigfd, POLLIN, 0 } };
-	if (poll(p, 2, -1) < 0 && errno != EINTR)
+	if (poll(p, 2, wait_ms) < 0 && errno != EINTR)
 		log_warn("poll");
 	if (p[1].revents)
 		drain_signals(r);
 }
 
-static int watch_loop(struct runner *r)
+/* Starts the next task: a deferred one whose time has come first (it has
+ * waited longest), then the head of incoming/. False when none is runnable. */
+static bool start_next(struct runner *r, int *wait_ms)
+{
+	const char *due = due_deferred(r, wait_ms);
+	struct queue_entry e;
+	if (due && queue_pop(&r->deferred, &e)) {
+		take_deferred(r, e.name);
+		free(e.name);
+		free(e.id);
+		return true;
+	}
+	if (queue_pop(&r->incoming, &e)) {
+		take_incoming(r, e.name);
+		free(e.name);
+		free(e.id);
+		return true;
+	}
+	return false;
+}
+
+static int main_loop(struct runner *r)
 {
 	for (;;) {
 		drain_signals(r);
@@ -473,20 +457,37 @@ static int watch_loop(struct runner *r)
 			return EXIT_OK;
 		if (r->reload)
 			reload_config(r);
-		bool overflow = false;
-		if (watch_read(&r->watch, enqueue, r, &overflow) < 0) {
-			log_err("watching %s/incoming", r->spool.root);
+		if (!read_events(r))
 			return EXIT_IOERR;
+		if (r->cancels_pending)
+			process_cancels(r);
+		int wait_ms = -1;
+		if (r->paused) {
+			if (r->drain) {
+				log_warnx("%s/pause exists: drain runs nothing", r->spool.root);
+				return EXIT_TEMPFAIL;
+			}
+			wait_for_event(r, -1);
+		} else if (!start_next(r, &wait_ms)) {
+			if (r->drain)
+				return r->unsuccessful ? 1 : EXIT_OK;
+			wait_for_event(r, wait_ms);
 		}
-		if (overflow) {
-			log_warnx("inotify queue overflowed; rescanning incoming/");
-			scan_dir(r->spool.incoming_fd, enqueue, r);
-		}
-		if (queue_len(&r->queue))
-			handle_next(r);
-		else
-			wait_for_event(r);
 	}
+}
+
+static int add_watches(struct runner *r)
+{
+	char path[4096];
+	if (watch_open(&r->watch) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s/incoming", r->spool.root);
+	r->w_incoming = watch_add(&r->watch, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);
+	snprintf(path, sizeof path, "%s/cancel", r->spool.root);
+	r->w_cancel = watch_add(&r->watch, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);
+	r->w_root = watch_add(&r->watch, r->spool.root,
+			      IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM);
+	return r->w_incoming < 0 || r->w_cancel < 0 || r->w_root < 0 ? -1 : 0;
 }
 
 static int start(struct runner *r, const char *config_path)
@@ -502,6 +503,7 @@ static int start(struct runner *r, const char *config_path)
 		log_errx("%s", err);
 		return EXIT_CONFIG;
 	}
+	set_usage_limit(r);
 	if ((r->sigfd = signals_setup()) < 0 || run_init() < 0) {
 		log_err("cannot set up signal handling");
 		return EXIT_OSERR;
@@ -521,42 +523,55 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_IOERR;
 	}
 	spool_clean_tmp(&r->spool);
-	char incoming[4096];
-	snprintf(incoming, sizeof incoming, "%s/incoming", r->spool.root);
 	/* Watch before scanning: a file renamed in between is then an event
 	 * and a scan entry, and the queue keeps it once. */
-	if (watch_open(&r->watch, incoming) < 0) {
-		log_err("cannot watch %s", incoming);
+	if (add_watches(r) < 0) {
+		log_err("cannot watch %s", r->spool.root);
 		return EXIT_OSERR;
 	}
-	log_info("spoolrun %s watching %s/ (drop *.json task files there by writing them "
+	log_info("spoolrun %s %s %s/incoming/ (drop *.json task files there by writing them "
 		 "elsewhere and renaming them in); results in %s/, logs in %s/",
-		 SPOOLRUN_VERSION, incoming, r->spool.results_path, r->spool.logs_path);
+		 SPOOLRUN_VERSION, r->drain ? "draining" : "watching", r->spool.root,
+		 r->spool.results_path, r->spool.logs_path);
+	r->paused = spool_paused(&r->spool);
+	if (r->paused)
+		log_info("paused: %s/pause exists; no new task starts until it is removed",
+			 r->spool.root);
+	scan_dir(r->spool.deferred_fd, restore_deferred, r);
 	scan_dir(r->spool.active_fd, recover_one, r);
-	if (scan_dir(r->spool.incoming_fd, enqueue, r) < 0) {
-		log_err("cannot list %s", incoming);
+	if (scan_dir(r->spool.incoming_fd, enqueue_entry, r) < 0) {
+		log_err("cannot list %s/incoming", r->spool.root);
 		return EXIT_IOERR;
 	}
+	r->cancels_pending = true;
 	return EXIT_OK;
 }
 
-int runner_watch(const char *config_path, const char *spool_root)
+int runner_run(const char *config_path, const char *spool_root, bool drain)
 {
 	struct runner r;
 	memset(&r, 0, sizeof r);
 	r.sigfd = r.watch.fd = -1;
 	r.spool.lock_fd = -1;
 	r.spool_root = spool_root;
-	queue_init(&r.queue);
+	r.drain = drain;
+	r.jitter_seed = (unsigned)time_monotonic_ns() ^ (unsigned)getpid();
+	queue_init(&r.incoming);
+	queue_init(&r.deferred);
 	int rc = start(&r, config_path);
 	if (rc == EXIT_OK)
-		rc = watch_loop(&r);
-	if (rc == EXIT_OK)
-		log_info("stopped; %zu task(s) wait in incoming/ for the next start",
-			 queue_len(&r.queue) + r.requeued);
+		rc = main_loop(&r);
+	if (r.spool.root && rc != EXIT_TEMPFAIL && rc != EXIT_CONFIG)
+		log_info("%s; %zu result(s) published, %zu task(s) wait in incoming/ and %zu in "
+			 "deferred/", r.stop_signal ? "stopped" : "done", r.ran,
+			 queue_len(&r.incoming) + r.requeued, queue_len(&r.deferred));
 	watch_close(&r.watch);
-	queue_clear(&r.queue);
+	queue_clear(&r.incoming);
+	queue_clear(&r.deferred);
 	owner_policy_clear(&r.owners);
+	if (r.has_usage_limit)
+		regfree(&r.usage_limit);
+	free(r.blocks);
 	if (r.spool.root)
 		spool_close(&r.spool);
 	if (r.sigfd >= 0)

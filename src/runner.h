@@ -1,16 +1,20 @@
-/* runner: the watcher. Takes task files from a spool's incoming/, one at a
- * time in queue order, runs each and publishes exactly one result for it.
+/* runner: the watcher. Takes task files from a spool's incoming/ (and, when
+ * their time comes, from deferred/), one at a time in queue order, and hands
+ * each to a job (job.h) that ends in exactly one result.
  *
- * Life of a task: incoming/NAME --claim (rename)--> active/NAME --read,
- * validate--> run (logs/ID.stdout, logs/ID.stderr) --> result written in
- * tmp/, fsynced, renamed to results/ID.json, directory fsynced --> active/NAME
- * removed. A refused file ends in rejected/ with a "rejected" result. */
+ * One loop, one poll(): inotify on incoming/, cancel/ and the spool root
+ * (for the pause file), the signalfd, and a timeout that is the next
+ * deferred task's time. Events are hints; directory listings are the truth
+ * (scanned at start-up and after an inotify overflow). */
 #ifndef SPOOLRUN_RUNNER_H
 #define SPOOLRUN_RUNNER_H
 
-/* Runs until SIGTERM or SIGINT; returns an exit code (exitcodes.h).
- * config_path may be NULL (built-in defaults); spool_root, when not NULL,
- * overrides the config's root. */
-int runner_watch(const char *config_path, const char *spool_root);
+#include <stdbool.h>
+
+/* Runs the watcher until SIGTERM or SIGINT, or with drain until nothing
+ * runnable is left; returns an exit code (exitcodes.h; drain: 0 when every
+ * task it ran succeeded, 1 otherwise). config_path may be NULL (built-in
+ * defaults); spool_root, when not NULL, overrides the config's root. */
+int runner_run(const char *config_path, const char *spool_root, bool drain);
 
 #endif

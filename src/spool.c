@@ -59,6 +59,7 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	memset(s, 0, sizeof *s);
 	s->root_fd = s->incoming_fd = s->active_fd = s->results_fd = -1;
 	s->logs_fd = s->rejected_fd = s->tmp_fd = s->lock_fd = -1;
+	s->deferred_fd = s->cancel_fd = -1;
 	s->durable = c->fsync;
 	s->file_mode = c->file_mode;
 	if (mkdir_p(root, 0755) < 0)
@@ -75,6 +76,7 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	const struct { const char *name; int *fd; } dirs[] = {
 		{ "incoming", &s->incoming_fd }, { "active", &s->active_fd },
 		{ "rejected", &s->rejected_fd }, { "logs", &s->logs_fd }, { "tmp", &s->tmp_fd },
+		{ "deferred", &s->deferred_fd }, { "cancel", &s->cancel_fd },
 	};
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		char *p = join(s->root, dirs[i].name);
@@ -102,8 +104,8 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 
 void spool_close(struct spool *s)
 {
-	int fds[] = { s->root_fd, s->incoming_fd, s->active_fd, s->results_fd,
-		      s->logs_fd, s->rejected_fd, s->tmp_fd, s->lock_fd };
+	int fds[] = { s->root_fd, s->incoming_fd, s->active_fd, s->results_fd, s->logs_fd,
+		      s->rejected_fd, s->tmp_fd, s->deferred_fd, s->cancel_fd, s->lock_fd };
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -136,64 +138,127 @@ int spool_claim(struct spool *s, const char *name)
 	return renameat(s->incoming_fd, name, s->active_fd, name);
 }
 
-static void attempt_name(const char *name, char *out, size_t len)
+static void state_name(const char *name, char *out, size_t len)
 {
-	snprintf(out, len, ".%s.attempt", name);
+	snprintf(out, len, ".%s.state", name);
 }
 
-static void clear_attempt(struct spool *s, const char *name)
+void spool_remove_state(struct spool *s, int dirfd, const char *name)
 {
-	char marker[320];
-	attempt_name(name, marker, sizeof marker);
-	if (unlinkat(s->active_fd, marker, 0) < 0 && errno != ENOENT)
-		log_warn("cannot remove %s from active/", marker);
+	(void)s;
+	char st[320];
+	state_name(name, st, sizeof st);
+	if (unlinkat(dirfd, st, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove state file %s", st);
 }
 
 int spool_requeue(struct spool *s, const char *name)
 {
 	if (renameat(s->active_fd, name, s->incoming_fd, name) < 0)
 		return -1;
-	clear_attempt(s, name);
+	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->incoming_fd) : 0;
 }
 
 int spool_finish(struct spool *s, const char *name)
 {
-	clear_attempt(s, name);
+	spool_remove_state(s, s->active_fd, name);
 	return unlinkat(s->active_fd, name, 0);
 }
 
-int spool_read_attempt(struct spool *s, const char *name)
+json_t *spool_load_state(struct spool *s, int dirfd, const char *name)
 {
-	char marker[320], buf[32] = "";
-	attempt_name(name, marker, sizeof marker);
-	int fd = openat(s->active_fd, marker, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	(void)s;
+	char st[320];
+	state_name(name, st, sizeof st);
+	int fd = openat(dirfd, st, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return 0;
-	ssize_t n = xread(fd, buf, sizeof buf - 1);
+		return NULL;
+	json_t *state = json_loadfd(fd, 0, NULL);
 	close(fd);
-	int v = n > 0 ? atoi(buf) : 0;
-	return v > 0 ? v : 0;
+	if (state && !json_is_object(state)) {
+		json_decref(state);
+		return NULL;
+	}
+	return state;
 }
 
-int spool_write_attempt(struct spool *s, const char *name, int attempt)
+int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t *state)
 {
-	char marker[320], buf[32];
-	attempt_name(name, marker, sizeof marker);
-	int len = snprintf(buf, sizeof buf, "%d\n", attempt);
-	int fd = openat(s->active_fd, marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-			0600);
-	if (fd < 0)
+	char st[320], tmp[340];
+	state_name(name, st, sizeof st);
+	snprintf(tmp, sizeof tmp, "state-%s", name);
+	char *text = json_dumps(state, JSON_COMPACT);
+	if (!text)
 		return -1;
-	int rc = xwrite_all(fd, buf, (size_t)len);
+	/* A new file renamed over the old one: a crash leaves either state
+	 * whole, never a torn one. */
+	int fd = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int rc = fd < 0 ? -1 : xwrite_all(fd, text, strlen(text));
 	if (rc == 0 && s->durable)
 		rc = fsync(fd);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	if (rc == 0 && s->durable)
-		rc = fsync_dirfd(s->active_fd);
-	return rc;
+	if (fd >= 0 && close(fd) < 0)
+		rc = -1;
+	free(text);
+	if (rc == 0)
+		rc = renameat(s->tmp_fd, tmp, dirfd, st);
+	if (rc < 0) {
+		int saved = errno;
+		unlinkat(s->tmp_fd, tmp, 0);
+		errno = saved;
+		return -1;
+	}
+	return s->durable ? fsync_dirfd(dirfd) : 0;
+}
+
+int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s", name);
+	for (int n = 2; ; n++) {
+		struct stat st;
+		if (fstatat(s->deferred_fd, out, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			break;
+		if (n > 100000)
+			return -1;
+		snprintf(out, outlen, "%s.%d", name, n);
+	}
+	if (spool_save_state(s, s->deferred_fd, out, state) < 0)
+		return -1;
+	if (rename_noreplace(s->active_fd, name, s->deferred_fd, out) < 0) {
+		int saved = errno;
+		spool_remove_state(s, s->deferred_fd, out);
+		errno = saved;
+		return -1;
+	}
+	spool_remove_state(s, s->active_fd, name);
+	return s->durable ? fsync_dirfd(s->deferred_fd) : 0;
+}
+
+int spool_undefer(struct spool *s, const char *name)
+{
+	char st[320];
+	state_name(name, st, sizeof st);
+	if (renameat(s->deferred_fd, name, s->active_fd, name) < 0)
+		return -1;
+	if (renameat(s->deferred_fd, st, s->active_fd, st) < 0 && errno != ENOENT)
+		log_warn("cannot move the state of %s back to active/", name);
+	return 0;
+}
+
+bool spool_cancel_requested(struct spool *s, const char *id)
+{
+	return faccessat(s->cancel_fd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+void spool_cancel_done(struct spool *s, const char *id)
+{
+	if (unlinkat(s->cancel_fd, id, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove cancel/%s", id);
+}
+
+bool spool_paused(struct spool *s)
+{
+	return faccessat(s->root_fd, "pause", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int spool_sync_active(struct spool *s)
@@ -219,7 +284,7 @@ int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t ke
 	spool_rejected_name(s, name, kept, keptlen);
 	if (rename_noreplace(s->active_fd, name, s->rejected_fd, kept) < 0)
 		return -1;
-	clear_attempt(s, name);
+	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
 }
 

@@ -6,6 +6,9 @@
  *   ROOT/logs/      <id>.stdout, <id>.stderr
  *   ROOT/rejected/  original bytes of task files that were refused
  *   ROOT/tmp/       temporary names for atomic writes
+ *   ROOT/deferred/  tasks waiting to be retried, each with .NAME.state
+ *   ROOT/cancel/    a file named <id> asks for that task to be cancelled
+ *   ROOT/pause      while it exists, no new task starts
  *   ROOT/.lock      flock()ed by the one runner of this spool
  *
  * All operations go through directory fds (openat/renameat), so a spool
@@ -13,6 +16,7 @@
 #ifndef SPOOLRUN_SPOOL_H
 #define SPOOLRUN_SPOOL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +31,7 @@ struct spool {
 	char *logs_path;
 	char *rejected_path;
 	int root_fd, incoming_fd, active_fd, results_fd, logs_fd, rejected_fd, tmp_fd;
+	int deferred_fd, cancel_fd;
 	int publish_tmp_fd;  /* tmp_fd, or results_fd when that is another file system */
 	int lock_fd;
 	bool durable;
@@ -57,11 +62,28 @@ int spool_requeue(struct spool *s, const char *name);
 /* Removes active/name (and its attempt record) once its result is published. */
 int spool_finish(struct spool *s, const char *name);
 
-/* The attempt record of active/name: the number of the attempt last
- * started, kept in active/.NAME.attempt and made durable before the attempt
- * runs, so the count survives a crash of the machine. 0 when there is none. */
-int spool_read_attempt(struct spool *s, const char *name);
-int spool_write_attempt(struct spool *s, const char *name, int attempt);
+/* The state of a task that has run before (attempts so far, retries
+ * spent, when it may run again), kept beside it as DIR/.NAME.state and
+ * replaced atomically and durably, so it survives a crash of the machine.
+ * dirfd is active_fd or deferred_fd. load returns NULL when there is none. */
+json_t *spool_load_state(struct spool *s, int dirfd, const char *name);
+int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t *state);
+void spool_remove_state(struct spool *s, int dirfd, const char *name);
+
+/* Moves active/name to deferred/ with its state (saved there first); the
+ * name used in deferred/ (name, or name.N if taken) goes into out. */
+int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen);
+
+/* Moves deferred/name back to active/name, its state with it. */
+int spool_undefer(struct spool *s, const char *name);
+
+/* cancel/<id>: whether it exists; removing it once the task is cancelled
+ * (or is known to have finished). */
+bool spool_cancel_requested(struct spool *s, const char *id);
+void spool_cancel_done(struct spool *s, const char *id);
+
+/* Whether ROOT/pause exists. */
+bool spool_paused(struct spool *s);
 
 /* Makes the claim of a task (its rename into active/) durable. */
 int spool_sync_active(struct spool *s);

@@ -12,6 +12,7 @@
 static const char *const known_fields[] = {
 	"format", "id", "command", "cwd", "env", "stdin", "timeout",
 	"kill_grace", "idle_timeout", "limits", "priority", "meta",
+	"retries", "retry_backoff", "retry_backoff_max", "retry_on", "limit_key",
 };
 
 static const char *const limit_fields[] = {
@@ -196,6 +197,105 @@ static int parse_limits(const char *file, json_t *v, struct task *t, struct task
 	return 0;
 }
 
+static int parse_exit_codes(const char *file, json_t *v, struct retry_policy *r,
+			    struct task_error *e)
+{
+	if (!json_is_array(v))
+		return BAD("retry_on", "%s: field \"retry_on\".exit_codes: must be an array of integers from 0 to 255, got %s",
+			   file, type_name(v));
+	r->exit_codes = calloc(json_array_size(v) + 1, sizeof *r->exit_codes);
+	if (!r->exit_codes)
+		return BAD("retry_on", "%s: out of memory", file);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *n = json_array_get(v, i);
+		if (!json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 255)
+			return BAD("retry_on", "%s: field \"retry_on\".exit_codes[%zu]: must be an integer from 0 to 255",
+				   file, i);
+		r->exit_codes[r->n_exit_codes++] = (int)json_integer_value(n);
+	}
+	return 0;
+}
+
+static int parse_patterns(const char *file, json_t *v, struct retry_policy *r,
+			  struct task_error *e)
+{
+	if (!json_is_array(v))
+		return BAD("retry_on", "%s: field \"retry_on\".output_patterns: must be an array of regular expressions, got %s",
+			   file, type_name(v));
+	r->patterns = calloc(json_array_size(v) + 1, sizeof *r->patterns);
+	r->pattern_src = calloc(json_array_size(v) + 1, sizeof *r->pattern_src);
+	if (!r->patterns || !r->pattern_src)
+		return BAD("retry_on", "%s: out of memory", file);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		const char *re = c_string(json_array_get(v, i));
+		int rc = re ? regcomp(&r->patterns[i], re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE) : -1;
+		if (rc != 0) {
+			char why[128] = "not a string without NUL bytes";
+			if (re)
+				regerror(rc, &r->patterns[i], why, sizeof why);
+			return BAD("retry_on", "%s: field \"retry_on\".output_patterns[%zu]: invalid POSIX extended regular expression: %s",
+				   file, i, why);
+		}
+		r->pattern_src[r->n_patterns++] = re;
+	}
+	return 0;
+}
+
+/* "retry_on": which outcomes are retried; absent, every failure is. */
+static int parse_retry_on(const char *file, json_t *v, struct retry_policy *r,
+			  struct task_error *e)
+{
+	if (!json_is_object(v))
+		return BAD("retry_on", "%s: field \"retry_on\": must be an object, got %s", file, type_name(v));
+	r->has_retry_on = true;
+	for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+		const char *key = json_object_iter_key(it);
+		json_t *val = json_object_iter_value(it);
+		int rc = 0;
+		if (!strcmp(key, "exit_codes"))
+			rc = parse_exit_codes(file, val, r, e);
+		else if (!strcmp(key, "output_patterns"))
+			rc = parse_patterns(file, val, r, e);
+		else if (!strcmp(key, "timeout") || !strcmp(key, "signal")) {
+			if (!json_is_boolean(val))
+				return BAD("retry_on", "%s: field \"retry_on\".%s: must be true or false, got %s",
+					   file, key, type_name(val));
+			*(key[0] == 't' ? &r->on_timeout : &r->on_signal) = json_is_true(val);
+		} else
+			return BAD("retry_on", "%s: field \"retry_on\".%s: unknown key (known: exit_codes, timeout, signal, output_patterns)",
+				   file, key);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_retry(const char *file, json_t *root, const struct task_defaults *d,
+		       struct task *t, struct task_error *e)
+{
+	struct retry_policy *r = &t->retry;
+	json_t *v = json_object_get(root, "retries");
+	r->retries = d->retries;
+	if (v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000)
+			return BAD("retries", "%s: field \"retries\": must be an integer from 0 to 1000, got %s",
+				   file, json_is_integer(v) ? "a value out of range" : type_name(v));
+		r->retries = (unsigned)json_integer_value(v);
+	}
+	if (parse_seconds(file, root, "retry_backoff", d->retry_backoff, &r->backoff, e) < 0 ||
+	    parse_seconds(file, root, "retry_backoff_max", d->retry_backoff_max, &r->backoff_max, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "retry_on")) && parse_retry_on(file, v, r, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "limit_key"))) {
+		if (!json_is_string(v) || !task_id_valid(json_string_value(v), json_string_length(v)))
+			return BAD("limit_key", "%s: field \"limit_key\": must be 1 to 128 of A-Z a-z 0-9 . _ -, got %s",
+				   file, json_is_string(v) ? "an invalid string" : type_name(v));
+		t->limit_key = json_string_value(v);
+	}
+	return 0;
+}
+
 static int check_known_fields(const char *file, json_t *root, struct task_error *e)
 {
 	for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
@@ -205,7 +305,7 @@ static int check_known_fields(const char *file, json_t *root, struct task_error 
 			known |= strcmp(key, known_fields[i]) == 0 &&
 				 json_object_iter_key_len(it) == strlen(key);
 		if (!known)
-			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta)",
+			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key)",
 				   file, key);
 	}
 	return 0;
@@ -261,6 +361,8 @@ static int parse_fields(const char *file, json_t *root, const struct task_defaul
 	t->limits = d->limits;
 	if ((v = json_object_get(root, "limits")) && parse_limits(file, v, t, e) < 0)
 		return -1;
+	if (parse_retry(file, root, d, t, e) < 0)
+		return -1;
 	if ((v = json_object_get(root, "priority"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < -PRIORITY_LIMIT ||
 		    json_integer_value(v) > PRIORITY_LIMIT)
@@ -288,6 +390,11 @@ int task_parse(const char *buf, size_t len, const char *filename,
 
 void task_clear(struct task *t)
 {
+	for (size_t i = 0; i < t->retry.n_patterns; i++)
+		regfree(&t->retry.patterns[i]);
+	free(t->retry.patterns);
+	free(t->retry.pattern_src);
+	free(t->retry.exit_codes);
 	free(t->argv);
 	free(t->env);
 	json_decref(t->json);

@@ -8,6 +8,7 @@
 #define SPOOLRUN_TASK_H
 
 #include <jansson.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,21 @@ struct task_limits {
 	uint64_t file_size_mb;  /* RLIMIT_FSIZE: SIGXFSZ */
 };
 
+/* When a finished run is tried again (retry.h decides). */
+struct retry_policy {
+	unsigned retries;        /* extra attempts; 0 = none */
+	double backoff;          /* first delay, seconds */
+	double backoff_max;      /* delays double up to this */
+	bool has_retry_on;       /* false: every non-success is retried */
+	int *exit_codes;         /* retry_on.exit_codes */
+	size_t n_exit_codes;
+	bool on_timeout;         /* retry_on.timeout */
+	bool on_signal;          /* retry_on.signal */
+	regex_t *patterns;       /* retry_on.output_patterns, compiled (ERE) */
+	const char **pattern_src; /* their text, for saying which matched */
+	size_t n_patterns;
+};
+
 struct task {
 	json_t *json;            /* the task as submitted; owns every string below */
 	char id[TASK_ID_MAX + 1];
@@ -43,6 +59,8 @@ struct task {
 	double idle_timeout;     /* seconds without output on either stream; 0 = none */
 	struct task_limits limits;
 	int64_t priority;
+	struct retry_policy retry;
+	const char *limit_key;   /* tasks sharing a usage limit; NULL: none */
 };
 
 struct task_defaults {
@@ -50,6 +68,9 @@ struct task_defaults {
 	double kill_grace;
 	double idle_timeout;
 	struct task_limits limits;
+	unsigned retries;
+	double retry_backoff;
+	double retry_backoff_max;
 };
 
 struct task_error {

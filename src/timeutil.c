@@ -19,12 +19,16 @@ int64_t time_realtime_ms(void)
 
 void time_format_rfc3339(int64_t epoch_ms, char *buf, size_t size)
 {
-	time_t secs = (time_t)(epoch_ms / 1000);
+	/* Floor division: -1 ms is 23:59:59.999 of the day before. */
+	int64_t ms = epoch_ms % 1000;
+	if (ms < 0)
+		ms += 1000;
+	time_t secs = (time_t)((epoch_ms - ms) / 1000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(epoch_ms % 1000));
+		 (int)ms);
 }
 
 int64_t time_seconds_to_ns(double seconds)

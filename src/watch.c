@@ -7,21 +7,11 @@
 
 #include "fsutil.h"
 
-int watch_open(struct watch *w, const char *dir)
+int watch_open(struct watch *w)
 {
+	w->n = 0;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w->fd < 0)
-		return -1;
-	w->wd = inotify_add_watch(w->fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF |
-						      IN_MOVE_SELF | IN_ONLYDIR);
-	if (w->wd < 0) {
-		int saved = errno;
-		close(w->fd);
-		w->fd = -1;
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	return w->fd < 0 ? -1 : 0;
 }
 
 void watch_close(struct watch *w)
@@ -31,8 +21,29 @@ void watch_close(struct watch *w)
 	w->fd = -1;
 }
 
-int watch_read(struct watch *w, void (*on_name)(void *ctx, const char *name), void *ctx,
-	       bool *overflow)
+int watch_add(struct watch *w, const char *dir, uint32_t mask)
+{
+	if (w->n == WATCH_MAX) {
+		errno = ENOSPC;
+		return -1;
+	}
+	int wd = inotify_add_watch(w->fd, dir, mask | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+	if (wd < 0)
+		return -1;
+	w->wd[w->n] = wd;
+	return w->n++;
+}
+
+static int index_of(const struct watch *w, int wd)
+{
+	for (int i = 0; i < w->n; i++)
+		if (w->wd[i] == wd)
+			return i;
+	return -1;
+}
+
+int watch_read(struct watch *w, void (*on_event)(void *ctx, const struct watch_event *ev),
+	       void *ctx, bool *overflow)
 {
 	alignas(struct inotify_event) char buf[64 * 1024];
 	for (;;) {
@@ -48,8 +59,9 @@ int watch_read(struct watch *w, void (*on_name)(void *ctx, const char *name), vo
 				errno = ENOENT;
 				return -1;
 			}
-			if (ev->len && (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)))
-				on_name(ctx, ev->name);
+			int which = index_of(w, ev->wd);
+			if (ev->len && which >= 0)
+				on_event(ctx, &(struct watch_event){ which, ev->name, ev->mask });
 		}
 	}
 }
