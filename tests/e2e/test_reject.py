@@ -8,6 +8,12 @@ import stat
 from harness import SpoolTest, wait_for
 
 
+def wait_kept(path):
+    """Waits for a rejected file to land in rejected/ (it is moved there
+    just after its result is published)."""
+    wait_for(lambda: os.path.lexists(path), timeout=5, what=f"{path} in rejected/")
+
+
 class Reject(SpoolTest):
     def assert_rejected(self, rid, code, name, original=None):
         r = self.spool.result(rid)
@@ -18,7 +24,8 @@ class Reject(SpoolTest):
         self.assertEqual(r["task_file"], name)
         kept = self.spool.path("rejected", name)
         self.assertEqual(r["rejected_file"], kept)
-        self.assertTrue(os.path.lexists(kept), "kept in rejected/")
+        # The result is published first, then the file moved: wait for it.
+        wait_kept(kept)
         self.assertFalse(os.path.lexists(self.spool.path("incoming", name)))
         self.assertFalse(os.path.lexists(self.spool.path("active", name)))
         if original is not None:
@@ -113,7 +120,7 @@ class Reject(SpoolTest):
         self.assertEqual(r2["error"]["code"], "duplicate_id")
         self.assertEqual(r2["error"]["field"], "id")
         self.assertEqual(r2["task_file"], name2)
-        self.assertTrue(os.path.exists(self.spool.path("rejected", name2)))
+        wait_kept(self.spool.path("rejected", name2))
         name3 = self.spool.submit({"id": "dup", "command": ["touch", marker]}, name="dup-third.json")
         r3 = self.spool.result("dup@3")
         self.assertEqual(r3["error"]["code"], "duplicate_id")
@@ -130,6 +137,7 @@ class Reject(SpoolTest):
         r2 = self.spool.result("twice@2")
         self.assertEqual(r2["error"]["code"], "invalid_json")
         kept = r2["rejected_file"]
+        wait_kept(kept)
         self.assertNotEqual(kept, self.spool.path("rejected", "twice.json"))
         with open(kept, "rb") as f:
             self.assertEqual(f.read(), b"}")
@@ -150,6 +158,7 @@ class NotPlainFiles(SpoolTest):
         self.assertEqual(r["error"]["code"], "invalid_file")
         self.assertIn("symbolic link", r["error"]["message"])
         kept = self.spool.path("rejected", "link.json")
+        wait_kept(kept)
         self.assertTrue(os.path.islink(kept), "the link itself is moved to rejected/")
         self.assertEqual(os.readlink(kept), target)
         self.assertFalse(os.path.exists(marker))
@@ -162,6 +171,7 @@ class NotPlainFiles(SpoolTest):
         self.assertEqual(r["status"], "rejected")
         self.assertEqual(r["error"]["code"], "invalid_file")
         self.assertIn("FIFO", r["error"]["message"])
+        wait_kept(self.spool.path("rejected", "pipe.json"))
         self.assertTrue(stat.S_ISFIFO(os.lstat(self.spool.path("rejected", "pipe.json")).st_mode))
         # Still serving.
         self.assertEqual(self.run_task({"id": "afterfifo", "command": ["true"]})["status"], "succeeded")
@@ -173,6 +183,7 @@ class NotPlainFiles(SpoolTest):
         self.assertEqual(r["status"], "rejected")
         self.assertEqual(r["error"]["code"], "invalid_file")
         self.assertIn("directory", r["error"]["message"])
+        wait_kept(self.spool.path("rejected", "x.json"))
         self.assertTrue(os.path.isdir(self.spool.path("rejected", "x.json")))
         self.assertFalse(os.path.lexists(self.spool.path("incoming", "x.json")))
 
@@ -187,7 +198,7 @@ class NotPlainFiles(SpoolTest):
         self.assertEqual(r["error"]["code"], "invalid_file")
         self.assertIn("hard link", r["error"]["message"])
         self.assertFalse(os.path.exists(marker))
-        self.assertTrue(os.path.exists(self.spool.path("rejected", "hl.json")))
+        wait_kept(self.spool.path("rejected", "hl.json"))
 
     def test_ignored_names(self):
         dot = self.spool.submit({"id": "dotted", "command": ["true"]}, name=".hidden.json")
@@ -213,6 +224,7 @@ class TooLarge(SpoolTest):
         self.assertEqual(r["error"]["code"], "invalid_file")
         self.assertIn("max_task_bytes", r["error"]["message"])
         self.assertFalse(os.path.exists(marker))
+        wait_kept(self.spool.path("rejected", name))
         with open(self.spool.path("rejected", name), "rb") as f:
             self.assertEqual(f.read(), json.dumps(task).encode())
 

@@ -4,7 +4,7 @@ import os
 import re
 import socket
 
-from harness import SpoolTest
+from harness import SpoolTest, wait_for
 
 PY = "/usr/bin/python3"
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -61,7 +61,8 @@ class Run(SpoolTest):
             self.assertEqual(f.read(), b"hello\n")
         # The task file is consumed: not left in incoming/ or active/.
         self.assertEqual(os.listdir(self.spool.path("incoming")), [])
-        self.assertEqual(os.listdir(self.spool.path("active")), [])
+        wait_for(lambda: os.listdir(self.spool.path("active")) == [], timeout=5,
+                 what="the task file to leave active/")
 
     def test_failing_task_keeps_exit_code(self):
         r = self.run_task({"id": "fail", "command": ["sh", "-c", "echo oops >&2; exit 3"]})
