@@ -47,6 +47,18 @@ def run_cli(*args, input=None, timeout=30, env=None):
                           timeout=timeout * SLOW, env=env)
 
 
+_sanitized = None
+
+
+def sanitized():
+    """Whether BIN is an AddressSanitizer build (which needs more memory)."""
+    global _sanitized
+    if _sanitized is None:
+        with open(BIN, "rb") as f:
+            _sanitized = b"__asan_init" in f.read()
+    return _sanitized
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
