@@ -40,6 +40,18 @@ def pid_gone(pid):
     return st[st.rindex(")") + 2] in "ZX"
 
 
+def read_pid(path, what="pid file"):
+    """Waits for a task to write its pid (or any integer) to path."""
+    def get():
+        try:
+            with open(path) as f:
+                s = f.read().strip()
+            return int(s) if s else None
+        except (FileNotFoundError, ValueError):
+            return None
+    return wait_for(get, what=what)
+
+
 def run_cli(*args, input=None, timeout=30, env=None):
     """Runs the spoolrun binary with args; returns the CompletedProcess
     (stdout and stderr as text)."""

@@ -4,20 +4,9 @@ import signal
 import subprocess
 import time
 
-from harness import BIN, SLOW, SpoolTest, pid_gone, wait_for
+from harness import BIN, SLOW, SpoolTest, pid_gone, read_pid, wait_for
 
 LEFTOVER_WARNING = "processes left running after the main process exited were killed"
-
-
-def read_pid(path, what="pid file"):
-    def get():
-        try:
-            with open(path) as f:
-                s = f.read().strip()
-            return int(s) if s else None
-        except (FileNotFoundError, ValueError):
-            return None
-    return wait_for(get, what=what)
 
 
 class Timeout(SpoolTest):
