@@ -150,6 +150,17 @@ class Spool:
     def result_path(self, rid):
         return self.path("results", rid + ".json")
 
+    def wait(self, cond, timeout=10.0, what="condition"):
+        """wait_for(cond), but fails at once if the watcher exits meanwhile."""
+        v = wait_for(lambda: cond() or (self.proc is not None and self.proc.poll() is not None),
+                     timeout, what=what)
+        if self.proc is not None and self.proc.poll() is not None:
+            v = cond()
+            if not v:
+                raise AssertionError(f"watcher exited {self.proc.returncode} while waiting for "
+                                     f"{what}: {self.log()[-2000:]}")
+        return v
+
     def result(self, rid, timeout=10.0):
         """Waits for results/<rid>.json and returns it parsed."""
         p = self.result_path(rid)

@@ -85,7 +85,7 @@ class ResultsDir(SpoolTest):
         self.spool.start()
         self.spool.submit({"id": "rd", "command": ["echo", "x"]})
         p = os.path.join(other, "rd.json")
-        wait_for(lambda: os.path.exists(p), what="result in results_dir")
+        self.spool.wait(lambda: os.path.exists(p), what="result in results_dir")
         with open(p) as f:
             r = json.load(f)
         self.assertEqual(r["format"], 1)
