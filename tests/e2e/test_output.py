@@ -167,3 +167,15 @@ class OddLimit(SpoolTest):
         self.assertEqual(set(head), {"\u20ac"})
         self.assertEqual(set(tail), {"\u20ac"})
         self.assertEqual(len(head.encode()) + len(tail.encode()) + int(m.group(1)), 15000)
+
+
+class NoInline(SpoolTest):
+    CONFIG = "[output]\nmax_output = 0\n"
+
+    def test_max_output_zero_keeps_only_marker_and_log(self):
+        r = self.run_task({"id": "zero", "command": ["echo", "hello"]})
+        self.assertEqual(r["stdout"], marker(6))
+        self.assertEqual(r["stdout_bytes"], 6)
+        self.assertTrue(r["stdout_truncated"])
+        with open(r["stdout_log"], "rb") as f:
+            self.assertEqual(f.read(), b"hello\n")

@@ -107,6 +107,12 @@ class Reject(SpoolTest):
         self.assertEqual(r["error"]["field"], "id")
         self.assertEqual(r["id"], "badid")
 
+    def test_rejection_filed_under_task_id(self):
+        name = self.spool.submit({"id": "real-id", "command": 5}, name="file-name.json")
+        r = self.assert_rejected("real-id", "invalid_task", name)
+        self.assertEqual(r["id"], "real-id")
+        self.assertFalse(os.path.exists(self.spool.result_path("file-name")))
+
     def test_duplicate_id(self):
         marker = os.path.join(self.spool.tmp, "second-ran")
         first = self.run_task({"id": "dup", "command": ["echo", "first"]})
