@@ -29,6 +29,48 @@ def wait_for(cond, timeout=10.0, interval=0.005, what="condition"):
         time.sleep(interval)
 
 
+def pid_gone(pid):
+    """True once pid no longer names a live process (absent, or a zombie
+    nobody has reaped yet, which can no longer run)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return st[st.rindex(")") + 2] in "ZX"
+
+
+def read_pid(path, what="pid file"):
+    """Waits for a task to write its pid (or any integer) to path."""
+    def get():
+        try:
+            with open(path) as f:
+                s = f.read().strip()
+            return int(s) if s else None
+        except (FileNotFoundError, ValueError):
+            return None
+    return wait_for(get, what=what)
+
+
+def run_cli(*args, input=None, timeout=30, env=None):
+    """Runs the spoolrun binary with args; returns the CompletedProcess
+    (stdout and stderr as text)."""
+    return subprocess.run([BIN, *args], input=input, capture_output=True, text=True,
+                          timeout=timeout * SLOW, env=env)
+
+
+_sanitized = None
+
+
+def sanitized():
+    """Whether BIN is an AddressSanitizer build (which needs more memory)."""
+    global _sanitized
+    if _sanitized is None:
+        with open(BIN, "rb") as f:
+            _sanitized = b"__asan_init" in f.read()
+    return _sanitized
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -96,13 +138,38 @@ class Spool:
         os.rename(tmp, self.path("incoming", name))
         return name
 
+    def stage(self, name):
+        """A path in the staging directory (same file system as the spool)."""
+        return os.path.join(self.staging, name)
+
+    def move_in(self, staged_name, name=None):
+        """Renames staging/<staged_name> into incoming/<name>."""
+        os.makedirs(self.path("incoming"), exist_ok=True)
+        os.rename(self.stage(staged_name), self.path("incoming", name or staged_name))
+
     def result_path(self, rid):
         return self.path("results", rid + ".json")
+
+    def wait(self, cond, timeout=10.0, what="condition"):
+        """wait_for(cond), but fails at once if the watcher exits meanwhile."""
+        v = wait_for(lambda: cond() or (self.proc is not None and self.proc.poll() is not None),
+                     timeout, what=what)
+        if self.proc is not None and self.proc.poll() is not None:
+            v = cond()
+            if not v:
+                raise AssertionError(f"watcher exited {self.proc.returncode} while waiting for "
+                                     f"{what}: {self.log()[-2000:]}")
+        return v
 
     def result(self, rid, timeout=10.0):
         """Waits for results/<rid>.json and returns it parsed."""
         p = self.result_path(rid)
-        wait_for(lambda: os.path.exists(p), timeout, what=f"result {rid}")
+        # A watcher that died will never publish it: fail at once, with its log.
+        wait_for(lambda: os.path.exists(p) or (self.proc is not None and self.proc.poll() is not None),
+                 timeout, what=f"result {rid}")
+        if not os.path.exists(p):
+            raise AssertionError(f"watcher exited {self.proc.returncode} before publishing {rid}: "
+                                 f"{self.log()[-2000:]}")
         with open(p) as f:
             return json.load(f)
 
@@ -143,6 +210,21 @@ class SpoolTest(unittest.TestCase):
         self.addCleanup(self.spool.cleanup)
         if self.START:
             self.spool.start()
+
+    def tearDown(self):
+        # Every result published by any test must be well-formed.
+        d = self.spool.path("results")
+        for n in (os.listdir(d) if os.path.isdir(d) else []):
+            if n.startswith("."):
+                continue
+            with open(os.path.join(d, n), "rb") as f:
+                data = f.read()
+            try:
+                doc = json.loads(data)
+            except ValueError as e:
+                raise AssertionError(f"results/{n} is not valid JSON: {e}")
+            self.assertEqual(doc.get("format"), 1, f"results/{n}: format")
+            self.assertTrue(n.endswith(".json"), f"results/{n}: name")
 
     def run_task(self, task, timeout=10.0, name=None):
         name = self.spool.submit(task, name)
