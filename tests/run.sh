@@ -47,7 +47,10 @@ for dir in "$@"; do
         fi
     fi
     if [ "$mode" != unit ]; then
-        run_suite "e2e $dir/spoolrun" "$PYTHON" tests/e2e/run.py --binary "$dir/spoolrun"
+        # Sanitizer builds run several times slower; deadlines scale.
+        case "$dir" in *asan*) slow=3 ;; *) slow=1 ;; esac
+        SPOOLRUN_TEST_SLOW=${SPOOLRUN_TEST_SLOW:-$slow} \
+            run_suite "e2e $dir/spoolrun" "$PYTHON" tests/e2e/run.py --binary "$dir/spoolrun"
     fi
 done
 

@@ -44,8 +44,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c.spool_root, "spool");
 	assert_null(c.results_dir);
 	assert_true(c.fsync);
-	assert_true(c.timeout == 3600);
-	assert_true(c.kill_grace == 5);
+	assert_true(c.task.timeout == 3600);
+	assert_true(c.task.kill_grace == 5);
 	assert_int_equal(c.max_output, 1048576);
 	assert_int_equal(c.max_log, UINT64_C(100) * 1048576);
 	assert_int_equal(c.log_level, LOG_INFO);
@@ -94,8 +94,8 @@ static void test_load_all_keys(void **state)
 	assert_false(c.fsync);
 	assert_false(c.check_perms);
 	assert_int_equal(c.max_task_bytes, 65536);
-	assert_true(c.timeout == 90.5);
-	assert_true(c.kill_grace == 0);
+	assert_true(c.task.timeout == 90.5);
+	assert_true(c.task.kill_grace == 0);
 	assert_int_equal(c.max_output, 2 * 1048576);
 	assert_int_equal(c.max_log, UINT64_C(3) << 30);
 	assert_int_equal(c.log_level, LOG_DEBUG);
@@ -111,8 +111,8 @@ static void test_load_partial_keeps_defaults(void **state)
 	config_defaults(&c);
 	char err[512];
 	assert_int_equal(config_load(&c, path, err, sizeof err), 0);
-	assert_true(c.timeout == 10);
-	assert_true(c.kill_grace == 5);
+	assert_true(c.task.timeout == 10);
+	assert_true(c.task.kill_grace == 5);
 	assert_true(c.fsync);
 	assert_int_equal(c.max_output, 1048576);
 	assert_int_equal(c.log_level, LOG_INFO);
@@ -131,10 +131,10 @@ static void test_reload_starts_from_defaults(void **state)
 	config_defaults(&c);
 	char err[512];
 	assert_int_equal(config_load(&c, a, err, sizeof err), 0);
-	assert_true(c.kill_grace == 9);
+	assert_true(c.task.kill_grace == 9);
 	assert_int_equal(config_load(&c, b, err, sizeof err), 0);
-	assert_true(c.timeout == 1);
-	assert_true(c.kill_grace == 5);
+	assert_true(c.task.timeout == 1);
+	assert_true(c.task.kill_grace == 5);
 	assert_string_equal(c.path, b);
 	config_clear(&c);
 	free(a);
@@ -198,7 +198,7 @@ static void expect_error(struct fixture *f, const char *text, const char *n1, co
 	/* Untouched: same pointers, same values. */
 	assert_memory_equal(&c, &before, sizeof c);
 	assert_string_equal(c.path, good);
-	assert_true(c.timeout == 42);
+	assert_true(c.task.timeout == 42);
 	assert_int_equal(c.log_level, LOG_WARN);
 	config_clear(&c);
 	free(good);

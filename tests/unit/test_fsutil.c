@@ -61,7 +61,7 @@ static void test_publish_creates(void **state)
 	for (int durable = 0; durable <= 1; durable++) {
 		const char *name = durable ? "durable.json" : "fast.json";
 		assert_int_equal(publish_file(f->tmp_fd, "x.tmp", f->dst_fd, name, data,
-					      sizeof data, durable), 0);
+					      sizeof data, 0644, durable), 0);
 		size_t len;
 		char *got = slurp(f->dst, name, &len);
 		assert_non_null(got);
@@ -76,8 +76,9 @@ static void test_publish_creates(void **state)
 static void test_publish_mode(void **state)
 {
 	struct fixture *f = *state;
-	mode_t old = umask(027);
-	int rc = publish_file(f->tmp_fd, "m.tmp", f->dst_fd, "m.json", "x", 1, false);
+	/* The mode asked for, whatever the umask. */
+	mode_t old = umask(077);
+	int rc = publish_file(f->tmp_fd, "m.tmp", f->dst_fd, "m.json", "x", 1, 0640, false);
 	umask(old);
 	assert_int_equal(rc, 0);
 	char *p = tu_join(f->dst, "m.json");
@@ -91,7 +92,7 @@ static void test_publish_mode(void **state)
 static void test_publish_empty(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(publish_file(f->tmp_fd, "e.tmp", f->dst_fd, "e.json", "", 0, true), 0);
+	assert_int_equal(publish_file(f->tmp_fd, "e.tmp", f->dst_fd, "e.json", "", 0, 0644, true), 0);
 	size_t len = 99;
 	char *got = slurp(f->dst, "e.json", &len);
 	assert_non_null(got);
@@ -106,7 +107,7 @@ static void test_publish_never_replaces(void **state)
 	tu_write_file(existing, "old", 3);
 	for (int durable = 0; durable <= 1; durable++) {
 		errno = 0;
-		assert_int_equal(publish_file(f->tmp_fd, "r.tmp", f->dst_fd, "r.json", "new!", 4,
+		assert_int_equal(publish_file(f->tmp_fd, "r.tmp", f->dst_fd, "r.json", "new!", 4, 0644,
 					      durable), -1);
 		assert_int_equal(errno, EEXIST);
 		size_t len;
@@ -125,9 +126,9 @@ static void test_publish_never_replaces(void **state)
 static void test_publish_same_directory(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(publish_file(f->dst_fd, ".s.tmp", f->dst_fd, "s.json", "abc", 3, true), 0);
+	assert_int_equal(publish_file(f->dst_fd, ".s.tmp", f->dst_fd, "s.json", "abc", 3, 0644, true), 0);
 	assert_int_equal(tu_count_entries(f->dst), 1);
-	assert_int_equal(publish_file(f->dst_fd, ".s.tmp", f->dst_fd, "s.json", "def", 3, true), -1);
+	assert_int_equal(publish_file(f->dst_fd, ".s.tmp", f->dst_fd, "s.json", "def", 3, 0644, true), -1);
 	assert_int_equal(errno, EEXIST);
 	assert_int_equal(tu_count_entries(f->dst), 1);
 	size_t len;
@@ -142,7 +143,7 @@ static void test_publish_busy_tmpname(void **state)
 	/* The temporary name is created exclusively: never written through. */
 	char *busy = tu_join(f->tmp, "b.tmp");
 	tu_write_file(busy, "someone else's", 14);
-	assert_int_equal(publish_file(f->tmp_fd, "b.tmp", f->dst_fd, "b.json", "x", 1, false), -1);
+	assert_int_equal(publish_file(f->tmp_fd, "b.tmp", f->dst_fd, "b.json", "x", 1, 0644, false), -1);
 	assert_int_equal(errno, EEXIST);
 	assert_int_equal(tu_count_entries(f->dst), 0);
 	size_t len;
@@ -162,7 +163,7 @@ static void test_publish_missing_dst(void **state)
 	int fd = open_dir(gone);
 	assert_true(fd >= 0);
 	assert_int_equal(rmdir(gone), 0);
-	assert_int_equal(publish_file(f->tmp_fd, "g.tmp", fd, "g.json", "x", 1, false), -1);
+	assert_int_equal(publish_file(f->tmp_fd, "g.tmp", fd, "g.json", "x", 1, 0644, false), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(tu_count_entries(f->tmp), 0);
 	close(fd);

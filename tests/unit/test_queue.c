@@ -30,11 +30,11 @@ static void test_priority_first(void **state)
 	(void)state;
 	struct queue q;
 	queue_init(&q);
-	assert_int_equal(queue_push(&q, "low.json", -5, 100), 1);
-	assert_int_equal(queue_push(&q, "mid.json", 0, 50), 1);
-	assert_int_equal(queue_push(&q, "high.json", 7, 300), 1);
-	assert_int_equal(queue_push(&q, "top.json", 1000000000, 999), 1);
-	assert_int_equal(queue_push(&q, "bottom.json", -1000000000, 0), 1);
+	assert_int_equal(queue_push(&q, "low.json", NULL, -5, 100), 1);
+	assert_int_equal(queue_push(&q, "mid.json", NULL, 0, 50), 1);
+	assert_int_equal(queue_push(&q, "high.json", NULL, 7, 300), 1);
+	assert_int_equal(queue_push(&q, "top.json", NULL, 1000000000, 999), 1);
+	assert_int_equal(queue_push(&q, "bottom.json", NULL, -1000000000, 0), 1);
 	assert_int_equal(queue_len(&q), 5);
 	expect_pop(&q, "top.json");
 	expect_pop(&q, "high.json");
@@ -50,10 +50,10 @@ static void test_then_mtime(void **state)
 	(void)state;
 	struct queue q;
 	queue_init(&q);
-	assert_int_equal(queue_push(&q, "c.json", 1, 3000), 1);
-	assert_int_equal(queue_push(&q, "a.json", 1, 2000), 1);
-	assert_int_equal(queue_push(&q, "b.json", 1, 1000), 1);
-	assert_int_equal(queue_push(&q, "old.json", 1, -5), 1);
+	assert_int_equal(queue_push(&q, "c.json", NULL, 1, 3000), 1);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 1, 2000), 1);
+	assert_int_equal(queue_push(&q, "b.json", NULL, 1, 1000), 1);
+	assert_int_equal(queue_push(&q, "old.json", NULL, 1, -5), 1);
 	expect_pop(&q, "old.json");
 	expect_pop(&q, "b.json");
 	expect_pop(&q, "a.json");
@@ -68,7 +68,7 @@ static void test_then_name(void **state)
 	queue_init(&q);
 	const char *names[] = { "b.json", "a.json", "ab.json", "B.json", "a-1.json", "aa.json" };
 	for (size_t i = 0; i < 6; i++)
-		assert_int_equal(queue_push(&q, names[i], 0, 42), 1);
+		assert_int_equal(queue_push(&q, names[i], NULL, 0, 42), 1);
 	/* strcmp order */
 	expect_pop(&q, "B.json");
 	expect_pop(&q, "a-1.json");
@@ -84,7 +84,7 @@ static void test_entry_fields(void **state)
 	(void)state;
 	struct queue q;
 	queue_init(&q);
-	assert_int_equal(queue_push(&q, "x.json", -3, INT64_C(1700000000123456789)), 1);
+	assert_int_equal(queue_push(&q, "x.json", NULL, -3, INT64_C(1700000000123456789)), 1);
 	struct queue_entry e;
 	assert_true(queue_pop(&q, &e));
 	assert_string_equal(e.name, "x.json");
@@ -99,12 +99,12 @@ static void test_duplicates_ignored(void **state)
 	(void)state;
 	struct queue q;
 	queue_init(&q);
-	assert_int_equal(queue_push(&q, "a.json", 0, 1), 1);
-	assert_int_equal(queue_push(&q, "a.json", 0, 1), 0);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 0, 1), 1);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 0, 1), 0);
 	/* Queued once, whatever the second report says. */
-	assert_int_equal(queue_push(&q, "a.json", 99, 0), 0);
-	assert_int_equal(queue_push(&q, "b.json", 0, 2), 1);
-	assert_int_equal(queue_push(&q, "b.json", 0, 2), 0);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 99, 0), 0);
+	assert_int_equal(queue_push(&q, "b.json", NULL, 0, 2), 1);
+	assert_int_equal(queue_push(&q, "b.json", NULL, 0, 2), 0);
 	assert_int_equal(queue_len(&q), 2);
 	expect_pop(&q, "a.json");
 	expect_pop(&q, "b.json");
@@ -118,18 +118,18 @@ static void test_repush_after_pop(void **state)
 	(void)state;
 	struct queue q;
 	queue_init(&q);
-	assert_int_equal(queue_push(&q, "a.json", 0, 1), 1);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 0, 1), 1);
 	expect_pop(&q, "a.json");
-	assert_int_equal(queue_push(&q, "a.json", 0, 1), 1);
-	assert_int_equal(queue_push(&q, "a.json", 0, 1), 0);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 0, 1), 1);
+	assert_int_equal(queue_push(&q, "a.json", NULL, 0, 1), 0);
 	assert_int_equal(queue_len(&q), 1);
 	expect_pop(&q, "a.json");
 	/* Many pop/re-push cycles of the same few names (tombstone reuse). */
 	for (int round = 0; round < 1000; round++) {
 		char name[32];
 		snprintf(name, sizeof name, "n%d.json", round % 7);
-		assert_int_equal(queue_push(&q, name, 0, round), 1);
-		assert_int_equal(queue_push(&q, name, 0, round), 0);
+		assert_int_equal(queue_push(&q, name, NULL, 0, round), 1);
+		assert_int_equal(queue_push(&q, name, NULL, 0, round), 0);
 		expect_pop(&q, name);
 	}
 	assert_int_equal(queue_len(&q), 0);
@@ -144,11 +144,11 @@ static void test_clear_frees_waiting(void **state)
 	for (int i = 0; i < 500; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "w%d.json", i);
-		assert_int_equal(queue_push(&q, name, i % 3, i), 1);
+		assert_int_equal(queue_push(&q, name, NULL, i % 3, i), 1);
 	}
 	queue_clear(&q); /* leak-checked under ASan */
 	queue_init(&q);
-	assert_int_equal(queue_push(&q, "w1.json", 0, 0), 1);
+	assert_int_equal(queue_push(&q, "w1.json", NULL, 0, 0), 1);
 	assert_int_equal(queue_len(&q), 1);
 	queue_clear(&q);
 }
@@ -172,7 +172,7 @@ static void test_many_ordered(void **state)
 	struct queue q;
 	queue_init(&q);
 	size_t pushed = 0, popped = 0;
-	struct queue_entry prev = { 0, 0, NULL };
+	struct queue_entry prev = { 0, 0, NULL, NULL };
 	char name[32];
 	/* Phase 1: push everything (few priorities, many equal mtimes, so all
 	 * three keys matter), with duplicate reports. */
@@ -180,11 +180,11 @@ static void test_many_ordered(void **state)
 		snprintf(name, sizeof name, "t%06zu.json", (size_t)tu_rand_range(&rng, 0, 999999));
 		int64_t prio = (int64_t)tu_rand_range(&rng, 0, 4) - 2;
 		int64_t mtime = (int64_t)tu_rand_range(&rng, 0, 50);
-		int rc = queue_push(&q, name, prio, mtime);
+		int rc = queue_push(&q, name, NULL, prio, mtime);
 		assert_true(rc == 0 || rc == 1);
 		pushed += (size_t)rc;
 		if (i % 10 == 0)
-			assert_int_equal(queue_push(&q, name, prio, mtime), 0);
+			assert_int_equal(queue_push(&q, name, NULL, prio, mtime), 0);
 	}
 	assert_int_equal(queue_len(&q), pushed);
 	/* Phase 2: drain, checking order. */
@@ -225,11 +225,11 @@ static void test_interleaved_against_model(void **state)
 			int k = (int)tu_rand_range(&rng, 0, NAMES - 1);
 			int64_t prio = (int64_t)tu_rand_range(&rng, 0, 3);
 			int64_t mtime = (int64_t)tu_rand_range(&rng, 0, 9);
-			int rc = queue_push(&q, names[k], prio, mtime);
+			int rc = queue_push(&q, names[k], NULL, prio, mtime);
 			assert_int_equal(rc, queued[k] ? 0 : 1);
 			if (!queued[k]) {
 				queued[k] = true;
-				model[k] = (struct queue_entry){ prio, mtime, names[k] };
+				model[k] = (struct queue_entry){ prio, mtime, names[k], NULL };
 				count++;
 			}
 		} else {

@@ -505,7 +505,10 @@ static void test_exit_code_mapping(void **state)
 	assert_int_equal(code_of("{\"status\": \"killed\", \"signal\": {\"number\": 9, \"name\": \"SIGKILL\"}}"), 137);
 	assert_int_equal(code_of("{\"status\": \"killed\", \"signal\": {\"number\": 15, \"name\": \"SIGTERM\"}}"), 143);
 	assert_int_equal(code_of("{\"status\": \"rejected\"}"), 65);
-	assert_int_equal(code_of("{\"status\": \"error\", \"error\": {\"code\": \"exec_failed\"}}"), 127);
+	assert_int_equal(code_of("{\"status\": \"error\", \"error\": {\"code\": \"exec_failed\", \"not_found\": true}}"), 127);
+	assert_int_equal(code_of("{\"status\": \"error\", \"error\": {\"code\": \"exec_failed\", \"not_found\": false}}"), 126);
+	assert_int_equal(code_of("{\"status\": \"cancelled\"}"), 125);
+	assert_int_equal(code_of("{\"status\": \"interrupted\"}"), 75);
 	assert_int_equal(code_of("{\"status\": \"error\", \"error\": {\"code\": \"cwd_failed\"}}"), 126);
 }
 
