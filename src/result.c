@@ -159,6 +159,26 @@ static json_t *run_error(const struct task *t, const struct run_outcome *o)
 	}
 }
 
+/* For a JSON stream that ends without its final result event. */
+static const char *how_it_ended(const struct run_outcome *o, bool cancelled, char *buf,
+				size_t len)
+{
+	if (cancelled)
+		return "the task was cancelled";
+	switch (o->status) {
+	case RUN_TIMEOUT: return o->idle_timeout ? "the task was killed at its idle_timeout"
+						 : "the task was killed at its timeout";
+	case RUN_SIGNALED:
+		snprintf(buf, len, "the task was killed by %s", signals_name(o->term_signal));
+		return buf;
+	case RUN_ABORTED: return "the task was killed when the runner stopped";
+	case RUN_SPAWN_ERROR: return "the task could not start";
+	case RUN_EXITED: break;
+	}
+	snprintf(buf, len, "the task exited with status %d before writing one", o->exit_code);
+	return buf;
+}
+
 static json_t *signal_object(int signo)
 {
 	if (!signo)
@@ -189,6 +209,8 @@ json_t *result_from_run(const struct task *t, const struct run_outcome *o,
 	}
 	add_stream(r, "stdout", &o->out, c->stdout_log, warnings);
 	add_stream(r, "stderr", &o->err, c->stderr_log, warnings);
+	char how[96];
+	events_add_to_result(&o->events, r, how_it_ended(o, c->cancelled, how, sizeof how));
 	const char *limit = limit_hit(t, o);
 	json_object_set_new(r, "limit_exceeded", limit ? json_string(limit) : json_null());
 	json_object_set_new(r, "rusage", json_pack("{s:I, s:I, s:I}",

@@ -180,6 +180,8 @@ static void read_stream(struct pump *p, int *fd, struct run_stream *s, int log_f
 	ssize_t n = xread(*fd, p->buf, sizeof p->buf);
 	if (n > 0) {
 		sink(s, log_fd, p->opt->max_log, p->buf, (size_t)n);
+		if (s == &p->o->out)
+			events_feed(&p->o->events, p->buf, (size_t)n);
 		if (p->idle_ns)
 			p->last_output = time_monotonic_ns();
 		return;
@@ -235,8 +237,11 @@ static void drain_orphaned_pipes(struct pump *p)
 			if (n <= 0) {
 				close(*fds[i]);
 				*fds[i] = -1;
-			} else
+			} else {
 				sink(ss[i], logs[i], p->opt->max_log, p->buf, (size_t)n);
+				if (i == 0)
+					events_feed(&p->o->events, p->buf, (size_t)n);
+			}
 		}
 }
 
@@ -334,6 +339,7 @@ int run_task(const struct task *t, const struct run_options *opt, struct run_out
 	o->exit_code = -1;
 	capture_init(&o->out.cap, opt->max_output);
 	capture_init(&o->err.cap, opt->max_output);
+	events_init(&o->events, t->output, opt->max_output);
 	struct pump *p = calloc(1, sizeof *p);
 	if (!p)
 		return -1;
@@ -369,6 +375,7 @@ int run_task(const struct task *t, const struct run_options *opt, struct run_out
 		if (fds[i] >= 0)
 			close(fds[i]);
 	set_status(p);
+	events_finish(&o->events);
 	free(p);
 	errno = saved;
 	return rc;
@@ -378,4 +385,5 @@ void run_outcome_clear(struct run_outcome *o)
 {
 	capture_clear(&o->out.cap);
 	capture_clear(&o->err.cap);
+	events_clear(&o->events);
 }

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "capture.h"
+#include "events.h"
 #include "spawn.h"
 #include "task.h"
 
@@ -68,6 +69,7 @@ struct run_outcome {
 	bool leftovers_killed;   /* processes outlived the main one and were killed */
 	bool idle_timeout;       /* RUN_TIMEOUT came from idle_timeout */
 	struct run_stream out, err;
+	struct events events;    /* stdout as JSON, for "output": "jsonl"/"json" */
 };
 
 /* Makes the runner a child subreaper, so descendants that leave the task's

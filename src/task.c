@@ -12,7 +12,7 @@
 static const char *const known_fields[] = {
 	"format", "id", "command", "cwd", "env", "stdin", "timeout",
 	"kill_grace", "idle_timeout", "limits", "priority", "meta",
-	"retries", "retry_backoff", "retry_backoff_max", "retry_on", "limit_key",
+	"retries", "retry_backoff", "retry_backoff_max", "retry_on", "limit_key", "output",
 };
 
 static const char *const limit_fields[] = {
@@ -305,7 +305,7 @@ static int check_known_fields(const char *file, json_t *root, struct task_error 
 			known |= strcmp(key, known_fields[i]) == 0 &&
 				 json_object_iter_key_len(it) == strlen(key);
 		if (!known)
-			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key)",
+			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key, output)",
 				   file, key);
 	}
 	return 0;
@@ -363,6 +363,10 @@ static int parse_fields(const char *file, json_t *root, const struct task_defaul
 		return -1;
 	if (parse_retry(file, root, d, t, e) < 0)
 		return -1;
+	if ((v = json_object_get(root, "output")) &&
+	    (!json_is_string(v) || output_mode_parse(json_string_value(v), &t->output) < 0))
+		return BAD("output", "%s: field \"output\": must be \"text\", \"jsonl\" or \"json\", got %s",
+			   file, json_is_string(v) ? "another string" : type_name(v));
 	if ((v = json_object_get(root, "priority"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < -PRIORITY_LIMIT ||
 		    json_integer_value(v) > PRIORITY_LIMIT)

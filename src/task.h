@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "events.h"
+
 #define TASK_ID_MAX 128
 
 struct env_override {
@@ -61,6 +63,7 @@ struct task {
 	int64_t priority;
 	struct retry_policy retry;
 	const char *limit_key;   /* tasks sharing a usage limit; NULL: none */
+	enum output_mode output; /* how stdout is read: text, jsonl, json */
 };
 
 struct task_defaults {
