@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -24,37 +25,55 @@
 #include "version.h"
 
 static const char usage_text[] =
-	"usage: spoolrun watch [--config FILE] [--spool DIR]\n"
-	"       spoolrun exec [--config FILE] TASKFILE|-\n"
+	"usage: spoolrun watch    [--config FILE] [--spool DIR]\n"
+	"       spoolrun drain    [--config FILE] [--spool DIR]\n"
+	"       spoolrun exec     [--config FILE] TASKFILE|-\n"
+	"       spoolrun submit   [options] [--wait] -- CMD [ARG...] | FILE|-\n"
+	"       spoolrun wait     [--timeout S] ID...\n"
+	"       spoolrun cancel   [--wait] ID\n"
+	"       spoolrun status   [--json]\n"
+	"       spoolrun tail     [-f] ID\n"
+	"       spoolrun validate FILE...\n"
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
 	"them one at a time with a timeout and full capture of stdout and stderr,\n"
 	"and publishes one result JSON file per task in DIR/results/.\n"
 	"\n"
-	"commands:\n"
-	"  watch   run the watcher in the foreground, logging to stderr, until\n"
-	"          SIGTERM or SIGINT (exit 0); SIGHUP reloads the config\n"
-	"  exec    run one task file (or one read from stdin with -) without a\n"
-	"          spool and print its result JSON on stdout\n"
+	"commands (each has --help):\n"
+	"  watch     run the watcher in the foreground, logging to stderr, until\n"
+	"            SIGTERM or SIGINT (exit 0); SIGHUP reloads the config\n"
+	"  drain     run what is queued (and deferred tasks that are due), then exit:\n"
+	"            0 all succeeded, 1 some did not, 75 spool locked or paused\n"
+	"  exec      run one task file (or stdin with -) without a spool and print\n"
+	"            its result JSON on stdout\n"
+	"  submit    validate a task and write it atomically into incoming/; print its id\n"
+	"  wait      wait for results and print them, one JSON per line\n"
+	"  cancel    cancel a queued, deferred or running task\n"
+	"  status    what runs, what waits, what finished last\n"
+	"  tail      a task's output from its logs; -f follows it to its end\n"
+	"  validate  check task files without submitting them\n"
 	"\n"
-	"options:\n"
+	"options of every command but exec and validate:\n"
 	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
 	"                     defaults); relative paths in it are relative to FILE\n"
 	"  -s, --spool DIR    spool root, overriding [spool] root; every directory\n"
 	"                     below it is created if missing\n"
-	"  -h, --help         this text\n"
+	"  -h, --help         help\n"
 	"  -V, --version      the version\n"
 	"\n"
 	"spool: incoming/ (drop *.json by rename), active/, results/, logs/,\n"
-	"rejected/, tmp/. Write a task file elsewhere, then rename it into\n"
-	"incoming/, so the runner never sees it half-written.\n"
+	"rejected/, deferred/, cancel/, tmp/, and a pause file. Write a task file\n"
+	"elsewhere, then rename it into incoming/, so the runner never sees it\n"
+	"half-written (spoolrun submit does this for you).\n"
 	"\n"
 	"exit status of watch: 0 stopped by a signal, 2 usage, 71 system error,\n"
 	"74 spool not usable, 75 spool locked by another runner, 78 bad config.\n"
-	"exit status of exec: the task's exit code; 128+N killed by signal N;\n"
-	"124 timeout; 127 program not found; 126 could not start otherwise;\n"
-	"65 task file rejected; 66 task file unreadable.\n"
+	"exit status of exec, submit --wait, wait, cancel --wait (from the result):\n"
+	"the task's exit code; 128+N killed by signal N; 124 timeout; 127 program\n"
+	"not found; 126 could not start otherwise; 125 cancelled; 75 interrupted\n"
+	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
+	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
 	"\n"
 	"See spoolrun(1) and README.md for the task and result formats.\n";
 
@@ -244,7 +263,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	if (argc < 2)
-		return usage_error("%s", "missing command: watch or exec");
+		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail or validate");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -258,5 +277,15 @@ int main(int argc, char **argv)
 		return cmd_watch(argc - 1, argv + 1);
 	if (!strcmp(cmd, "exec"))
 		return cmd_exec(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*run)(int, char **);
+	} clients[] = {
+		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
+		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
+	};
+	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
+		if (!strcmp(cmd, clients[i].name))
+			return clients[i].run(argc - 1, argv + 1);
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -187,21 +187,10 @@ static void enqueue(struct runner *r, const char *name)
 	 * so read it now; a file that cannot be read or parsed still queues
 	 * and is rejected with its reason when its turn comes. */
 	struct stat st;
-	char *buf = NULL, why[512], id[TASK_ID_MAX + 1];
-	size_t len;
-	int64_t priority = 0;
-	task_id_from_filename(name, id);
-	if (spool_read_task(r->spool.incoming_fd, name, r->cfg.max_task_bytes, true, &buf, &len,
-			    &st, why, sizeof why) == 0) {
-		json_t *doc = json_loadb(buf, len, 0, NULL);
-		json_t *p = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
-		if (json_is_integer(p))
-			priority = json_integer_value(p);
-		if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-			snprintf(id, sizeof id, "%s", json_string_value(v));
-		json_decref(doc);
-		free(buf);
-	} else if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	char id[TASK_ID_MAX + 1];
+	int64_t priority;
+	if (spool_peek_task(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes,
+			    &priority, id, sizeof id, &st) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
 	int64_t mtime = (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec;
 	if (queue_push(&r->incoming, name, id, priority, mtime) < 0)

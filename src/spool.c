@@ -15,6 +15,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "task.h"
 
 static int set_error(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -124,6 +125,11 @@ int spool_lock(struct spool *s)
 	while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		if (errno != EINTR)
 			return -1;
+	/* The holder's pid, for `spoolrun status`. */
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
+		log_warn("cannot write the pid into %s/.lock", s->root);
 	return 0;
 }
 
@@ -402,4 +408,26 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
 		rc = 0;
 	close(fd);
 	return rc;
+}
+
+int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
+		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+{
+	(void)s;
+	char *buf = NULL, why[512], derived[TASK_ID_MAX + 1];
+	size_t len;
+	*priority = 0;
+	task_id_from_filename(name, derived);
+	snprintf(id, idlen, "%s", derived);
+	if (spool_read_task(dirfd, name, max, true, &buf, &len, st, why, sizeof why) < 0)
+		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+	json_t *doc = json_loadb(buf, len, 0, NULL);
+	json_t *p = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
+	if (json_is_integer(p))
+		*priority = json_integer_value(p);
+	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
+		snprintf(id, idlen, "%s", json_string_value(v));
+	json_decref(doc);
+	free(buf);
+	return 0;
 }

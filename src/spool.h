@@ -114,6 +114,13 @@ int spool_open_logs(struct spool *s, const char *id, int *out_fd, int *err_fd);
 int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
 		    char **buf, size_t *len, struct stat *st, char *why, size_t whylen);
 
+/* What ordering needs of a task file in dir, read without claiming it:
+ * its priority (0 when unreadable or invalid) and its id (the file's own
+ * when valid, else one derived from the name), and st for its mtime.
+ * -1 when the file is gone. */
+int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
+		    int64_t *priority, char *id, size_t idlen, struct stat *st);
+
 /* Removes whatever a crash left in tmp/. */
 void spool_clean_tmp(struct spool *s);
 

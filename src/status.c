@@ -1,0 +1,339 @@
+/* `spoolrun status`: what the spool holds, read from the spool itself (the
+ * watcher keeps no status file, so asking costs it nothing): the lock for
+ * whether a watcher runs and its pid, active/ and /proc for the running
+ * task, incoming/ in run order, deferred/ with times, the latest results. */
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exitcodes.h"
+#include "queue.h"
+#include "spool.h"
+#include "task.h"
+#include "timeutil.h"
+
+#define RECENT 10
+
+static json_t *timestamp_ns(int64_t ns)
+{
+	char buf[32];
+	time_format_rfc3339(ns / NS_PER_MS, buf, sizeof buf);
+	return json_string(buf);
+}
+
+/* The watcher: whether the lock is held, and the pid written into it. */
+static json_t *watcher_info(struct spool *s, int *pid)
+{
+	*pid = 0;
+	int fd = openat(s->root_fd, ".lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	bool held = false;
+	if (fd >= 0) {
+		held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		char buf[32] = "";
+		if (held && pread(fd, buf, sizeof buf - 1, 0) > 0)
+			*pid = atoi(buf);
+		close(fd);
+	}
+	return json_pack("{s:b, s:o}", "running", held, "pid", *pid ? json_integer(*pid) : json_null());
+}
+
+/* How long process pid has run: its start (clock ticks after boot, field
+ * 22 of /proc/PID/stat) against /proc/uptime. -1 when unknown. */
+static int64_t elapsed_ms(int pid)
+{
+	char path[64], line[1024];
+	double uptime;
+	unsigned long long start;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	char *rp = f && fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+	if (f)
+		fclose(f);
+	/* After the command name: state, then fields 4 to 21, then starttime. */
+	if (!rp || sscanf(rp + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+			  "%*s %*s %*s %llu", &start) != 1)
+		return -1;
+	f = fopen("/proc/uptime", "re");
+	int ok = f && fscanf(f, "%lf", &uptime) == 1;
+	if (f)
+		fclose(f);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (!ok || hz <= 0)
+		return -1;
+	return (int64_t)(uptime * 1000) - (int64_t)(start * 1000 / (unsigned long long)hz);
+}
+
+/* The running task: the file in active/, its process (the watcher's child),
+ * and how much it has written so far (its log sizes). */
+static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
+{
+	json_t *list = json_array();
+	DIR *d = fdopendir(openat(s->active_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st, log;
+		char id[TASK_ID_MAX + 1], path[128], logname[200];
+		int64_t prio;
+		if (spool_peek_task(s, s->active_fd, de->d_name, max, &prio, id, sizeof id, &st) < 0)
+			continue;
+		json_t *t = json_pack("{s:s, s:s}", "id", id, "task_file", de->d_name);
+		int pid = 0;
+		snprintf(path, sizeof path, "/proc/%d/task/%d/children", watcher_pid, watcher_pid);
+		FILE *f = watcher_pid ? fopen(path, "re") : NULL;
+		if (f && fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		if (f)
+			fclose(f);
+		json_object_set_new(t, "pid", pid ? json_integer(pid) : json_null());
+		int64_t elapsed = pid ? elapsed_ms(pid) : -1;
+		json_object_set_new(t, "elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null());
+		snprintf(logname, sizeof logname, "%s.stdout", id);
+		if (fstatat(s->logs_fd, logname, &log, 0) == 0)
+			json_object_set_new(t, "stdout_bytes", json_integer(log.st_size));
+		snprintf(logname, sizeof logname, "%s.stderr", id);
+		if (fstatat(s->logs_fd, logname, &log, 0) == 0)
+			json_object_set_new(t, "stderr_bytes", json_integer(log.st_size));
+		json_array_append_new(list, t);
+	}
+	if (d)
+		closedir(d);
+	return list;
+}
+
+static void each_entry(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+	DIR *d = fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			fn(ctx, de->d_name);
+	if (d)
+		closedir(d);
+}
+
+struct lister {
+	struct spool *s;
+	size_t max;
+	struct queue q;
+};
+
+static void add_queued(void *ctx, const char *name)
+{
+	struct lister *l = ctx;
+	struct stat st;
+	char id[TASK_ID_MAX + 1];
+	int64_t prio;
+	if (spool_is_task_name(name) &&
+	    spool_peek_task(l->s, l->s->incoming_fd, name, l->max, &prio, id, sizeof id, &st) == 0)
+		queue_push(&l->q, name, id, prio,
+			   (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec);
+}
+
+/* incoming/ in the order the watcher will run it. */
+static json_t *queued_info(struct spool *s, size_t max)
+{
+	struct lister l = { s, max, { 0 } };
+	queue_init(&l.q);
+	each_entry(s->incoming_fd, add_queued, &l);
+	json_t *list = json_array();
+	struct queue_entry e;
+	while (queue_pop(&l.q, &e)) {
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:o}", "id", e.id,
+						      "task_file", e.name, "priority", (json_int_t)e.priority,
+						      "queued_at", timestamp_ns(e.mtime_ns)));
+		free(e.name);
+		free(e.id);
+	}
+	queue_clear(&l.q);
+	return list;
+}
+
+static void add_deferred(void *ctx, const char *name)
+{
+	struct lister *l = ctx;
+	json_t *st = spool_load_state(l->s, l->s->deferred_fd, name);
+	const char *id = json_string_value(json_object_get(st, "id"));
+	int64_t when = json_integer_value(json_object_get(st, "not_before_ms"));
+	queue_push(&l->q, name, id ? id : name, 0, when * NS_PER_MS);
+	json_decref(st);
+}
+
+/* deferred/ by the time each task runs again. */
+static json_t *deferred_info(struct spool *s)
+{
+	struct lister l = { s, 0, { 0 } };
+	queue_init(&l.q);
+	each_entry(s->deferred_fd, add_deferred, &l);
+	json_t *list = json_array();
+	struct queue_entry e;
+	while (queue_pop(&l.q, &e)) {
+		json_t *st = spool_load_state(s, s->deferred_fd, e.name);
+		json_t *attempts = json_object_get(st, "attempts");
+		json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i}", "id", e.id,
+			"task_file", e.name, "not_before", timestamp_ns(e.mtime_ns),
+			"attempts", (int)json_array_size(attempts)));
+		json_decref(st);
+		free(e.name);
+		free(e.id);
+	}
+	queue_clear(&l.q);
+	return list;
+}
+
+struct recent {
+	struct spool *s;
+	struct { int64_t mtime; char name[200]; } best[RECENT];
+	int n;
+};
+
+static void add_recent(void *ctx, const char *name)
+{
+	struct recent *r = ctx;
+	struct stat st;
+	size_t len = strlen(name);
+	if (len < 6 || strcmp(name + len - 5, ".json") || len >= sizeof r->best[0].name ||
+	    fstatat(r->s->results_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	int64_t m = (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec;
+	int i = r->n < RECENT ? r->n++ : RECENT - 1;
+	if (i == RECENT - 1 && r->n == RECENT && m <= r->best[i].mtime)
+		return;
+	/* Insertion into the newest-first list. */
+	for (; i > 0 && r->best[i - 1].mtime < m; i--)
+		r->best[i] = r->best[i - 1];
+	r->best[i].mtime = m;
+	snprintf(r->best[i].name, sizeof r->best[i].name, "%s", name);
+}
+
+static json_t *recent_info(struct spool *s)
+{
+	struct recent r = { .s = s };
+	each_entry(s->results_fd, add_recent, &r);
+	json_t *list = json_array();
+	for (int i = 0; i < r.n; i++) {
+		int fd = openat(s->results_fd, r.best[i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		json_t *res = fd >= 0 ? json_loadfd(fd, JSON_ALLOW_NUL, NULL) : NULL;
+		if (fd >= 0)
+			close(fd);
+		if (!res)
+			continue;
+		json_array_append_new(list, json_pack("{s:O, s:O, s:O, s:s}",
+			"id", json_object_get(res, "id"), "status", json_object_get(res, "status"),
+			"finished_at", json_object_get(res, "finished_at"), "result_file", r.best[i].name));
+		json_decref(res);
+	}
+	return list;
+}
+
+static void print_text(const json_t *st)
+{
+	json_t *w = json_object_get(st, "watcher"), *v;
+	size_t i;
+	printf("spool    %s\n", json_string_value(json_object_get(st, "spool")));
+	if (json_is_true(json_object_get(w, "running")))
+		printf("watcher  running, pid %lld%s\n",
+		       (long long)json_integer_value(json_object_get(w, "pid")),
+		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
+	else
+		printf("watcher  not running%s\n",
+		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
+	json_array_foreach(json_object_get(st, "running"), i, v)
+		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err\n",
+		       json_string_value(json_object_get(v, "id")),
+		       (long long)json_integer_value(json_object_get(v, "pid")),
+		       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
+		       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
+		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+	json_array_foreach(json_object_get(st, "queued"), i, v)
+		printf("queued   %s  priority %lld\n", json_string_value(json_object_get(v, "id")),
+		       (long long)json_integer_value(json_object_get(v, "priority")));
+	json_array_foreach(json_object_get(st, "deferred"), i, v)
+		printf("deferred %s  until %s\n", json_string_value(json_object_get(v, "id")),
+		       json_string_value(json_object_get(v, "not_before")));
+	json_array_foreach(json_object_get(st, "recent"), i, v)
+		printf("done     %s  %s  %s\n", json_string_value(json_object_get(v, "id")),
+		       json_string_value(json_object_get(v, "status")),
+		       json_string_value(json_object_get(v, "finished_at")));
+}
+
+static const char status_usage[] =
+	"usage: spoolrun status [--json] [--config FILE] [--spool DIR]\n"
+	"\n"
+	"Shows whether a watcher runs on the spool, the running task (id, pid,\n"
+	"elapsed time, bytes written so far), the queue in run order, deferred\n"
+	"tasks with the time they run again, and the 10 latest results. --json\n"
+	"prints one JSON object instead, for programs.\n";
+
+int client_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' }, { "config", required_argument, NULL, 'c' },
+		{ "spool", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	const char *config_path = getenv("SPOOLRUN_CONFIG"), *root = NULL;
+	bool as_json = false;
+	int ch;
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+:c:s:hj", opts, NULL)) != -1) {
+		if (ch == 'j')
+			as_json = true;
+		else if (ch == 'c')
+			config_path = optarg;
+		else if (ch == 's')
+			root = optarg;
+		else if (ch == 'h')
+			return fputs(status_usage, stdout), EXIT_OK;
+		else
+			return fprintf(stderr, "spoolrun status: bad option %s (see spoolrun status --help)\n",
+				       argv[optind - 1]), EXIT_USAGE;
+	}
+	if (optind != argc)
+		return fprintf(stderr, "spoolrun status: takes no operands\n"), EXIT_USAGE;
+	struct config cfg;
+	struct spool s;
+	char err[1024];
+	config_defaults(&cfg);
+	int rc = EXIT_OK;
+	if (config_path && *config_path && config_load(&cfg, config_path, err, sizeof err) < 0) {
+		fprintf(stderr, "spoolrun: %s\n", err);
+		rc = EXIT_CONFIG;
+	} else if (spool_open(&s, &cfg, root ? root : cfg.spool_root, err, sizeof err) < 0) {
+		fprintf(stderr, "spoolrun: %s\n", err);
+		spool_close(&s);
+		rc = EXIT_IOERR;
+	} else {
+		int pid;
+		json_t *st = json_object();
+		json_object_set_new(st, "spool", json_string(s.root));
+		json_object_set_new(st, "watcher", watcher_info(&s, &pid));
+		json_object_set_new(st, "paused", json_boolean(spool_paused(&s)));
+		json_object_set_new(st, "running", running_info(&s, pid, cfg.max_task_bytes));
+		json_object_set_new(st, "queued", queued_info(&s, cfg.max_task_bytes));
+		json_object_set_new(st, "deferred", deferred_info(&s));
+		json_object_set_new(st, "recent", recent_info(&s));
+		if (as_json) {
+			char *text = json_dumps(st, JSON_INDENT(2));
+			printf("%s\n", text ? text : "{}");
+			free(text);
+		} else
+			print_text(st);
+		json_decref(st);
+		spool_close(&s);
+	}
+	config_clear(&cfg);
+	return rc;
+}
