@@ -152,7 +152,10 @@ static void append_line(struct events *ev, const char *data, size_t n)
 	ev->line_total += n;
 	if (ev->line_overflow)
 		return;
-	if (ev->line_len + n > ev->budget) {
+	/* A line must fit in the tail's half of the budget; the one document
+	 * of "json" may use all of it. */
+	size_t limit = ev->mode == OUTPUT_JSON ? ev->budget : ev->budget - ev->budget / 2;
+	if (ev->line_len + n > limit) {
 		/* Over budget: stop keeping it, only count it. */
 		ev->line_overflow = true;
 		ev->line_len = 0;
