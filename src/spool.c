@@ -366,9 +366,34 @@ static void clean_dir_tmp(int dirfd, bool only_dot_tmp)
 	closedir(d);
 }
 
+/* .NAME.state without NAME: a crash between the two steps of a move. */
+static void clean_orphan_states(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] != '.' || n < 8 || strcmp(de->d_name + n - 6, ".state"))
+			continue;
+		char task[320];
+		snprintf(task, sizeof task, "%.*s", (int)(n - 7), de->d_name + 1);
+		if (!exists_at(dirfd, task) && unlinkat(dirfd, de->d_name, 0) == 0)
+			log_info("removed %s, left without its task by an earlier stop", de->d_name);
+	}
+	closedir(d);
+}
+
 void spool_clean_tmp(struct spool *s)
 {
 	clean_dir_tmp(s->tmp_fd, false);
+	clean_orphan_states(s->active_fd);
+	clean_orphan_states(s->deferred_fd);
 	if (s->publish_tmp_fd == s->results_fd)
 		clean_dir_tmp(s->results_fd, true);
 }

@@ -121,7 +121,8 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
 int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
 		    int64_t *priority, char *id, size_t idlen, struct stat *st);
 
-/* Removes whatever a crash left in tmp/. */
+/* Removes whatever a crash left in tmp/, and state files in active/ and
+ * deferred/ whose task is no longer beside them. */
 void spool_clean_tmp(struct spool *s);
 
 #endif
