@@ -12,6 +12,8 @@ import unittest
 
 BIN = os.environ.get("SPOOLRUN_BIN", os.path.join(os.path.dirname(__file__), "../../build/spoolrun"))
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SCHEMAS = os.path.join(REPO, "docs")
 # Sanitizer builds are several times slower; deadlines scale with this.
 SLOW = float(os.environ.get("SPOOLRUN_TEST_SLOW", "1"))
 
@@ -77,6 +79,49 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+_validators = {}
+
+
+def schema_validator(name):
+    """A jsonschema Draft 2020-12 validator for docs/<name>.schema.json
+    ("task" or "result"), loaded once. jsonschema is imported here, lazily:
+    a missing module fails the calling test with how to install it."""
+    if name not in _validators:
+        try:
+            import jsonschema
+        except ImportError:
+            raise AssertionError("the Python module jsonschema is missing (Debian package "
+                                 "python3-jsonschema): run scripts/install-deps.sh")
+        with open(os.path.join(SCHEMAS, f"{name}.schema.json")) as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _validators[name] = jsonschema.Draft202012Validator(schema)
+    return _validators[name]
+
+
+def schema_errors(name, doc):
+    """Every violation of docs/<name>.schema.json by doc, one line each
+    ("at /path: message"); empty when doc is valid."""
+    errs = sorted(schema_validator(name).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    out = []
+    for e in errs:
+        where = "/" + "/".join(str(p) for p in e.absolute_path)
+        msg = e.message if len(e.message) < 300 else e.message[:300] + "..."
+        out.append(f"at {where}: {msg}")
+        # oneOf/anyOf: the sub-errors say what actually failed.
+        for c in (e.context or [])[:6]:
+            cm = c.message if len(c.message) < 200 else c.message[:200] + "..."
+            out.append(f"    ({'/'.join(str(p) for p in c.absolute_path)}: {cm})")
+    return out
+
+
+def assert_valid_result(doc, what="result"):
+    """Fails unless doc validates against docs/result.schema.json."""
+    errs = schema_errors("result", doc)
+    if errs:
+        raise AssertionError(f"{what} does not match docs/result.schema.json:\n  " + "\n  ".join(errs))
 
 
 class Spool:
@@ -201,11 +246,15 @@ class Spool:
 
 
 class SpoolTest(unittest.TestCase):
-    """Base class: self.spool is a fresh spool; started unless START = False."""
+    """Base class: self.spool is a fresh spool; started unless START = False.
+    tearDown checks every file in results/ against docs/result.schema.json,
+    except names a test adds to self.foreign_results (results it forged
+    itself, not written by the runner)."""
     CONFIG = None
     START = True
 
     def setUp(self):
+        self.foreign_results = set()
         self.spool = Spool(self.CONFIG)
         self.addCleanup(self.spool.cleanup)
         if self.START:
@@ -225,6 +274,9 @@ class SpoolTest(unittest.TestCase):
                 raise AssertionError(f"results/{n} is not valid JSON: {e}")
             self.assertEqual(doc.get("format"), 1, f"results/{n}: format")
             self.assertTrue(n.endswith(".json"), f"results/{n}: name")
+            # ... and match the published schema (docs/result.schema.json).
+            if n not in getattr(self, "foreign_results", ()):
+                assert_valid_result(doc, f"results/{n}")
 
     def run_task(self, task, timeout=10.0, name=None):
         name = self.spool.submit(task, name)

@@ -38,6 +38,7 @@ class Recovery(SpoolTest):
         st = os.stat(p)
         stamp = f"{st.st_ino}:{st.st_mtime_ns // 10**9}.{st.st_mtime_ns % 10**9:09d}:{st.st_size}"
         published = {"format": 1, "id": "once", "status": "succeeded", "task_file_stamp": stamp}
+        self.foreign_results.add("once.json")  # forged, deliberately minimal: not schema-checked
         with open(self.spool.result_path("once"), "w") as f:
             json.dump(published, f)
         self.spool.start()
