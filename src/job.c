@@ -126,7 +126,7 @@ static void reject(const struct job_env *env, const struct claimed *c, const cha
 	spool_rejected_name(env->spool, c->name, kept, sizeof kept);
 	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, kept);
 	struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
-				      .attempt = 1 };
+				      .attempt = 0 }; /* it never ran */
 	json_t *result = result_rejected(id, e, doc, &ctx, kept_path);
 	rep->end = JOB_LEFT;
 	if (!result || publish(env, id, result, published, sizeof published) < 0) {

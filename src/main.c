@@ -174,6 +174,7 @@ static int exec_task(const struct config *cfg, const char *path)
 	if (task_parse(buf, len, name, &d, &t, &e) < 0) {
 		char id[TASK_ID_MAX + 1];
 		task_id_from_filename(name, id);
+		ctx.attempt = 0; /* it never ran */
 		json_t *r = result_rejected(id, &e, t.json, &ctx, NULL);
 		print_result(r);
 		json_decref(r);
