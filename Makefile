@@ -79,6 +79,14 @@ fuzz:
 	build/fuzz-task -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/ \
 		build/fuzz-corpus tests/fuzz/corpus
 
+# Benchmarks (bench/README.md): installs the peers it compares against, builds,
+# runs bench/run.py; results are printed and written to bench/results/.
+# BENCH_QUICK=1 for a ~1 minute smoke run.
+bench:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) bench/run.py
+
 clean:
 	rm -rf build
 

@@ -9,6 +9,10 @@ python3 python3-jsonschema mandoc"
 if [ "${1:-}" = "--fuzz" ]; then
     packages="$packages clang libclang-rt-dev"
 fi
+# `make bench` compares against peers and profiles; nothing else needs these.
+if [ "${1:-}" = "--bench" ]; then
+    packages="$packages task-spooler nq inotify-tools jq coreutils"
+fi
 
 missing=""
 for p in $packages; do
