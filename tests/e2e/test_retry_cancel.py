@@ -154,3 +154,25 @@ class Cancel(SpoolTest):
         self.assertEqual(self.spool.result("gate")["status"], "succeeded", "not the one cancelled")
         self.spool.wait(lambda: self.cancel_gone("done"), 5, what="cancel/done to be removed")
         self.assertEqual(self.spool.results(), ["done.json", "gate.json"])
+
+    def test_cancel_deferred_then_same_file_name_deferred_again_keeps_its_time(self):
+        # x1 waits in deferred/x.json for 4-8 s and is cancelled; x2, a new
+        # task in a file of the same name, fails and must be retried after
+        # its own short back-off, not at x1's old time.
+        tmp = self.spool.tmp
+        self.spool.submit({"id": "x1", "retries": 3, "retry_backoff": 8,
+                           "command": counter_cmd(tmp, "c1", "exit 1")}, name="x.json")
+        st1 = wait_deferred(self.spool, "x.json")
+        cancel(self.spool, "x1")
+        self.assertEqual(self.spool.result("x1")["status"], "cancelled")
+        self.spool.submit({"id": "x2", "retries": 1, "retry_backoff": 0.3,
+                           "command": counter_cmd(tmp, "c2", "[ $n -ge 2 ]")}, name="x.json")
+        r = self.spool.result("x2", timeout=15)
+        self.assertEqual(r["status"], "succeeded")
+        self.assertEqual(len(r["attempts"]), 2)
+        late = ts_ms(r["attempts"][1]["started_at"]) - ts_ms(r["attempts"][0]["retry_at"])
+        self.assertLess(late, 700 * SLOW,
+                        f"x2's retry ran {late} ms after its retry_at (x1's cancelled retry was due "
+                        f"at {st1['not_before_ms']}, {st1['not_before_ms'] - ts_ms(r['attempts'][0]['retry_at'])} ms "
+                        f"after x2's retry_at)")
+        self.assertEqual(count(tmp, "c1"), 1)

@@ -4,7 +4,7 @@ import math
 import os
 import time
 
-from harness import SpoolTest
+from harness import SpoolTest, read_pid
 from retry_util import count, counter_cmd, deferred_tasks, now_ms, succeed_at, ts_ms, wait_deferred
 
 
@@ -120,6 +120,27 @@ class Restart(SpoolTest):
         self.assertGreaterEqual(ts_ms(r["attempts"][1]["started_at"]), nb,
                                 "the restarted watcher must keep the retry's time")
         self.assertEqual(deferred_tasks(self.spool), [])
+
+    def test_retry_history_kept_when_stopped_during_a_retry(self):
+        tmp = self.spool.tmp
+        pidfile = os.path.join(tmp, "run2.pid")
+        # Run 1 fails, run 2 blocks until the watcher is stopped, run 3 succeeds.
+        self.spool.submit({"id": "h", "retries": 2, "retry_backoff": 0.2, "kill_grace": 2,
+                           "command": counter_cmd(tmp, "c", f"[ $n -eq 1 ] && exit 1; "
+                                                            f"[ $n -eq 2 ] && echo $$ > '{pidfile}' && exec sleep 30; exit 0")})
+        read_pid(pidfile, what="the second run")
+        self.assertEqual(self.spool.stop(), 0)
+        self.assertEqual(deferred_tasks(self.spool), ["h.json"], "put back with its history")
+        self.spool.start()
+        r = self.spool.result("h", timeout=10)
+        self.assertEqual(r["status"], "succeeded")
+        self.assertEqual(count(tmp, "c"), 3)
+        att = r["attempts"]
+        self.assertEqual(att[0]["status"], "failed")
+        self.assertIsNotNone(att[0]["retry_reason"])
+        self.assertEqual(att[-1]["status"], "succeeded")
+        self.assertEqual([a["attempt"] for a in att], list(range(1, len(att) + 1)))
+        self.assertEqual(r["attempt"], len(att))
 
     def test_retry_usage_limit_survives_restart(self):
         tmp = self.spool.tmp
