@@ -55,6 +55,16 @@ class Cancel(SpoolTest):
         self.spool.wait(lambda: listdir(self.spool, "active") == [], 5, what="active/ to empty")
         self.assertEqual(self.spool.results(), ["bystander.json", "gate.json", "victim.json"])
 
+    def test_cancel_names_the_id_not_the_file(self):
+        go = self.gate()
+        self.spool.submit(self.marker_task("real-id"), name="file-name.json")
+        cancel(self.spool, "real-id")
+        open(go, "w").close()
+        r = self.spool.result("real-id")
+        self.assert_cancelled_unrun(r, "real-id")
+        self.assertEqual(r["task_file"], "file-name.json")
+        self.spool.wait(lambda: self.cancel_gone("real-id"), 5, what="cancel/real-id to be removed")
+
     def test_cancel_queued_task_while_paused(self):
         open(self.spool.path("pause"), "w").close()
         wait_log(self.spool, "paused")

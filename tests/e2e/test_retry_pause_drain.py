@@ -1,8 +1,9 @@
 """SPOOL/pause and `spoolrun drain`."""
 import json
 import os
+import subprocess
 
-from harness import SpoolTest, read_pid
+from harness import BIN, SLOW, SpoolTest, read_pid, run_cli
 from retry_util import (cancel, count, counter_cmd, deferred_tasks, drain, listdir, now_ms,
                         succeed_at, wait_deferred, wait_log, wait_until_ms)
 
@@ -148,6 +149,22 @@ class Drain(SpoolTest):
         self.assertEqual(p.returncode, 75, p.stderr)
         self.assertIn("lock", p.stderr)
         self.assertIsNone(self.spool.proc.poll(), "the watcher is unaffected")
+
+    def test_drain_holds_the_lock_while_it_runs(self):
+        tmp = self.spool.tmp
+        go, pidfile = os.path.join(tmp, "go"), os.path.join(tmp, "gate.pid")
+        self.spool.submit({"id": "gate", "timeout": 30,
+                           "command": f"echo $$ > '{pidfile}'; while [ ! -e '{go}' ]; do sleep 0.02; done"})
+        d = subprocess.Popen([BIN, "drain", *self.spool.args()], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: d.poll() is None and (d.kill(), d.wait()))
+        read_pid(pidfile, what="drain to run the gate task")
+        w = run_cli("watch", *self.spool.args(), timeout=10)
+        self.assertEqual(w.returncode, 75, "a watcher must not start while drain holds the lock\n" + w.stderr)
+        open(go, "w").close()
+        out, err = d.communicate(timeout=10 * SLOW)
+        self.assertEqual(d.returncode, 0, err)
+        self.assertEqual(self.spool.results(), ["gate.json"])
 
     def test_drain_exits_75_when_paused(self):
         os.makedirs(self.spool.root)
