@@ -68,7 +68,7 @@ class Pause(SpoolTest):
     def test_pause_holds_a_due_retry(self):
         tmp = self.spool.tmp
         self.run_task({"id": "done", "command": ["true"]})
-        self.spool.submit({"id": "re", "retries": 1, "retry_backoff": 0.8,
+        self.spool.submit({"id": "re", "retries": 1, "retry_backoff": 1.6,
                            "command": succeed_at(tmp, "c", 2)})
         st = wait_deferred(self.spool, "re.json")
         self.pause()
@@ -185,7 +185,7 @@ class Drain(SpoolTest):
     def test_drain_runs_due_deferred_task_only(self):
         tmp = self.spool.tmp
         self.spool.start()
-        self.spool.submit({"id": "soon", "retries": 1, "retry_backoff": 1.2,
+        self.spool.submit({"id": "soon", "retries": 1, "retry_backoff": 2,
                            "command": succeed_at(tmp, "cs", 2)})
         st = wait_deferred(self.spool, "soon.json")
         self.spool.submit({"id": "far", "retries": 1, "retry_backoff": 600,
