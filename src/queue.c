@@ -93,6 +93,29 @@ static void swap(struct queue_entry *a, struct queue_entry *b)
 	*b = t;
 }
 
+static void sift_down(struct queue *q, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < q->len && before(&q->heap[l], &q->heap[m]))
+			m = l;
+		if (r < q->len && before(&q->heap[r], &q->heap[m]))
+			m = r;
+		if (m == i)
+			return;
+		swap(&q->heap[i], &q->heap[m]);
+		i = m;
+	}
+}
+
+static void sift_up(struct queue *q, size_t i)
+{
+	while (i > 0 && before(&q->heap[i], &q->heap[(i - 1) / 2])) {
+		swap(&q->heap[i], &q->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+}
+
 int queue_push(struct queue *q, const char *name, const char *id, int64_t priority,
 	       int64_t mtime_ns)
 {
@@ -126,12 +149,8 @@ int queue_push(struct queue *q, const char *name, const char *id, int64_t priori
 	if (!q->slots[slot])
 		q->filled++;
 	q->slots[slot] = copy;
-	size_t i = q->len++;
-	q->heap[i] = (struct queue_entry){ priority, mtime_ns, copy, id_copy };
-	while (i > 0 && before(&q->heap[i], &q->heap[(i - 1) / 2])) {
-		swap(&q->heap[i], &q->heap[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
+	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy };
+	sift_up(q, q->len++);
 	return 1;
 }
 
@@ -148,26 +167,38 @@ const char *queue_find_id(const struct queue *q, const char *id)
 	return NULL;
 }
 
+/* Takes entry i out of the heap and the name set; the caller owns it. */
+static struct queue_entry take(struct queue *q, size_t i)
+{
+	struct queue_entry e = q->heap[i];
+	q->heap[i] = q->heap[--q->len];
+	if (i < q->len) {
+		sift_down(q, i);
+		sift_up(q, i);
+	}
+	bool found;
+	size_t slot = find_slot(q, e.name, &found);
+	if (found)
+		q->slots[slot] = TOMBSTONE;
+	return e;
+}
+
+bool queue_remove(struct queue *q, const char *name)
+{
+	for (size_t i = 0; i < q->len; i++)
+		if (strcmp(q->heap[i].name, name) == 0) {
+			struct queue_entry e = take(q, i);
+			free(e.name);
+			free(e.id);
+			return true;
+		}
+	return false;
+}
+
 bool queue_pop(struct queue *q, struct queue_entry *out)
 {
 	if (q->len == 0)
 		return false;
-	*out = q->heap[0];
-	q->heap[0] = q->heap[--q->len];
-	for (size_t i = 0;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < q->len && before(&q->heap[l], &q->heap[m]))
-			m = l;
-		if (r < q->len && before(&q->heap[r], &q->heap[m]))
-			m = r;
-		if (m == i)
-			break;
-		swap(&q->heap[i], &q->heap[m]);
-		i = m;
-	}
-	bool found;
-	size_t slot = find_slot(q, out->name, &found);
-	if (found)
-		q->slots[slot] = TOMBSTONE;
+	*out = take(q, 0);
 	return true;
 }

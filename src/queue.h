@@ -39,6 +39,10 @@ const struct queue_entry *queue_peek(const struct queue *q);
  * cancellation, which is rare). */
 const char *queue_find_id(const struct queue *q, const char *id);
 
+/* Takes the entry of this name out of the queue, wherever it is; false
+ * when it is not queued. */
+bool queue_remove(struct queue *q, const char *name);
+
 /* Takes the first entry; the caller frees out->name and out->id. False
  * when empty. */
 bool queue_pop(struct queue *q, struct queue_entry *out);

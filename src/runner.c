@@ -58,6 +58,7 @@ struct runner {
 	bool paused;              /* ROOT/pause exists */
 	bool cancels_pending;     /* cancel/ changed */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
+	struct queue retrying;    /* names this run deferred: drain fails if any is still there */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -310,7 +311,7 @@ static void run_job(struct runner *r, const char *name, enum job_origin origin)
 		push_deferred(r, rep.deferred_name, rep.id, rep.not_before_ms);
 		if (rep.limit_key[0])
 			block_key(r, rep.limit_key, rep.not_before_ms);
-		r->unsuccessful += r->drain; /* drain: not succeeded by the time it exits */
+		queue_push(&r->retrying, rep.deferred_name, NULL, 0, 0);
 		break;
 	case JOB_REQUEUED:
 		r->requeued++;
@@ -348,12 +349,16 @@ static void cancel_one(void *ctx, const char *id)
 		return;
 	const char *name;
 	char copy[320];
+	/* Out of the queue first: the same name may be queued again later, and
+	 * must then get its own place, not this one's. */
 	if ((name = queue_find_id(&r->deferred, id))) {
 		snprintf(copy, sizeof copy, "%s", name);
+		queue_remove(&r->deferred, copy);
 		log_info("%s: cancel requested while deferred", id);
 		take_deferred(r, copy);
 	} else if ((name = queue_find_id(&r->incoming, id))) {
 		snprintf(copy, sizeof copy, "%s", name);
+		queue_remove(&r->incoming, copy);
 		log_info("%s: cancel requested while queued", id);
 		take_incoming(r, copy);
 	} else if (task_id_valid(id, strlen(id)) && spool_result_exists(&r->spool, id)) {
@@ -438,6 +443,20 @@ static bool start_next(struct runner *r, int *wait_ms)
 	return false;
 }
 
+/* Drain: whether a task it ran is still waiting in deferred/ for a retry. */
+static bool left_waiting(struct runner *r)
+{
+	struct queue_entry e;
+	bool waiting = false;
+	while (queue_pop(&r->retrying, &e)) {
+		struct stat st;
+		waiting |= fstatat(r->spool.deferred_fd, e.name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		free(e.name);
+		free(e.id);
+	}
+	return waiting;
+}
+
 static int main_loop(struct runner *r)
 {
 	for (;;) {
@@ -459,7 +478,7 @@ static int main_loop(struct runner *r)
 			wait_for_event(r, -1);
 		} else if (!start_next(r, &wait_ms)) {
 			if (r->drain)
-				return r->unsuccessful ? 1 : EXIT_OK;
+				return r->unsuccessful || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
 			wait_for_event(r, wait_ms);
 		}
 	}
@@ -547,6 +566,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	r.jitter_seed = (unsigned)time_monotonic_ns() ^ (unsigned)getpid();
 	queue_init(&r.incoming);
 	queue_init(&r.deferred);
+	queue_init(&r.retrying);
 	int rc = start(&r, config_path);
 	if (rc == EXIT_OK)
 		rc = main_loop(&r);
@@ -557,6 +577,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	watch_close(&r.watch);
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);
+	queue_clear(&r.retrying);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)
 		regfree(&r.usage_limit);
