@@ -1,0 +1,440 @@
+/* spool: task state files, deferred/, cancel/, pause, peeking at a waiting
+ * task, and publishing beside an existing result. */
+#include "testutil.h"
+
+#include <jansson.h>
+
+#include "spool.h"
+
+struct fixture {
+	char *dir;
+	struct config cfg;
+	struct spool s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	f->dir = tu_mkdtemp();
+	config_defaults(&f->cfg);
+	f->cfg.fsync = false;
+	f->cfg.check_perms = false;
+	char err[512];
+	if (spool_open(&f->s, &f->cfg, f->dir, err, sizeof err) < 0) {
+		print_error("%s\n", err);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	spool_close(&f->s);
+	config_clear(&f->cfg);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* dir/sub/name (sub may be NULL), malloc'ed. */
+static char *path_of(const struct fixture *f, const char *sub, const char *name)
+{
+	char *d = sub ? tu_join(f->dir, sub) : strdup(f->dir);
+	assert_non_null(d);
+	char *p = tu_join(d, name);
+	free(d);
+	return p;
+}
+
+static bool exists(const struct fixture *f, const char *sub, const char *name)
+{
+	char *p = path_of(f, sub, name);
+	struct stat st;
+	bool r = lstat(p, &st) == 0;
+	free(p);
+	return r;
+}
+
+static void put(const struct fixture *f, const char *sub, const char *name, const char *text)
+{
+	char *p = path_of(f, sub, name);
+	tu_write_file(p, text, strlen(text));
+	free(p);
+}
+
+/* The contents of sub/name, or NULL; malloc'ed. */
+static char *get(const struct fixture *f, const char *sub, const char *name)
+{
+	char *p = path_of(f, sub, name);
+	char *text = tu_read_file(p, NULL);
+	free(p);
+	return text;
+}
+
+static json_t *state_json(const char *text)
+{
+	json_error_t je;
+	json_t *v = json_loads(text, 0, &je);
+	assert_non_null(v);
+	return v;
+}
+
+static void assert_state(json_t *got, const char *expect)
+{
+	assert_non_null(got);
+	json_t *e = state_json(expect);
+	assert_true(json_equal(got, e));
+	json_decref(e);
+	json_decref(got);
+}
+
+/* --- layout ------------------------------------------------------------- */
+
+static void test_layout_has_deferred_and_cancel(void **state)
+{
+	struct fixture *f = *state;
+	const char *dirs[] = { "deferred", "cancel" };
+	for (size_t i = 0; i < 2; i++) {
+		char *p = tu_join(f->dir, dirs[i]);
+		struct stat st;
+		assert_int_equal(stat(p, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		free(p);
+	}
+	assert_true(f->s.deferred_fd >= 0);
+	assert_true(f->s.cancel_fd >= 0);
+}
+
+/* --- state files -------------------------------------------------------- */
+
+static void test_state_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	put(f, "active", "a.json", "{}");
+	assert_null(spool_load_state(&f->s, f->s.active_fd, "a.json"));
+
+	json_t *st = state_json("{\"attempts\":2,\"retries_used\":1,\"not_before_ms\":1700000000123,"
+				"\"history\":[{\"reason\":\"x\"}]}");
+	assert_int_equal(spool_save_state(&f->s, f->s.active_fd, "a.json", st), 0);
+	assert_true(exists(f, "active", ".a.json.state"));
+	assert_state(spool_load_state(&f->s, f->s.active_fd, "a.json"),
+		     "{\"attempts\":2,\"retries_used\":1,\"not_before_ms\":1700000000123,"
+		     "\"history\":[{\"reason\":\"x\"}]}");
+	json_decref(st);
+	/* Nothing left behind in tmp/. */
+	char *tmp = tu_join(f->dir, "tmp");
+	assert_int_equal(tu_count_entries(tmp), 0);
+	free(tmp);
+	/* The task file itself is untouched. */
+	char *text = get(f, "active", "a.json");
+	assert_string_equal(text, "{}");
+	free(text);
+
+	spool_remove_state(&f->s, f->s.active_fd, "a.json");
+	assert_false(exists(f, "active", ".a.json.state"));
+	assert_null(spool_load_state(&f->s, f->s.active_fd, "a.json"));
+	spool_remove_state(&f->s, f->s.active_fd, "a.json"); /* again: harmless */
+}
+
+static void test_state_replaced_atomically(void **state)
+{
+	struct fixture *f = *state;
+	json_t *one = state_json("{\"attempts\":1}");
+	json_t *two = state_json("{\"attempts\":2,\"more\":\"a longer state than the first\"}");
+	assert_int_equal(spool_save_state(&f->s, f->s.active_fd, "b.json", one), 0);
+	/* A hard link to the old state: a replacement by rename leaves it
+	 * whole, a rewrite in place would change it. */
+	char *st = path_of(f, "active", ".b.json.state");
+	char *old = path_of(f, NULL, "old-state");
+	assert_int_equal(link(st, old), 0);
+	assert_int_equal(spool_save_state(&f->s, f->s.active_fd, "b.json", two), 0);
+	assert_state(spool_load_state(&f->s, f->s.active_fd, "b.json"),
+		     "{\"attempts\":2,\"more\":\"a longer state than the first\"}");
+	char *kept = tu_read_file(old, NULL);
+	assert_non_null(kept);
+	json_t *k = state_json(kept);
+	assert_true(json_equal(k, one));
+	json_decref(k);
+	free(kept);
+	struct stat a, b;
+	assert_int_equal(stat(st, &a), 0);
+	assert_int_equal(stat(old, &b), 0);
+	assert_true(a.st_ino != b.st_ino);
+	char *tmp = tu_join(f->dir, "tmp");
+	assert_int_equal(tu_count_entries(tmp), 0);
+	free(tmp);
+	free(st);
+	free(old);
+	json_decref(one);
+	json_decref(two);
+}
+
+static void test_state_invalid_is_none(void **state)
+{
+	struct fixture *f = *state;
+	put(f, "active", ".c.json.state", "[1,2,3]");
+	assert_null(spool_load_state(&f->s, f->s.active_fd, "c.json"));
+	put(f, "active", ".c.json.state", "{\"attempts\":");
+	assert_null(spool_load_state(&f->s, f->s.active_fd, "c.json"));
+	put(f, "active", ".c.json.state", "");
+	assert_null(spool_load_state(&f->s, f->s.active_fd, "c.json"));
+}
+
+/* --- deferred/ ---------------------------------------------------------- */
+
+static void test_defer_and_undefer(void **state)
+{
+	struct fixture *f = *state;
+	put(f, "active", "d.json", "{\"command\":\"true\"}");
+	json_t *old = state_json("{\"attempts\":1}");
+	assert_int_equal(spool_save_state(&f->s, f->s.active_fd, "d.json", old), 0);
+	json_decref(old);
+
+	json_t *st = state_json("{\"attempts\":1,\"retries_used\":1,\"not_before_ms\":42}");
+	char out[320] = "";
+	assert_int_equal(spool_defer(&f->s, "d.json", st, out, sizeof out), 0);
+	assert_string_equal(out, "d.json");
+	assert_false(exists(f, "active", "d.json"));
+	assert_false(exists(f, "active", ".d.json.state"));
+	char *text = get(f, "deferred", "d.json");
+	assert_non_null(text);
+	assert_string_equal(text, "{\"command\":\"true\"}");
+	free(text);
+	assert_state(spool_load_state(&f->s, f->s.deferred_fd, "d.json"),
+		     "{\"attempts\":1,\"retries_used\":1,\"not_before_ms\":42}");
+
+	assert_int_equal(spool_undefer(&f->s, "d.json"), 0);
+	assert_false(exists(f, "deferred", "d.json"));
+	assert_false(exists(f, "deferred", ".d.json.state"));
+	text = get(f, "active", "d.json");
+	assert_non_null(text);
+	assert_string_equal(text, "{\"command\":\"true\"}");
+	free(text);
+	assert_state(spool_load_state(&f->s, f->s.active_fd, "d.json"),
+		     "{\"attempts\":1,\"retries_used\":1,\"not_before_ms\":42}");
+	json_decref(st);
+}
+
+static void test_defer_picks_free_name(void **state)
+{
+	struct fixture *f = *state;
+	put(f, "deferred", "e.json", "first");
+	put(f, "active", "e.json", "second");
+	json_t *st = state_json("{\"n\":2}");
+	char out[320] = "";
+	assert_int_equal(spool_defer(&f->s, "e.json", st, out, sizeof out), 0);
+	assert_string_equal(out, "e.json.2");
+	char *text = get(f, "deferred", "e.json");
+	assert_string_equal(text, "first"); /* not replaced */
+	free(text);
+	text = get(f, "deferred", "e.json.2");
+	assert_string_equal(text, "second");
+	free(text);
+	assert_true(exists(f, "deferred", ".e.json.2.state"));
+	assert_false(exists(f, "deferred", ".e.json.state"));
+	assert_state(spool_load_state(&f->s, f->s.deferred_fd, "e.json.2"), "{\"n\":2}");
+
+	put(f, "active", "e.json", "third");
+	assert_int_equal(spool_defer(&f->s, "e.json", st, out, sizeof out), 0);
+	assert_string_equal(out, "e.json.3");
+	json_decref(st);
+
+	/* Undefer takes back the name it was deferred under, with its state. */
+	assert_int_equal(spool_undefer(&f->s, "e.json.2"), 0);
+	text = get(f, "active", "e.json.2");
+	assert_string_equal(text, "second");
+	free(text);
+	assert_state(spool_load_state(&f->s, f->s.active_fd, "e.json.2"), "{\"n\":2}");
+	assert_true(exists(f, "deferred", "e.json"));
+	assert_true(exists(f, "deferred", "e.json.3"));
+}
+
+static void test_defer_missing_and_undefer_missing(void **state)
+{
+	struct fixture *f = *state;
+	json_t *st = state_json("{}");
+	char out[320] = "";
+	assert_int_equal(spool_defer(&f->s, "gone.json", st, out, sizeof out), -1);
+	json_decref(st);
+	/* No stray state left in deferred/ for a task that is not there. */
+	char *d = tu_join(f->dir, "deferred");
+	assert_int_equal(tu_count_entries(d), 0);
+	free(d);
+	assert_int_equal(spool_undefer(&f->s, "gone.json"), -1);
+}
+
+static void test_undefer_without_state(void **state)
+{
+	struct fixture *f = *state;
+	put(f, "deferred", "g.json", "x");
+	assert_int_equal(spool_undefer(&f->s, "g.json"), 0);
+	assert_true(exists(f, "active", "g.json"));
+	assert_null(spool_load_state(&f->s, f->s.active_fd, "g.json"));
+}
+
+/* --- cancel/ and pause -------------------------------------------------- */
+
+static void test_cancel_requests(void **state)
+{
+	struct fixture *f = *state;
+	assert_false(spool_cancel_requested(&f->s, "job-1"));
+	put(f, "cancel", "job-1", "");
+	assert_true(spool_cancel_requested(&f->s, "job-1"));
+	assert_false(spool_cancel_requested(&f->s, "job-2"));
+	spool_cancel_done(&f->s, "job-1");
+	assert_false(exists(f, "cancel", "job-1"));
+	assert_false(spool_cancel_requested(&f->s, "job-1"));
+	spool_cancel_done(&f->s, "job-1"); /* again: harmless */
+	spool_cancel_done(&f->s, "never-requested");
+}
+
+static void test_paused(void **state)
+{
+	struct fixture *f = *state;
+	assert_false(spool_paused(&f->s));
+	put(f, NULL, "pause", "");
+	assert_true(spool_paused(&f->s));
+	char *p = path_of(f, NULL, "pause");
+	assert_int_equal(unlink(p), 0);
+	assert_false(spool_paused(&f->s));
+	/* A directory named pause counts too: it exists. */
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_true(spool_paused(&f->s));
+	assert_int_equal(rmdir(p), 0);
+	free(p);
+}
+
+/* --- spool_peek_task ---------------------------------------------------- */
+
+static int peek(struct fixture *f, const char *name, int64_t *prio, char *id)
+{
+	struct stat st;
+	*prio = -12345;
+	return spool_peek_task(&f->s, f->s.incoming_fd, name, 1 << 20, prio, id,
+			       TASK_ID_MAX + 1, &st);
+}
+
+static void test_peek_task(void **state)
+{
+	struct fixture *f = *state;
+	char id[TASK_ID_MAX + 1];
+	int64_t prio;
+
+	put(f, "incoming", "p1.json", "{\"id\":\"my-task.1\",\"priority\":5,\"command\":\"true\"}");
+	struct stat st;
+	assert_int_equal(spool_peek_task(&f->s, f->s.incoming_fd, "p1.json", 1 << 20, &prio, id,
+					 sizeof id, &st), 0);
+	assert_int_equal(prio, 5);
+	assert_string_equal(id, "my-task.1");
+	assert_true(S_ISREG(st.st_mode));
+	assert_true(st.st_mtime > 0);
+
+	put(f, "incoming", "p2.json", "{\"priority\":-7,\"command\":\"true\"}");
+	assert_int_equal(peek(f, "p2.json", &prio, id), 0);
+	assert_int_equal(prio, -7);
+	assert_string_equal(id, "p2");
+
+	put(f, "incoming", "p3.json", "{\"id\":\"bad id!\",\"priority\":3}");
+	assert_int_equal(peek(f, "p3.json", &prio, id), 0);
+	assert_int_equal(prio, 3);
+	assert_string_equal(id, "p3");
+
+	put(f, "incoming", "p4.json", "{\"id\":42,\"priority\":\"high\"}");
+	assert_int_equal(peek(f, "p4.json", &prio, id), 0);
+	assert_int_equal(prio, 0);
+	assert_string_equal(id, "p4");
+
+	put(f, "incoming", "p5.json", "this is { not json");
+	assert_int_equal(peek(f, "p5.json", &prio, id), 0);
+	assert_int_equal(prio, 0);
+	assert_string_equal(id, "p5");
+
+	put(f, "incoming", "we ird$name.json", "{\"priority\":1}");
+	assert_int_equal(peek(f, "we ird$name.json", &prio, id), 0);
+	assert_int_equal(prio, 1);
+	assert_true(task_id_valid(id, strlen(id)));
+	char derived[TASK_ID_MAX + 1];
+	task_id_from_filename("we ird$name.json", derived);
+	assert_string_equal(id, derived);
+
+	assert_int_equal(peek(f, "missing.json", &prio, id), -1);
+}
+
+static void test_peek_task_unreadable(void **state)
+{
+	struct fixture *f = *state;
+	char id[TASK_ID_MAX + 1];
+	int64_t prio;
+	struct stat st;
+	/* Over max: not read, priority 0, id from the name, still there. */
+	put(f, "incoming", "big.json", "{\"id\":\"big-one\",\"priority\":9,\"command\":\"true\"}");
+	assert_int_equal(spool_peek_task(&f->s, f->s.incoming_fd, "big.json", 10, &prio, id,
+					 sizeof id, &st), 0);
+	assert_int_equal(prio, 0);
+	assert_string_equal(id, "big");
+	/* A symlink is not followed. */
+	char *target = path_of(f, "incoming", "big.json");
+	char *link_path = path_of(f, "incoming", "link.json");
+	assert_int_equal(symlink(target, link_path), 0);
+	assert_int_equal(spool_peek_task(&f->s, f->s.incoming_fd, "link.json", 1 << 20, &prio,
+					 id, sizeof id, &st), 0);
+	assert_int_equal(prio, 0);
+	assert_string_equal(id, "link");
+	free(target);
+	free(link_path);
+}
+
+/* --- spool_publish ------------------------------------------------------ */
+
+static void test_publish_never_replaces(void **state)
+{
+	struct fixture *f = *state;
+	char pub[160];
+	assert_int_equal(spool_publish(&f->s, "r1", "{\"n\":1}", 7, pub, sizeof pub), 0);
+	assert_string_equal(pub, "r1.json");
+	assert_true(spool_result_exists(&f->s, "r1"));
+	assert_int_equal(spool_publish(&f->s, "r1", "{\"n\":2}", 7, pub, sizeof pub), 0);
+	assert_string_equal(pub, "r1@2.json");
+	assert_int_equal(spool_publish(&f->s, "r1", "{\"n\":3}", 7, pub, sizeof pub), 0);
+	assert_string_equal(pub, "r1@3.json");
+	char *a = get(f, "results", "r1.json"), *b = get(f, "results", "r1@2.json"),
+	     *c = get(f, "results", "r1@3.json");
+	assert_string_equal(a, "{\"n\":1}");
+	assert_string_equal(b, "{\"n\":2}");
+	assert_string_equal(c, "{\"n\":3}");
+	free(a);
+	free(b);
+	free(c);
+	char *results = tu_join(f->dir, "results");
+	assert_int_equal(tu_count_entries(results), 3);
+	free(results);
+	/* Another id is not affected. */
+	assert_int_equal(spool_publish(&f->s, "r2", "{}", 2, pub, sizeof pub), 0);
+	assert_string_equal(pub, "r2.json");
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_layout_has_deferred_and_cancel),
+		T(test_state_round_trip),
+		T(test_state_replaced_atomically),
+		T(test_state_invalid_is_none),
+		T(test_defer_and_undefer),
+		T(test_defer_picks_free_name),
+		T(test_defer_missing_and_undefer_missing),
+		T(test_undefer_without_state),
+		T(test_cancel_requests),
+		T(test_paused),
+		T(test_peek_task),
+		T(test_peek_task_unreadable),
+		T(test_publish_never_replaces),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
