@@ -74,8 +74,10 @@ static bool make_room(struct kept_event **a, size_t *start, size_t len, size_t *
 static void keep(struct events *ev, char *bytes, size_t len, bool json)
 {
 	size_t half = ev->budget - ev->budget / 2, zero = 0;
+	/* The one document of "json" may use the whole budget. */
+	size_t head_limit = ev->mode == OUTPUT_JSON ? ev->budget : ev->budget / 2;
 	ev->total++;
-	if (ev->tail_len == 0 && !ev->omitted && ev->head_bytes + len <= ev->budget / 2 &&
+	if (ev->tail_len == 0 && !ev->omitted && ev->head_bytes + len <= head_limit &&
 	    make_room(&ev->head, &zero, ev->head_len, &ev->head_cap)) {
 		ev->head[ev->head_len++] = (struct kept_event){ bytes, len, json };
 		ev->head_bytes += len;
@@ -149,6 +151,8 @@ static void end_line(struct events *ev)
 
 static void append_line(struct events *ev, const char *data, size_t n)
 {
+	if (n == 0)
+		return; /* nothing to copy, and the buffer may not exist yet */
 	ev->line_total += n;
 	if (ev->line_overflow)
 		return;

@@ -13,6 +13,7 @@ esac
 
 passed=0
 failed=0
+skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -25,14 +26,16 @@ run_suite() {
     "$@" >"$log" 2>&1
     rc=$?
     cat "$log"
-    ok=$(grep -c '^ok ' "$log")
-    notok=$(grep -c '^not ok ' "$log")
+    ok=$(grep '^ok ' "$log" | grep -vc '# SKIP')
+    notok=$(grep '^not ok ' "$log" | grep -vc '# SKIP')
+    skip=$(grep -c '^\(not \)\?ok .*# SKIP' "$log")
     if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
         echo "not ok - $label exited with status $rc"
         notok=1
     fi
     passed=$((passed + ok))
     failed=$((failed + notok))
+    skipped=$((skipped + skip))
 }
 
 for dir in "$@"; do
@@ -54,5 +57,5 @@ for dir in "$@"; do
     fi
 done
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
