@@ -198,13 +198,6 @@ static bool load_claimed(const struct job_env *env, struct claimed *c, struct ta
 	return ok;
 }
 
-static void fsync_log(int fd, const struct run_stream *s, bool durable)
-{
-	/* A published result must not name a log that a power cut loses. */
-	if (fd >= 0 && durable && s->log_bytes > 0 && fdatasync(fd) < 0)
-		log_warn("fsync of a log file failed");
-}
-
 static struct result_context context_of(const struct claimed *c)
 {
 	return (struct result_context){
@@ -232,6 +225,12 @@ static bool running_on_signal(void *ctx, int sig)
 {
 	struct running *rn = ctx;
 	return rn->env->on_signal(rn->env->ctx, sig);
+}
+
+static int running_open_log(void *ctx, const char *stream)
+{
+	struct running *rn = ctx;
+	return spool_open_log(rn->env->spool, rn->id, stream);
 }
 
 /* The runner's inotify fd woke: a cancel request for this very task kills it. */
@@ -372,28 +371,19 @@ static void conclude(const struct job_env *env, struct claimed *c, const struct 
 static void run_claimed(const struct job_env *env, struct claimed *c, const struct task *t,
 			struct job_report *rep)
 {
-	int out_fd = -1, err_fd = -1;
-	if (spool_open_logs(env->spool, t->id, &out_fd, &err_fd) < 0)
-		log_warn("%s: cannot open its log files in %s; output is kept inline only", t->id,
-			 env->spool->logs_path);
 	struct running rn = { env, t->id, false };
 	struct run_options opt = {
 		.max_output = env->cfg->max_output, .max_log = env->cfg->max_log,
-		.stdout_log = out_fd, .stderr_log = err_fd, .signal_fd = env->signal_fd,
-		.on_signal = running_on_signal, .extra_fd = env->extra_fd,
-		.on_extra = running_on_extra, .ctx = &rn,
+		.open_log = running_open_log, .sync_logs = env->spool->durable,
+		.signal_fd = env->signal_fd, .on_signal = running_on_signal,
+		.extra_fd = env->extra_fd, .on_extra = running_on_extra, .ctx = &rn,
 		.as_user = c->as_user ? &c->user : NULL,
 	};
 	struct run_outcome o;
+	spool_remove_logs(env->spool, t->id);
 	log_debug("%s: starting %s", t->id, t->argv[0]);
 	if (run_task(t, &opt, &o) < 0)
 		log_err("%s: the runner failed while running it; the task was killed", t->id);
-	fsync_log(out_fd, &o.out, env->spool->durable);
-	fsync_log(err_fd, &o.err, env->spool->durable);
-	if (out_fd >= 0)
-		close(out_fd);
-	if (err_fd >= 0)
-		close(err_fd);
 	char out_path[4096], err_path[4096];
 	snprintf(out_path, sizeof out_path, "%s/%s.stdout", env->spool->logs_path, t->id);
 	snprintf(err_path, sizeof err_path, "%s/%s.stderr", env->spool->logs_path, t->id);
@@ -401,7 +391,7 @@ static void run_claimed(const struct job_env *env, struct claimed *c, const stru
 		requeue(env, c, t, rep);
 	else
 		conclude(env, c, t, &o, rn.cancelled && o.status == RUN_ABORTED,
-			 out_fd >= 0 ? out_path : NULL, err_fd >= 0 ? err_path : NULL, rep);
+			 o.out.log_created ? out_path : NULL, o.err.log_created ? err_path : NULL, rep);
 	/* Done either way, killed or finished first: the request is spent. */
 	if (rn.cancelled && rep->end == JOB_PUBLISHED)
 		spool_cancel_done(env->spool, t->id);

@@ -188,9 +188,8 @@ static int exec_task(const struct config *cfg, const char *path)
 			task_clear(&t);
 			return EXIT_OSERR;
 		}
-		struct run_options opt = { .max_output = cfg->max_output, .stdout_log = -1,
-					   .stderr_log = -1, .signal_fd = sigfd,
-					   .on_signal = exec_on_signal };
+		struct run_options opt = { .max_output = cfg->max_output, .signal_fd = sigfd,
+					   .extra_fd = -1, .on_signal = exec_on_signal };
 		struct run_outcome o;
 		if (run_task(&t, &opt, &o) < 0)
 			fprintf(stderr, "spoolrun: runner failure: %s\n", strerror(errno));

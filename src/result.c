@@ -78,8 +78,12 @@ static void add_stream(json_t *r, const char *name, const struct run_stream *s,
 	json_object_set_new(r, key, json_boolean(s->log_truncated));
 	if (s->log_errno) {
 		char w[512];
-		snprintf(w, sizeof w, "%s log incomplete after %llu bytes: %s", name,
-			 (unsigned long long)s->log_bytes, strerror(s->log_errno));
+		if (s->log_created)
+			snprintf(w, sizeof w, "%s log incomplete after %llu bytes: %s", name,
+				 (unsigned long long)s->log_bytes, strerror(s->log_errno));
+		else
+			snprintf(w, sizeof w, "%s log could not be created: %s", name,
+				 strerror(s->log_errno));
 		json_array_append_new(warnings, json_string(w));
 	}
 	if (!text)

@@ -40,7 +40,7 @@ struct pump {
 	enum kill_reason why;
 	int kill_phase;         /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	int64_t kill_at;        /* when phase 1 escalates */
-	char buf[CHUNK];
+	char *buf;              /* CHUNK bytes on run_task's stack: stays mapped between tasks */
 };
 
 int run_init(void)
@@ -154,20 +154,31 @@ static void reap(struct pump *p)
 	}
 }
 
-static void sink(struct run_stream *s, int log_fd, uint64_t max_log, const char *data, size_t n)
+static void sink(struct pump *p, struct run_stream *s, const char *data, size_t n)
 {
 	s->bytes += n;
 	if (capture_append(&s->cap, data, n) < 0)
 		log_warn("cannot keep task output in memory");
-	if (log_fd < 0 || s->log_errno)
+	if (s == &p->o->out)
+		events_feed(&p->o->events, data, n);
+	if (!p->opt->open_log || s->log_errno)
 		return;
+	if (s->log_fd < 0) {
+		s->log_fd = p->opt->open_log(p->opt->ctx, s == &p->o->out ? "stdout" : "stderr");
+		if (s->log_fd < 0) {
+			s->log_errno = errno;
+			return;
+		}
+		s->log_created = true;
+	}
+	uint64_t max_log = p->opt->max_log;
 	size_t room = max_log - s->log_bytes < n ? (size_t)(max_log - s->log_bytes) : n;
 	if (room < n)
 		s->log_truncated = true;
 	if (room == 0)
 		return;
 	/* A full disk stops the log, not the task: the result records it. */
-	if (xwrite_all(log_fd, data, room) < 0)
+	if (xwrite_all(s->log_fd, data, room) < 0)
 		s->log_errno = errno;
 	else
 		s->log_bytes += room;
@@ -175,13 +186,11 @@ static void sink(struct run_stream *s, int log_fd, uint64_t max_log, const char 
 
 /* Reads what one stream has; closes it at EOF. Reads once per wakeup so
  * neither stream can starve the other. */
-static void read_stream(struct pump *p, int *fd, struct run_stream *s, int log_fd)
+static void read_stream(struct pump *p, int *fd, struct run_stream *s)
 {
-	ssize_t n = xread(*fd, p->buf, sizeof p->buf);
+	ssize_t n = xread(*fd, p->buf, CHUNK);
 	if (n > 0) {
-		sink(s, log_fd, p->opt->max_log, p->buf, (size_t)n);
-		if (s == &p->o->out)
-			events_feed(&p->o->events, p->buf, (size_t)n);
+		sink(p, s, p->buf, (size_t)n);
 		if (p->idle_ns)
 			p->last_output = time_monotonic_ns();
 		return;
@@ -230,18 +239,14 @@ static void drain_orphaned_pipes(struct pump *p)
 {
 	int *fds[2] = { &p->sp.stdout_fd, &p->sp.stderr_fd };
 	struct run_stream *ss[2] = { &p->o->out, &p->o->err };
-	int logs[2] = { p->opt->stdout_log, p->opt->stderr_log };
 	for (int i = 0; i < 2; i++)
 		while (*fds[i] >= 0) {
-			ssize_t n = xread(*fds[i], p->buf, sizeof p->buf);
+			ssize_t n = xread(*fds[i], p->buf, CHUNK);
 			if (n <= 0) {
 				close(*fds[i]);
 				*fds[i] = -1;
-			} else {
-				sink(ss[i], logs[i], p->opt->max_log, p->buf, (size_t)n);
-				if (i == 0)
-					events_feed(&p->o->events, p->buf, (size_t)n);
-			}
+			} else
+				sink(p, ss[i], p->buf, (size_t)n);
 		}
 }
 
@@ -303,9 +308,9 @@ static int pump_loop(struct pump *p)
 			return -1;
 		}
 		if (iout >= 0 && fds[iout].revents)
-			read_stream(p, &p->sp.stdout_fd, &p->o->out, p->opt->stdout_log);
+			read_stream(p, &p->sp.stdout_fd, &p->o->out);
 		if (ierr >= 0 && fds[ierr].revents)
-			read_stream(p, &p->sp.stderr_fd, &p->o->err, p->opt->stderr_log);
+			read_stream(p, &p->sp.stderr_fd, &p->o->err);
 		if (iin >= 0 && fds[iin].revents)
 			feed_stdin(p);
 		if (iextra >= 0 && fds[iextra].revents && p->opt->on_extra(p->opt->ctx) &&
@@ -333,23 +338,35 @@ static void set_status(struct pump *p)
 		o->status = WIFEXITED(st) ? RUN_EXITED : RUN_SIGNALED;
 }
 
+/* A published result must not name a log that a power cut loses. */
+static void close_logs(struct run_outcome *o, bool sync)
+{
+	struct run_stream *ss[2] = { &o->out, &o->err };
+	for (int i = 0; i < 2; i++) {
+		if (ss[i]->log_fd < 0)
+			continue;
+		if (sync && fdatasync(ss[i]->log_fd) < 0 && !ss[i]->log_errno)
+			ss[i]->log_errno = errno;
+		if (close(ss[i]->log_fd) < 0 && !ss[i]->log_errno)
+			ss[i]->log_errno = errno;
+		ss[i]->log_fd = -1;
+	}
+}
+
 int run_task(const struct task *t, const struct run_options *opt, struct run_outcome *o)
 {
 	memset(o, 0, sizeof *o);
 	o->exit_code = -1;
+	o->out.log_fd = o->err.log_fd = -1;
 	capture_init(&o->out.cap, opt->max_output);
 	capture_init(&o->err.cap, opt->max_output);
 	events_init(&o->events, t->output, opt->max_output);
-	struct pump *p = calloc(1, sizeof *p);
-	if (!p)
-		return -1;
-	p->t = t;
-	p->opt = opt;
-	p->o = o;
-	p->stdin_pos = t->stdin_data;
-	p->stdin_left = t->stdin_len;
-	p->children_left = true;
-	p->start_ns = time_monotonic_ns();
+	char buf[CHUNK];
+	struct pump pump = {
+		.t = t, .opt = opt, .o = o, .buf = buf,
+		.stdin_pos = t->stdin_data, .stdin_left = t->stdin_len, .children_left = true,
+		.start_ns = time_monotonic_ns(),
+	}, *p = &pump;
 	p->deadline = t->timeout > 0 ? p->start_ns + time_seconds_to_ns(t->timeout) : INT64_MAX;
 	p->idle_ns = time_seconds_to_ns(t->idle_timeout);
 	p->last_output = p->start_ns;
@@ -358,7 +375,6 @@ int run_task(const struct task *t, const struct run_options *opt, struct run_out
 		o->status = RUN_SPAWN_ERROR;
 		o->finished_ms = time_realtime_ms();
 		o->duration_ms = (time_monotonic_ns() - p->start_ns) / NS_PER_MS;
-		free(p);
 		return 0;
 	}
 	o->pid = p->sp.pid;
@@ -376,7 +392,7 @@ int run_task(const struct task *t, const struct run_options *opt, struct run_out
 			close(fds[i]);
 	set_status(p);
 	events_finish(&o->events);
-	free(p);
+	close_logs(o, opt->sync_logs);
 	errno = saved;
 	return rc;
 }

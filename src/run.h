@@ -25,9 +25,11 @@
 struct run_stream {
 	struct capture cap;
 	uint64_t bytes;      /* total the task wrote */
+	bool log_created;    /* its log file exists: the task wrote to this stream */
 	uint64_t log_bytes;  /* written to the log file */
 	bool log_truncated;  /* stopped at max_log */
-	int log_errno;       /* first log write error, 0 if none */
+	int log_errno;       /* first error creating or writing the log, 0 if none */
+	int log_fd;          /* while running: -1 until the first byte */
 };
 
 enum run_status {
@@ -41,8 +43,11 @@ enum run_status {
 struct run_options {
 	size_t max_output;   /* inline bytes per stream */
 	uint64_t max_log;    /* log bytes per stream */
-	int stdout_log;      /* log file fds, or -1 for none */
-	int stderr_log;
+	/* Creates the log of a stream ("stdout" or "stderr") when its first
+	 * byte arrives, so a quiet task costs no files; returns an fd or -1
+	 * with errno. NULL: no logs. */
+	int (*open_log)(void *ctx, const char *stream);
+	bool sync_logs;      /* fdatasync logs before returning */
 	int signal_fd;       /* from signals_setup(); SIGCHLD wakes the loop */
 	const struct identity *as_user; /* run as this user, or NULL: the runner's */
 	/* Called for each signal but SIGCHLD; returning true kills the task

@@ -18,8 +18,19 @@ static void handled_set(sigset_t *set)
 	sigaddset(set, SIGHUP);
 }
 
+/* Signals ignored when the runner started, plus SIGPIPE: what a child must
+ * put back to default, since exec keeps ignored dispositions. */
+static sigset_t ignored;
+
 int signals_setup(void)
 {
+	sigemptyset(&ignored);
+	sigaddset(&ignored, SIGPIPE);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction old;
+		if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			sigaddset(&ignored, sig);
+	}
 	sigset_t set;
 	handled_set(&set);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
@@ -49,7 +60,8 @@ void signals_reset_child(void)
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &dfl, NULL); /* EINVAL for KILL/STOP and gaps: fine */
+		if (sigismember(&ignored, sig) == 1)
+			sigaction(sig, &dfl, NULL);
 	sigset_t empty;
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);

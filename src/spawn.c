@@ -20,7 +20,8 @@ extern char **environ;
 /* Everything the child needs, allocated before fork: the child itself only
  * makes async-signal-safe calls. */
 struct exec_plan {
-	char **envp;
+	char **envp;       /* environ itself when the task changes nothing */
+	char **env_owned;  /* the strings the plan allocated for envp */
 	char **candidates; /* paths to try, in PATH order */
 	const char **sh_argv; /* for ENOEXEC: /bin/sh CANDIDATE ARGS... */
 	size_t argc;
@@ -50,7 +51,9 @@ static void free_strv(char **v)
 
 static void plan_clear(struct exec_plan *p)
 {
-	free_strv(p->envp);
+	if (p->envp != environ)
+		free(p->envp);
+	free_strv(p->env_owned);
 	free_strv(p->candidates);
 	free(p->sh_argv);
 }
@@ -65,28 +68,35 @@ static bool overridden(const struct task *t, const char *entry)
 	return false;
 }
 
-static char **build_env(const struct task *t)
+/* The runner's environment with the task's overrides: pointers into
+ * environ for what is kept, new strings only for what is set. */
+static int build_env(const struct task *t, struct exec_plan *p)
 {
+	if (t->env_count == 0) {
+		p->envp = environ;
+		return 0;
+	}
 	size_t n = 0;
 	for (char **e = environ; *e; e++)
 		n++;
-	char **envp = calloc(n + t->env_count + 1, sizeof *envp);
-	if (!envp)
-		return NULL;
-	size_t k = 0;
+	p->envp = calloc(n + t->env_count + 1, sizeof *p->envp);
+	p->env_owned = calloc(t->env_count + 1, sizeof *p->env_owned);
+	if (!p->envp || !p->env_owned)
+		return -1;
+	size_t k = 0, owned = 0;
 	for (char **e = environ; *e; e++)
-		if (!overridden(t, *e) && !(envp[k++] = strdup(*e)))
-			goto fail;
-	for (size_t i = 0; i < t->env_count; i++)
-		if (t->env[i].value &&
-		    asprintf(&envp[k++], "%s=%s", t->env[i].name, t->env[i].value) < 0) {
-			envp[--k] = NULL;
-			goto fail;
+		if (!overridden(t, *e))
+			p->envp[k++] = *e;
+	for (size_t i = 0; i < t->env_count; i++) {
+		if (!t->env[i].value)
+			continue;
+		if (asprintf(&p->env_owned[owned], "%s=%s", t->env[i].name, t->env[i].value) < 0) {
+			p->env_owned[owned] = NULL;
+			return -1;
 		}
-	return envp;
-fail:
-	free_strv(envp);
-	return NULL;
+		p->envp[k++] = p->env_owned[owned++];
+	}
+	return 0;
 }
 
 /* The PATH a program is looked up in is the task's, as `env PATH=… cmd`
@@ -169,10 +179,10 @@ static int plan_build(const struct task *t, const struct identity *user, struct 
 	plan_limits(t, p);
 	while (t->argv[p->argc])
 		p->argc++;
-	p->envp = build_env(t);
+	int env_rc = build_env(t, p);
 	p->candidates = build_candidates(t);
 	p->sh_argv = calloc(p->argc + 2, sizeof *p->sh_argv);
-	if (!p->envp || !p->candidates || !p->sh_argv) {
+	if (env_rc < 0 || !p->candidates || !p->sh_argv) {
 		plan_clear(p);
 		errno = ENOMEM;
 		return -1;
@@ -300,7 +310,11 @@ int spawn_start(const struct task *t, const struct identity *user, struct spawne
 		*e = (struct spawn_error){ "pipe", errno };
 		goto fail;
 	}
-	pid_t pid = fork();
+	/* vfork: the child borrows the runner's memory until it execs, so
+	 * starting a task costs no page-table copy however large the runner
+	 * is. The child only makes async-signal-safe calls and writes nothing
+	 * the parent reads but the plan it owns, and it never returns. */
+	pid_t pid = vfork();
 	if (pid < 0) {
 		*e = (struct spawn_error){ "fork", errno };
 		goto fail;

@@ -324,25 +324,30 @@ bool spool_result_exists(struct spool *s, const char *id)
 	return exists_at(s->results_fd, name);
 }
 
-int spool_open_logs(struct spool *s, const char *id, int *out_fd, int *err_fd)
+int spool_open_log(struct spool *s, const char *id, const char *stream)
 {
 	char name[160];
-	const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW;
-	snprintf(name, sizeof name, "%s.stdout", id);
-	if ((*out_fd = openat(s->logs_fd, name, flags, 0600)) < 0)
-		return -1;
-	snprintf(name, sizeof name, "%s.stderr", id);
-	if ((*err_fd = openat(s->logs_fd, name, flags, 0600)) < 0 ||
-	    fchmod(*out_fd, s->file_mode) < 0 || fchmod(*err_fd, s->file_mode) < 0) {
+	snprintf(name, sizeof name, "%s.%s", id, stream);
+	int fd = openat(s->logs_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			0600);
+	if (fd >= 0 && fchmod(fd, s->file_mode) < 0) {
 		int saved = errno;
-		close(*out_fd);
-		if (*err_fd >= 0)
-			close(*err_fd);
-		*out_fd = *err_fd = -1;
+		close(fd);
 		errno = saved;
 		return -1;
 	}
-	return 0;
+	return fd;
+}
+
+void spool_remove_logs(struct spool *s, const char *id)
+{
+	static const char *const streams[] = { "stdout", "stderr" };
+	for (int i = 0; i < 2; i++) {
+		char name[160];
+		snprintf(name, sizeof name, "%s.%s", id, streams[i]);
+		if (unlinkat(s->logs_fd, name, 0) < 0 && errno != ENOENT)
+			log_warn("cannot remove the old log %s", name);
+	}
 }
 
 static void clean_dir_tmp(int dirfd, bool only_dot_tmp)

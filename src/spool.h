@@ -104,8 +104,13 @@ int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);
 
-/* Opens logs/<id>.stdout and .stderr for writing, truncated. */
-int spool_open_logs(struct spool *s, const char *id, int *out_fd, int *err_fd);
+/* Creates logs/<id>.<stream> ("stdout" or "stderr"), truncated, with the
+ * configured file mode. */
+int spool_open_log(struct spool *s, const char *id, const char *stream);
+
+/* Removes the logs of an earlier attempt of id, so what is left after this
+ * one is only its own. */
+void spool_remove_logs(struct spool *s, const char *id);
 
 /* Reads dir/name as a task file: never follows a symlink, never blocks on
  * a FIFO, refuses anything but a regular file of at most max bytes (and,

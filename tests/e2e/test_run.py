@@ -55,7 +55,9 @@ class Run(SpoolTest):
         self.assertEqual(r["runner"]["host"], socket.gethostname())
         self.assertIsInstance(r["runner"]["version"], str)
         self.assertEqual(r["stdout_log"], self.spool.path("logs", "ok-1.stdout"))
-        self.assertEqual(r["stderr_log"], self.spool.path("logs", "ok-1.stderr"))
+        # Nothing was written to stderr: no empty log file is made for it.
+        self.assertIsNone(r["stderr_log"])
+        self.assertFalse(os.path.exists(self.spool.path("logs", "ok-1.stderr")))
         self.assertTrue(os.path.isabs(r["stdout_log"]))
         with open(r["stdout_log"], "rb") as f:
             self.assertEqual(f.read(), b"hello\n")
@@ -146,3 +148,17 @@ class BigStdin(SpoolTest):
         self.assertEqual(r["status"], "succeeded")
         self.assertEqual(r["stdout"], "x" * 10)
         self.assertTrue(any("stdin" in w for w in r["warnings"]), r["warnings"])
+
+
+class StaleLogs(SpoolTest):
+    CONFIG = "[retry]\nbackoff = 0\n"
+
+    def test_retry_that_writes_nothing_leaves_no_old_log(self):
+        """A quiet attempt after a noisy one must not leave the noisy log
+        behind, as if it were its own."""
+        flag = os.path.join(self.spool.tmp, "second")
+        r = self.run_task({"id": "quiet-retry", "retries": 1, "command": [
+            "sh", "-c", f"if [ -e {flag} ]; then exit 0; fi; touch {flag}; echo noisy; exit 1"]})
+        self.assertEqual((r["status"], r["attempt"]), ("succeeded", 2))
+        self.assertIsNone(r["stdout_log"])
+        self.assertFalse(os.path.exists(self.spool.path("logs", "quiet-retry.stdout")))
