@@ -147,13 +147,13 @@ int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst)
 	return 0;
 }
 
-int publish_file(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
-		 const void *data, size_t len, mode_t mode, bool durable)
+int publish_stream(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
+		   int (*write_body)(int fd, void *ctx), void *ctx, mode_t mode, bool durable)
 {
 	int fd = openat(tmpdir, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (fchmod(fd, mode) < 0 || xwrite_all(fd, data, len) < 0 || (durable && fsync(fd) < 0))
+	if (fchmod(fd, mode) < 0 || write_body(fd, ctx) < 0 || (durable && fsync(fd) < 0))
 		goto fail_open;
 	/* close() can report a deferred write error (NFS, quota). */
 	if (close(fd) < 0) {
@@ -177,4 +177,22 @@ fail_open: {
 	errno = saved;
 	return -1;
 }
+}
+
+struct bytes {
+	const void *data;
+	size_t len;
+};
+
+static int write_bytes(int fd, void *ctx)
+{
+	struct bytes *b = ctx;
+	return xwrite_all(fd, b->data, b->len);
+}
+
+int publish_file(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
+		 const void *data, size_t len, mode_t mode, bool durable)
+{
+	struct bytes b = { data, len };
+	return publish_stream(tmpdir, tmpname, dstdir, dstname, write_bytes, &b, mode, durable);
 }

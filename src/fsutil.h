@@ -39,6 +39,11 @@ int open_dir(const char *path);
 int publish_file(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
 		 const void *data, size_t len, mode_t mode, bool durable);
 
+/* The same, with the body written by write_body(fd, ctx) (0, or -1 with
+ * errno), for content too large to hold twice in memory. */
+int publish_stream(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
+		   int (*write_body)(int fd, void *ctx), void *ctx, mode_t mode, bool durable);
+
 /* rename that fails with EEXIST instead of replacing dst. */
 int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst);
 

@@ -65,23 +65,14 @@ static json_t *state_attempts(json_t *state)
 static int publish(const struct job_env *env, const char *id, const json_t *result,
 		   char *published, size_t publishedlen)
 {
-	size_t len;
-	char *data = result_dump(result, &len);
-	if (!data) {
-		log_errx("%s: cannot serialise the result (out of memory)", id);
-		return -1;
-	}
 	int delay_ms = 100;
-	while (spool_publish(env->spool, id, data, len, published, publishedlen) < 0) {
+	while (spool_publish_json(env->spool, id, result, published, publishedlen) < 0) {
 		log_err("%s: cannot publish the result in %s; retrying in %d ms", id,
 			env->spool->results_path, delay_ms);
-		if (env->wait_or_stop(env->ctx, delay_ms)) {
-			free(data);
+		if (env->wait_or_stop(env->ctx, delay_ms))
 			return -1;
-		}
 		delay_ms = delay_ms < 15000 ? delay_ms * 2 : 30000;
 	}
-	free(data);
 	return 0;
 }
 
@@ -331,7 +322,7 @@ static char *rendered(const struct run_stream *s, size_t *len)
 
 /* After a run: publish its result, or defer it for a retry. */
 static void conclude(const struct job_env *env, struct claimed *c, const struct task *t,
-		     const struct run_outcome *o, bool cancelled, const char *out_log,
+		     struct run_outcome *o, bool cancelled, const char *out_log,
 		     const char *err_log, struct job_report *rep)
 {
 	struct retry_decision d = { .action = RETRY_NONE };

@@ -55,12 +55,15 @@ static json_t *error_object(const char *code, const char *fmt, ...)
 }
 
 /* Adds stdout/stderr text and their counters under the given prefix. */
-static void add_stream(json_t *r, const char *name, const struct run_stream *s,
+static void add_stream(json_t *r, const char *name, struct run_stream *s,
 		       const char *log_path, json_t *warnings)
 {
 	size_t raw_len = 0, len = 0;
-	bool repaired = false;
+	bool repaired = false, truncated = capture_truncated(&s->cap);
 	char *raw = capture_render(&s->cap, &raw_len);
+	/* Rendered: the capture is no longer needed, and the result's peak
+	 * memory is lower without it. */
+	capture_clear(&s->cap);
 	char *text = raw ? utf8_repair(raw, raw_len, &len, &repaired) : NULL;
 	free(raw);
 	char key[64];
@@ -69,7 +72,7 @@ static void add_stream(json_t *r, const char *name, const struct run_stream *s,
 	snprintf(key, sizeof key, "%s_bytes", name);
 	json_object_set_new(r, key, json_integer((json_int_t)s->bytes));
 	snprintf(key, sizeof key, "%s_truncated", name);
-	json_object_set_new(r, key, json_boolean(capture_truncated(&s->cap)));
+	json_object_set_new(r, key, json_boolean(truncated));
 	snprintf(key, sizeof key, "%s_invalid_utf8", name);
 	json_object_set_new(r, key, json_boolean(repaired));
 	snprintf(key, sizeof key, "%s_log", name);
@@ -190,7 +193,7 @@ static json_t *signal_object(int signo)
 	return json_pack("{s:i, s:s}", "number", signo, "name", signals_name(signo));
 }
 
-json_t *result_from_run(const struct task *t, const struct run_outcome *o,
+json_t *result_from_run(const struct task *t, struct run_outcome *o,
 			const struct result_context *c)
 {
 	json_t *warnings = json_array();

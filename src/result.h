@@ -23,8 +23,10 @@ struct result_context {
 	int attempt;                 /* 1 for a first run */
 };
 
-/* The result of a task that ran, or tried to. */
-json_t *result_from_run(const struct task *t, const struct run_outcome *o,
+/* The result of a task that ran, or tried to. Releases o's output
+ * captures as it renders them (memory stays lower that way): build one
+ * result per outcome. */
+json_t *result_from_run(const struct task *t, struct run_outcome *o,
 			const struct result_context *c);
 
 /* The result of a task file that was refused before running: id is the

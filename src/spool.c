@@ -294,8 +294,10 @@ int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t ke
 	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
 }
 
-int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
-		  char *published, size_t publishedlen)
+/* Publishes under results/<id>.json or <id>@N.json, whichever is free
+ * first, with the body from write_body. */
+static int publish_named(struct spool *s, const char *id, int (*write_body)(int, void *),
+			 void *ctx, char *published, size_t publishedlen)
 {
 	char tmp[200];
 	bool beside = s->publish_tmp_fd == s->results_fd;
@@ -305,8 +307,8 @@ int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
 		/* A leftover of a crash would make O_EXCL fail. */
 		if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
 			return -1;
-		int rc = publish_file(s->publish_tmp_fd, tmp, s->results_fd, published,
-				      data, len, s->file_mode, s->durable);
+		int rc = publish_stream(s->publish_tmp_fd, tmp, s->results_fd, published,
+					write_body, ctx, s->file_mode, s->durable);
 		if (rc == 1)
 			log_warn("published %s, but fsync of %s failed", published, s->results_path);
 		if (rc >= 0)
@@ -315,6 +317,86 @@ int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
 			return -1;
 		snprintf(published, publishedlen, "%s@%d.json", id, n);
 	}
+}
+
+struct bytes {
+	const char *data;
+	size_t len;
+};
+
+static int write_bytes(int fd, void *ctx)
+{
+	struct bytes *b = ctx;
+	return xwrite_all(fd, b->data, b->len);
+}
+
+int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
+		  char *published, size_t publishedlen)
+{
+	struct bytes b = { data, len };
+	return publish_named(s, id, write_bytes, &b, published, publishedlen);
+}
+
+/* jansson hands the text over in small pieces: gather them into 64 KiB
+ * writes. */
+struct json_writer {
+	int fd;
+	size_t used;
+	int err;
+	char buf[65536];
+};
+
+static int flush_writer(struct json_writer *w)
+{
+	if (w->used && !w->err && xwrite_all(w->fd, w->buf, w->used) < 0)
+		w->err = errno;
+	w->used = 0;
+	return w->err ? -1 : 0;
+}
+
+static int gather(const char *piece, size_t len, void *ctx)
+{
+	struct json_writer *w = ctx;
+	if (w->used + len > sizeof w->buf && flush_writer(w) < 0)
+		return -1;
+	if (len > sizeof w->buf)
+		return xwrite_all(w->fd, piece, len) < 0 ? (w->err = errno, -1) : 0;
+	memcpy(w->buf + w->used, piece, len);
+	w->used += len;
+	return 0;
+}
+
+struct json_body {
+	const json_t *doc;
+	struct json_writer *w;
+};
+
+static int write_json(int fd, void *ctx)
+{
+	struct json_body *b = ctx;
+	b->w->fd = fd;
+	b->w->used = 0;
+	b->w->err = 0;
+	if (json_dump_callback(b->doc, gather, b->w, JSON_INDENT(2)) < 0 || gather("\n", 1, b->w) < 0 ||
+	    flush_writer(b->w) < 0) {
+		errno = b->w->err ? b->w->err : ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int spool_publish_json(struct spool *s, const char *id, const json_t *result, char *published,
+		       size_t publishedlen)
+{
+	struct json_writer *w = malloc(sizeof *w);
+	if (!w)
+		return -1;
+	struct json_body b = { result, w };
+	int rc = publish_named(s, id, write_json, &b, published, publishedlen);
+	int saved = errno;
+	free(w);
+	errno = saved;
+	return rc;
 }
 
 bool spool_result_exists(struct spool *s, const char *id)

@@ -101,6 +101,11 @@ void spool_rejected_name(struct spool *s, const char *name, char *out, size_t ou
 int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
 		  char *published, size_t publishedlen);
 
+/* The same for a result document, serialised straight into the file (with
+ * a final newline) rather than into memory first. */
+int spool_publish_json(struct spool *s, const char *id, const json_t *result, char *published,
+		       size_t publishedlen);
+
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);
 
