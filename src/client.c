@@ -389,6 +389,12 @@ int client_submit(int argc, char **argv)
 		if (task_parse(text, len, name, &c.cfg.task, &t, &e) < 0) {
 			fprintf(stderr, "spoolrun submit: %s\n", e.message);
 			rc = EXIT_DATAERR;
+		} else if (spool_result_exists(&c.spool, id)) {
+			/* The watcher would refuse it as a duplicate, and a --wait
+			 * would return the old result: say so now. */
+			fprintf(stderr, "spoolrun submit: a result for %s already exists in %s; "
+					"ids must be unique\n", id, c.spool.results_path);
+			rc = EXIT_CANTCREAT;
 		} else if ((rc = write_task(&c, name, text, len)) == EXIT_OK) {
 			printf("%s\n", id);
 			fflush(stdout);

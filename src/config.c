@@ -240,8 +240,8 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 			expected = "error, warn, info or debug";
 		break;
 	case K_STOP:
-		if (!strcmp(val, "finish") || !strcmp(val, "requeue"))
-			*(bool *)field = !strcmp(val, "finish");
+		if (!strcasecmp(val, "finish") || !strcasecmp(val, "requeue"))
+			*(bool *)field = !strcasecmp(val, "finish");
 		else
 			expected = "requeue or finish";
 		break;

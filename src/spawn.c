@@ -2,12 +2,14 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <grp.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@ struct exec_plan {
 	struct { int resource; struct rlimit lim; } limits[5];
 	int nlimits;
 	const struct identity *user;
+	pid_t parent;      /* the runner, for the child's parent-death check */
 };
 
 struct child_report {
@@ -176,6 +179,7 @@ static int plan_build(const struct task *t, const struct identity *user, struct 
 {
 	memset(p, 0, sizeof *p);
 	p->user = user;
+	p->parent = getpid();
 	plan_limits(t, p);
 	while (t->argv[p->argc])
 		p->argc++;
@@ -221,6 +225,12 @@ static void child_exec(const struct task *t, struct exec_plan *p, const int fds[
 	if (u && (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
 		  setuid(u->uid) < 0))
 		report_and_exit(report, STAGE_SETUID, errno);
+	/* If the runner is killed outright (kill -9, OOM), its task dies with
+	 * it rather than running on beside the rerun that recovery starts.
+	 * Set after the uid change, which clears it; the getppid() check
+	 * covers a runner that died before this line. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != p->parent)
+		report_and_exit(report, STAGE_SETSID, errno ? errno : ESRCH);
 	/* After the identity change, so the task's own permissions apply. */
 	if (t->cwd && chdir(t->cwd) < 0)
 		report_and_exit(report, STAGE_CHDIR, errno);

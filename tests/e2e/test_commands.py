@@ -253,3 +253,33 @@ class OutputModes(SpoolTest):
 
 Commands.CONFIG = "[output]\nmax_output = 64K\n"
 OutputModes.CONFIG = "[output]\nmax_output = 256K\n"
+
+
+class SubmitAfterResult(SpoolTest):
+    def test_submit_of_an_id_with_a_result_is_refused(self):
+        p = run_cli("submit", "--spool", self.spool.root, "--wait", "--id", "once", "--", "true")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = run_cli("submit", "--spool", self.spool.root, "--id", "once", "--", "false")
+        self.assertEqual(p.returncode, 73)
+        self.assertIn("already exists", p.stderr)
+        self.assertEqual(os.listdir(self.spool.path("incoming")), [])
+
+
+class WatcherKilled(SpoolTest):
+    def test_task_dies_with_a_killed_watcher(self):
+        """kill -9 of the watcher takes its running task with it, so the
+        rerun after recovery never overlaps the old run."""
+        pidfile = os.path.join(self.spool.tmp, "pid")
+        self.spool.submit({"id": "orphan", "command": ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"]})
+        pid = int(wait_for(lambda: open(pidfile).read().strip() if os.path.exists(pidfile) else None,
+                           what="the task to start"))
+        self.spool.proc.kill()
+        self.spool.proc.wait()
+
+        def gone():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split(")")[-1].split()[0] == "Z"
+            except FileNotFoundError:
+                return True
+        wait_for(gone, what="the task to die with its watcher")
