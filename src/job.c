@@ -202,12 +202,11 @@ static struct result_context context_of(const struct claimed *c)
 /* Publishes a task that does not run: cancelled before its turn, or
  * interrupted too often. */
 static void end_unrun(const struct job_env *env, const struct claimed *c, const struct task *t,
-		      const char *status, const char *fmt, struct job_report *rep)
+		      const char *status, const char *message, struct job_report *rep)
 {
 	struct task_error e = { 0 };
 	snprintf(e.code, sizeof e.code, "%s", status);
-	snprintf(e.message, sizeof e.message, fmt, c->name, state_int(c->state, "interrupted"),
-		 env->cfg->max_attempts);
+	snprintf(e.message, sizeof e.message, "%s: %s", c->name, message);
 	struct result_context ctx = context_of(c);
 	finish(env, c, t->id, result_not_run(status, t->id, &e, t->json, &ctx), rep);
 }
@@ -250,9 +249,11 @@ static bool start_attempt(const struct job_env *env, struct claimed *c, const st
 			"attempt", last, "status", "interrupted",
 			"retry_reason", "the runner or the machine stopped during this attempt"));
 		if (state_int(st, "interrupted") >= (int)env->cfg->max_attempts) {
-			end_unrun(env, c, t, "interrupted",
-				  "%s: interrupted %d times (max_attempts = %u): the runner stopped "
-				  "during every attempt, so it is not run again", rep);
+			char why[200];
+			snprintf(why, sizeof why, "interrupted %d times (max_attempts = %u): the "
+				 "runner stopped during every attempt, so it is not run again",
+				 state_int(st, "interrupted"), env->cfg->max_attempts);
+			end_unrun(env, c, t, "interrupted", why, rep);
 			log_warnx("%s: interrupted too often; not run again", t->id);
 			return false;
 		}
@@ -441,8 +442,7 @@ void job_handle(const struct job_env *env, const char *name, enum job_origin ori
 	if (!c.state)
 		c.state = json_object();
 	if (spool_cancel_requested(env->spool, t.id)) {
-		end_unrun(env, &c, &t, "cancelled", "%s: cancelled through cancel/ before it ran",
-			  rep);
+		end_unrun(env, &c, &t, "cancelled", "cancelled through cancel/ before it ran", rep);
 		if (rep->end == JOB_PUBLISHED)
 			spool_cancel_done(env->spool, t.id);
 		goto out;

@@ -294,17 +294,6 @@ json_t *result_rejected(const char *id, const struct task_error *e, json_t *task
 	return r;
 }
 
-json_t *result_interrupted(const struct task *t, int attempts, int max_attempts,
-			   const struct result_context *c)
-{
-	struct task_error e = { .code = "interrupted" };
-	snprintf(e.message, sizeof e.message,
-		 "%s: interrupted %d times (max_attempts = %d): the runner stopped during "
-		 "every attempt, so it is not run again",
-		 c->task_file ? c->task_file : t->id, attempts, max_attempts);
-	return result_not_run("interrupted", t->id, &e, t->json, c);
-}
-
 json_t *result_attempt_record(int attempt, const struct run_outcome *o, bool cancelled)
 {
 	return json_pack("{s:i, s:o, s:o, s:s, s:o, s:o, s:n, s:n}",

@@ -36,12 +36,6 @@ json_t *result_from_run(const struct task *t, struct run_outcome *o,
 json_t *result_rejected(const char *id, const struct task_error *e, json_t *task_json,
 			const struct result_context *c, const char *kept_as);
 
-/* The result of a task whose every attempt was interrupted by a stop of
- * the runner (max_attempts reached): published instead of running it again,
- * so a task that crashes the machine cannot loop forever. */
-json_t *result_interrupted(const struct task *t, int attempts, int max_attempts,
-			   const struct result_context *c);
-
 /* A result for a task that was not run: status "rejected", "cancelled",
  * "interrupted"…, with e as its error and the outcome fields empty. */
 json_t *result_not_run(const char *status, const char *id, const struct task_error *e,
