@@ -75,8 +75,11 @@ class Daemons(SpoolTest):
         got, pidfile = os.path.join(d, "got"), os.path.join(d, "daemon.pid")
         daemon = (f"trap 'echo TERM >> {shlex.quote(got)}; exit 0' TERM; "
                   f"echo $$ > {shlex.quote(pidfile)}; while :; do sleep 0.05; done")
+        # The main process cleans up for 0.2 s on SIGTERM, so its daemon is
+        # orphaned (and inherited by the watcher) after the SIGTERM went out.
         script = (f"setsid sh -c {shlex.quote(daemon)} & "
-                  f"while [ ! -s {shlex.quote(pidfile)} ]; do sleep 0.01; done; exec sleep 60")
+                  f"while [ ! -s {shlex.quote(pidfile)} ]; do sleep 0.01; done; "
+                  f"trap 'sleep 0.2; exit 1' TERM; while :; do sleep 0.05; done")
         t0 = time.monotonic()
         r = self.run_task({"id": "dterm", "timeout": 0.5, "kill_grace": 3, "command": sh(script)},
                           timeout=15)
