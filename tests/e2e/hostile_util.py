@@ -6,10 +6,49 @@ import signal
 import subprocess
 
 import harness
-from harness import wait_for
+from harness import Spool, SpoolTest, wait_for
 
 ASAN = "asan" in os.path.abspath(harness.BIN) or harness.SLOW > 1 or any(
     k in os.environ for k in ("ASAN_OPTIONS", "SPOOLRUN_ASAN"))
+
+
+class HostileSpool(Spool):
+    """A Spool whose result waits fail at once, with the watcher's log, when
+    the watcher has died (a crash or a sanitizer abort) instead of waiting
+    out the whole deadline."""
+
+    def check_alive(self):
+        """Raises when the watcher has exited unasked; true otherwise."""
+        proc = self.proc
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the watcher exited ({proc.returncode}); its log ends:\n"
+                                 f"{self.log()[-2000:]}")
+        return True
+
+    def result(self, rid, timeout=10.0):
+        p = self.result_path(rid)
+
+        def ready():
+            if os.path.exists(p):
+                return True
+            proc = self.proc
+            if proc is not None and proc.poll() is not None and not os.path.exists(p):
+                raise AssertionError(f"the watcher exited ({proc.returncode}) while waiting "
+                                     f"for result {rid}; its log ends:\n{self.log()[-2000:]}")
+            return False
+        wait_for(ready, timeout, what=f"result {rid}")
+        with open(p) as f:
+            return json.load(f)
+
+
+class HostileTest(SpoolTest):
+    """SpoolTest on a HostileSpool."""
+
+    def setUp(self):
+        self.spool = HostileSpool(self.CONFIG)
+        self.addCleanup(self.spool.cleanup)
+        if self.START:
+            self.spool.start()
 
 
 def pid_alive(pid):

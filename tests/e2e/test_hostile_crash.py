@@ -6,16 +6,15 @@ import random
 import shlex
 import time
 
-import harness
-from harness import SpoolTest, wait_for
-from hostile_util import crash, lines, listdir, load, stage
+from harness import wait_for
+from hostile_util import HostileTest, crash, lines, listdir, load, stage
 
 
 def sh(script):
     return ["/bin/sh", "-c", script]
 
 
-class CrashRecovery(SpoolTest):
+class CrashRecovery(HostileTest):
     CONFIG = "[task]\nkill_grace = 0.5\n"
 
     def counter(self):
@@ -23,7 +22,7 @@ class CrashRecovery(SpoolTest):
 
     def wait_running(self, name, runs):
         """Waits until active/NAME exists and the task has started `runs` times."""
-        wait_for(lambda: os.path.exists(self.spool.path("active", name))
+        wait_for(lambda: self.spool.check_alive() and os.path.exists(self.spool.path("active", name))
                  and len(lines(self.counter())) >= runs,
                  what=f"{name} to be running (start #{runs})")
 
@@ -115,7 +114,7 @@ class CrashRecovery(SpoolTest):
         self._published_but_still_there("incoming")
 
 
-class LeftoverTmp(SpoolTest):
+class LeftoverTmp(HostileTest):
     START = False
 
     def test_hostile_crash_tmp_cleaned_at_start(self):
@@ -132,7 +131,7 @@ class LeftoverTmp(SpoolTest):
 SOAK = max(1, int(os.environ.get("SPOOLRUN_SOAK", "1") or 1))
 
 
-class CrashStress(SpoolTest):
+class CrashStress(HostileTest):
     """SIGKILL at pseudo-random moments while ~300 tasks go through."""
     CONFIG = "[task]\ntimeout = 30\nkill_grace = 0.2\n"
     START = False
@@ -149,8 +148,8 @@ class CrashStress(SpoolTest):
                 tasks[tid] = {"id": tid, "command": 42}
             elif roll < 0.08:
                 tasks[tid] = {"id": tid, "command": sh(rec + "head -c 200000 /dev/zero | tr '\\0' x")}
-            elif roll < 0.25:
-                tasks[tid] = {"id": tid, "command": sh(rec + "sleep 0.05")}
+            elif roll < 0.22:
+                tasks[tid] = {"id": tid, "command": sh(rec + "sleep 0.03")}
             elif roll < 0.6:
                 tasks[tid] = {"id": tid, "command": sh(rec + f"echo {tid}")}
             else:
@@ -171,6 +170,7 @@ class CrashStress(SpoolTest):
         rdir = self.spool.path("results")
 
         def count():
+            self.spool.check_alive()
             try:
                 return len(os.listdir(rdir))
             except FileNotFoundError:

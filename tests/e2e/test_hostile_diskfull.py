@@ -6,13 +6,13 @@ import os
 import signal
 import unittest
 
-from harness import SpoolTest, wait_for
-from hostile_util import listdir, mount_tmpfs, umount
+from harness import wait_for
+from hostile_util import HostileTest, listdir, mount_tmpfs, umount
 
 TWO_MB = 2 * 1024 * 1024
 
 
-class DiskFull(SpoolTest):
+class DiskFull(HostileTest):
     START = False
     CONFIG = "[task]\ntimeout = 30\n"
 
@@ -60,6 +60,7 @@ class DiskFull(SpoolTest):
         return p
 
     def publish_failures(self):
+        self.spool.check_alive()
         return self.spool.log().count("cannot publish the result")
 
     def test_hostile_diskfull_result_waits_for_space(self):

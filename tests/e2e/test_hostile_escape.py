@@ -4,15 +4,15 @@ import os
 import shlex
 import time
 
-from harness import SLOW, SpoolTest, wait_for
-from hostile_util import pid_alive, read_pid
+from harness import SLOW, wait_for
+from hostile_util import HostileTest, pid_alive, read_pid
 
 
 def sh(script):
     return ["/bin/sh", "-c", script]
 
 
-class Daemons(SpoolTest):
+class Daemons(HostileTest):
     CONFIG = "[task]\ntimeout = 30\nkill_grace = 1\n"
 
     def daemon_script(self, pidfile, then="echo started"):
@@ -93,7 +93,7 @@ class Daemons(SpoolTest):
         self.assertLess(elapsed, 2.5, "the result waited out kill_grace for nothing")
 
 
-class Timeouts(SpoolTest):
+class Timeouts(HostileTest):
     CONFIG = "[task]\nkill_grace = 1\n"
 
     def test_hostile_escape_idle_timeout(self):
@@ -124,7 +124,7 @@ class Timeouts(SpoolTest):
         self.assertEqual(r["signal"]["name"], "SIGKILL")
 
 
-class Limits(SpoolTest):
+class Limits(HostileTest):
     CONFIG = "[task]\ntimeout = 20\nkill_grace = 1\n"
 
     def test_hostile_escape_cpu_limit(self):
@@ -172,7 +172,7 @@ class Limits(SpoolTest):
         self.assertEqual(r["error"]["field"], "limits")
 
 
-class ConfigLimits(SpoolTest):
+class ConfigLimits(HostileTest):
     CONFIG = "[limits]\nopen_files = 33\n"
 
     def test_hostile_escape_config_limit_default(self):

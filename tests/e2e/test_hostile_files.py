@@ -6,8 +6,8 @@ import os
 import stat
 import subprocess
 
-from harness import BIN, SLOW, SpoolTest, wait_for
-from hostile_util import listdir, move_in, stage
+from harness import BIN, SLOW, wait_for
+from hostile_util import HostileTest, listdir, move_in, stage
 
 NOBODY = 65534
 
@@ -17,7 +17,7 @@ def write(path, data):
         f.write(data)
 
 
-class HostileFiles(SpoolTest):
+class HostileFiles(HostileTest):
     def rejected(self, rid, code="invalid_file", timeout=5.0):
         r = self.spool.result(rid, timeout)
         self.assertEqual(r["status"], "rejected", r)
@@ -131,7 +131,7 @@ class HostileFiles(SpoolTest):
         self.assertEqual(r["error"]["field"], "id")
 
 
-class TaskSize(SpoolTest):
+class TaskSize(HostileTest):
     CONFIG = "[spool]\nmax_task_bytes = 1K\n"
 
     def test_hostile_files_oversized_task_rejected(self):
@@ -147,7 +147,7 @@ class TaskSize(SpoolTest):
         self.assertEqual(r["status"], "succeeded", r)
 
 
-class OwnedTasks(SpoolTest):
+class OwnedTasks(HostileTest):
     def submit_owned(self, task, uid, name=None):
         name = name or task["id"] + ".json"
         p = stage(self.spool, name)
@@ -214,7 +214,7 @@ class RunAsOwnerAllowRoot(OwnedTasks):
         self.assertEqual(r["stdout"], "0\n")
 
 
-class ModeBase(SpoolTest):
+class ModeBase(HostileTest):
     def modes(self, rid):
         paths = [self.spool.result_path(rid), self.spool.path("logs", rid + ".stdout"),
                  self.spool.path("logs", rid + ".stderr")]
@@ -244,7 +244,7 @@ class FileMode0600(ModeBase):
         self.assertEqual(self.modes("m"), [0o600] * 3)
 
 
-class SpoolPermissions(SpoolTest):
+class SpoolPermissions(HostileTest):
     START = False
 
     def start_fails(self, code):

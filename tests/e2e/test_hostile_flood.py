@@ -5,8 +5,8 @@ import threading
 import time
 import unittest
 
-from harness import SpoolTest, rss_kib, wait_for
-from hostile_util import ASAN
+from harness import rss_kib, wait_for
+from hostile_util import HostileTest, ASAN
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -35,7 +35,7 @@ class RssSampler(threading.Thread):
         self.join()
 
 
-class Flood(SpoolTest):
+class Flood(HostileTest):
     CONFIG = "[output]\nmax_log = 1M\n[task]\ntimeout = 60\n"
 
     def flood(self, tid, stream, nbytes):

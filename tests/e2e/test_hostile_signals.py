@@ -4,15 +4,15 @@ import os
 import shlex
 import signal
 
-from harness import SpoolTest, wait_for
-from hostile_util import listdir, pid_alive, read_pid
+from harness import wait_for
+from hostile_util import HostileTest, listdir, pid_alive, read_pid
 
 
 def sh(script):
     return ["/bin/sh", "-c", script]
 
 
-class StopSignals(SpoolTest):
+class StopSignals(HostileTest):
     CONFIG = "[task]\nkill_grace = 2\n"
 
     def gated_task(self, tid):
@@ -43,7 +43,7 @@ class StopSignals(SpoolTest):
         self.assertFalse(pid_alive(pid))
 
 
-class FinishOnStop(SpoolTest):
+class FinishOnStop(HostileTest):
     CONFIG = "[task]\non_stop = finish\nkill_grace = 2\n"
 
     gated_task = StopSignals.gated_task
@@ -79,7 +79,7 @@ class FinishOnStop(SpoolTest):
         self.assertFalse(pid_alive(pid))
 
 
-class Reload(SpoolTest):
+class Reload(HostileTest):
     CONFIG = "[task]\ntimeout = 60\n"
 
     def rewrite(self, text):
@@ -115,7 +115,7 @@ class Reload(SpoolTest):
         self.assertEqual(r["error"]["code"], "timeout")
 
 
-class TaskSignalState(SpoolTest):
+class TaskSignalState(HostileTest):
     CONFIG = "[task]\ntimeout = 20\n"
 
     def test_hostile_signals_task_has_no_ignored_or_blocked_signals(self):
