@@ -47,8 +47,24 @@ class HostileTest(SpoolTest):
     def setUp(self):
         self.spool = HostileSpool(self.CONFIG)
         self.addCleanup(self.spool.cleanup)
+        # Runs before spool.cleanup: nothing a test started may outlive it.
+        self.addCleanup(self.kill_leftovers)
         if self.START:
             self.spool.start()
+
+    def kill_leftovers(self):
+        if self.spool.proc is not None and self.spool.proc.poll() is None:
+            crash(self.spool)
+        # Daemons whose watcher died first (a failed test) left their pids.
+        for n in os.listdir(self.spool.tmp):
+            if n.endswith(".pid"):
+                try:
+                    with open(os.path.join(self.spool.tmp, n)) as f:
+                        pid = int(f.read().strip() or 0)
+                    if pid > 1 and pid_alive(pid):
+                        os.kill(pid, signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
 
 
 def pid_alive(pid):

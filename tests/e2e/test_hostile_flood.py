@@ -5,7 +5,7 @@ import threading
 import time
 import unittest
 
-from harness import rss_kib, wait_for
+from harness import rss_kib
 from hostile_util import HostileTest, ASAN
 
 GIB = 1 << 30
