@@ -12,10 +12,25 @@ ASAN = "asan" in os.path.abspath(harness.BIN) or harness.SLOW > 1 or any(
     k in os.environ for k in ("ASAN_OPTIONS", "SPOOLRUN_ASAN"))
 
 
+MARK = "SPOOLRUN_HOSTILE_E2E"
+
+
 class HostileSpool(Spool):
     """A Spool whose result waits fail at once, with the watcher's log, when
     the watcher has died (a crash or a sanitizer abort) instead of waiting
-    out the whole deadline."""
+    out the whole deadline. Its watcher (and so every task) carries
+    MARK=<spool's temp dir> in its environment."""
+
+    def start(self, wait=True):
+        old = os.environ.get(MARK)
+        os.environ[MARK] = self.tmp
+        try:
+            return super().start(wait)
+        finally:
+            if old is None:
+                del os.environ[MARK]
+            else:
+                os.environ[MARK] = old
 
     def check_alive(self):
         """Raises when the watcher has exited unasked; true otherwise."""
@@ -55,16 +70,18 @@ class HostileTest(SpoolTest):
     def kill_leftovers(self):
         if self.spool.proc is not None and self.spool.proc.poll() is None:
             crash(self.spool)
-        # Daemons whose watcher died first (a failed test) left their pids.
-        for n in os.listdir(self.spool.tmp):
-            if n.endswith(".pid"):
-                try:
-                    with open(os.path.join(self.spool.tmp, n)) as f:
-                        pid = int(f.read().strip() or 0)
-                    if pid > 1 and pid_alive(pid):
-                        os.kill(pid, signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
+        # A watcher that died first (a failed test, a sanitizer abort) leaves
+        # its tasks running: find them by the mark in their environment.
+        mark = f"{MARK}={self.spool.tmp}".encode()
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        os.kill(int(d), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def pid_alive(pid):
