@@ -24,6 +24,13 @@ class HostileFiles(HostileTest):
         self.assertEqual(r["error"]["code"], code, r["error"])
         return r
 
+    def kept(self, name):
+        """Waits for rejected/NAME (moved there just after the result is
+        published) and returns its path."""
+        p = self.spool.path("rejected", name)
+        wait_for(lambda: os.path.lexists(p), what=f"rejected/{name}")
+        return p
+
     def still_works(self):
         r = self.run_task({"id": "after", "command": ["echo", "fine"]})
         self.assertEqual(r["stdout"], "fine\n")
@@ -40,7 +47,7 @@ class HostileFiles(HostileTest):
         r = self.rejected("x")
         self.assertIn("symbolic link", r["error"]["message"])
         self.assertIsNone(r["task"], "the link's target must not be parsed")
-        kept = self.spool.path("rejected", "x.json")
+        kept = self.kept("x.json")
         self.assertTrue(os.path.islink(kept), "rejected/ keeps the link itself")
         self.assertEqual(os.readlink(kept), target)
         self.assertEqual(r["rejected_file"], kept)
@@ -75,7 +82,7 @@ class HostileFiles(HostileTest):
         move_in(self.spool, fifo)
         r = self.rejected("f", timeout=3)
         self.assertIn("FIFO", r["error"]["message"])
-        self.assertTrue(stat.S_ISFIFO(os.lstat(self.spool.path("rejected", "f.json")).st_mode))
+        self.assertTrue(stat.S_ISFIFO(os.lstat(self.kept("f.json")).st_mode))
         self.still_works()
 
     def test_hostile_files_directory_rejected(self):
@@ -85,7 +92,7 @@ class HostileFiles(HostileTest):
         move_in(self.spool, d)
         r = self.rejected("d")
         self.assertIn("directory", r["error"]["message"])
-        self.assertTrue(os.path.isdir(self.spool.path("rejected", "d.json")))
+        self.assertTrue(os.path.isdir(self.kept("d.json")))
         self.still_works()
 
     def test_hostile_files_hard_link_rejected(self):
