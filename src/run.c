@@ -40,6 +40,7 @@ struct pump {
 	enum kill_reason why;
 	int kill_phase;         /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	int64_t kill_at;        /* when phase 1 escalates */
+	bool reaped;            /* a process was reaped since the last advance() */
 	char *buf;              /* CHUNK bytes on run_task's stack: stays mapped between tasks */
 };
 
@@ -134,6 +135,7 @@ static void reap(struct pump *p)
 		struct rusage ru;
 		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
 		if (pid > 0) {
+			p->reaped = true;
 			add_usage(&p->o->usage, &ru);
 			if (pid == p->sp.pid) {
 				p->main_reaped = true;
@@ -272,9 +274,16 @@ static int64_t advance(struct pump *p, int64_t now)
 		p->o->leftovers_killed = true;
 		start_kill(p, KILL_LEFTOVERS, now);
 	}
-	/* Processes orphaned by the kill land on us; they get KILL too. */
+	/* Processes orphaned by the kill land on us (a daemon whose parent
+	 * just died, say) and get the phase's signal too: TERM during the
+	 * grace, KILL after it. */
 	if (p->kill_phase == 2)
 		signal_children(SIGKILL);
+	else if (p->kill_phase == 1 && p->reaped) {
+		signal_children(SIGTERM);
+		signal_children(SIGCONT);
+	}
+	p->reaped = false;
 	int64_t wake = INT64_MAX;
 	if (!p->main_reaped && p->why == KILL_NONE)
 		wake = p->deadline < idle_at ? p->deadline : idle_at;

@@ -60,6 +60,7 @@ class HostileTest(SpoolTest):
     """SpoolTest on a HostileSpool."""
 
     def setUp(self):
+        self.foreign_results = set()
         self.spool = HostileSpool(self.CONFIG)
         self.addCleanup(self.spool.cleanup)
         # Runs before spool.cleanup: nothing a test started may outlive it.

@@ -69,11 +69,16 @@ class HostileFiles(HostileTest):
         r = self.run_task({"id": "v", "command": ["echo", "overwrite"]})
         self.assertEqual(r["stdout"], "overwrite\n", "output is still kept inline")
         os.symlink(victim, self.spool.path("results", "w.json"))
+        self.foreign_results.add("w.json")  # planted: not a result to check
         self.spool.submit({"id": "w", "command": ["echo", "overwrite"]})
         wait_for(lambda: len(self.spool.results()) == 3, what="a result for w")
         with open(victim) as f:
             self.assertEqual(f.read(), "precious\n")
-        self.assertTrue(os.path.islink(self.spool.path("logs", "v.stdout")))
+        # The planted log link is removed with the old logs (unlink removes
+        # the link, never its target), and the new log is a plain file.
+        self.assertFalse(os.path.islink(self.spool.path("logs", "v.stdout")))
+        with open(self.spool.path("logs", "v.stdout")) as f:
+            self.assertEqual(f.read(), "overwrite\n")
         self.assertTrue(os.path.islink(self.spool.path("results", "w.json")))
 
     def test_hostile_files_fifo_does_not_block(self):
@@ -236,7 +241,7 @@ class FileModes(ModeBase):
             self.spool.start()
         finally:
             os.umask(old)
-        self.run_task({"id": "m", "command": ["echo", "x"]})
+        self.run_task({"id": "m", "command": ["sh", "-c", "echo x; echo y >&2"]})
         self.assertEqual(self.modes("m"), [0o640] * 3)
         self.spool.submit({"id": "bad", "command": 1})
         self.spool.result("bad")
@@ -247,7 +252,7 @@ class FileMode0600(ModeBase):
     CONFIG = "[spool]\nfile_mode = 0600\n"
 
     def test_hostile_files_configured_mode(self):
-        self.run_task({"id": "m", "command": ["echo", "x"]})
+        self.run_task({"id": "m", "command": ["sh", "-c", "echo x; echo y >&2"]})
         self.assertEqual(self.modes("m"), [0o600] * 3)
 
 
