@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -19,17 +21,32 @@ static void handled_set(sigset_t *set)
 }
 
 /* Signals ignored when the runner started, plus SIGPIPE: what a child must
- * put back to default, since exec keeps ignored dispositions. */
-static sigset_t ignored;
+ * put back to default, since exec keeps ignored dispositions. A bit per
+ * signal number, 1 to 64. */
+static uint64_t ignored;
+
+/* The kernel's struct sigaction. glibc's sigaction() refuses the signals it
+ * reserves for itself (32 and 33), yet a parent can leave those ignored
+ * too, and a task must not inherit that: use the system call. */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
+static int raw_sigaction(int sig, const struct kernel_sigaction *act, struct kernel_sigaction *old)
+{
+	return (int)syscall(SYS_rt_sigaction, sig, act, old, sizeof(uint64_t));
+}
 
 int signals_setup(void)
 {
-	sigemptyset(&ignored);
-	sigaddset(&ignored, SIGPIPE);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction old;
-		if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-			sigaddset(&ignored, sig);
+	ignored = UINT64_C(1) << (SIGPIPE - 1);
+	for (int sig = 1; sig <= 64; sig++) {
+		struct kernel_sigaction old;
+		if (raw_sigaction(sig, NULL, &old) == 0 && old.handler == SIG_IGN)
+			ignored |= UINT64_C(1) << (sig - 1);
 	}
 	sigset_t set;
 	handled_set(&set);
@@ -56,12 +73,10 @@ int signals_read(int sigfd)
 
 void signals_reset_child(void)
 {
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(&ignored, sig) == 1)
-			sigaction(sig, &dfl, NULL);
+	const struct kernel_sigaction dfl = { .handler = SIG_DFL };
+	for (int sig = 1; sig <= 64; sig++)
+		if (ignored & (UINT64_C(1) << (sig - 1)))
+			raw_sigaction(sig, &dfl, NULL);
 	sigset_t empty;
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);

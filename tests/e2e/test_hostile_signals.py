@@ -1,8 +1,10 @@
 """Signals to the watcher (stop, finish, reload) and the signal state a task
 starts with."""
+import json
 import os
 import shlex
 import signal
+import unittest
 
 from harness import wait_for
 from hostile_util import HostileTest, listdir, pid_alive, read_pid
@@ -138,3 +140,30 @@ class TaskSignalState(HostileTest):
             "bash", "-c", 'yes | head -1 >/dev/null; echo "${PIPESTATUS[0]}"']})
         self.assertEqual(r["stdout"], "141\n", r)
         self.assertEqual(r["stderr"], "")
+
+
+class InheritedIgnores(unittest.TestCase):
+    @unittest.skipUnless(os.uname().machine == "x86_64", "uses x86_64's rt_sigaction number")
+    def test_signals_ignored_by_the_runners_parent_are_reset(self):
+        """nohup (SIGHUP) or a parent ignoring glibc's reserved signal 32
+        must not leave those ignored in tasks: exec keeps SIG_IGN."""
+        import ctypes
+        import subprocess
+
+        from harness import BIN, SLOW
+
+        class KernelSigaction(ctypes.Structure):
+            _fields_ = [("handler", ctypes.c_void_p), ("flags", ctypes.c_ulong),
+                        ("restorer", ctypes.c_void_p), ("mask", ctypes.c_uint64)]
+
+        def ignore_some():
+            libc = ctypes.CDLL(None, use_errno=True)
+            ign = KernelSigaction(1, 0, None, 0)  # SIG_IGN
+            for sig in (1, 32):  # SIGHUP, and one glibc's sigaction() refuses
+                libc.syscall(13, sig, ctypes.byref(ign), None, 8)  # rt_sigaction
+
+        task = {"command": ["grep", "SigIgn", "/proc/self/status"]}
+        p = subprocess.run([BIN, "exec", "-"], input=json.dumps(task).encode(),
+                           capture_output=True, preexec_fn=ignore_some, timeout=30 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["stdout"].split()[1], "0" * 16)
