@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -126,6 +127,31 @@ int mkdir_p(const char *path, mode_t mode)
 		return -1;
 	}
 	return 0;
+}
+
+int dir_each(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+	/* A descriptor of its own: readdir moves the offset of the one it reads. */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int saved = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+		return -1;
+	}
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			fn(ctx, de->d_name);
+		errno = 0;
+	}
+	int saved = errno;
+	closedir(d);
+	errno = saved;
+	return saved ? -1 : 0;
 }
 
 int open_dir(const char *path)

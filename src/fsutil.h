@@ -30,6 +30,11 @@ int mkdir_p(const char *path, mode_t mode);
  * the fd can also be fsynced and listed. */
 int open_dir(const char *path);
 
+/* Calls fn(ctx, name) for every entry of the directory dirfd ("." and ".."
+ * left out), in readdir order; fn may remove the entry it is given. -1 with
+ * errno when the directory cannot be read. */
+int dir_each(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx);
+
 /* Atomic publish: writes data to tmpdir/tmpname (created O_EXCL, then
  * fchmod()ed to mode whatever the umask), fsyncs it when durable, renames it to dstdir/dstname
  * without ever replacing an existing file (EEXIST then), and fsyncs dstdir

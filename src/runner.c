@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "runner.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +16,7 @@
 
 #include "config.h"
 #include "exitcodes.h"
+#include "fsutil.h"
 #include "job.h"
 #include "log.h"
 #include "owner.h"
@@ -234,25 +234,6 @@ static void enqueue_entry(void *ctx, const char *name)
 	enqueue(ctx, name);
 }
 
-static int scan_dir(int dirfd, void (*fn)(void *, const char *), void *ctx)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d)))
-		fn(ctx, de->d_name);
-	int saved = errno;
-	closedir(d);
-	errno = saved;
-	return saved ? -1 : 0;
-}
-
 /* Reads pending inotify events; false when a watched directory vanished. */
 static bool read_events(struct runner *r)
 {
@@ -263,7 +244,7 @@ static bool read_events(struct runner *r)
 	}
 	if (overflow) {
 		log_warnx("inotify queue overflowed; rescanning");
-		scan_dir(r->spool.incoming_fd, enqueue_entry, r);
+		dir_each(r->spool.incoming_fd, enqueue_entry, r);
 		r->cancels_pending = true;
 		r->paused = spool_paused(&r->spool);
 	}
@@ -370,7 +351,7 @@ static void cancel_one(void *ctx, const char *id)
 static void process_cancels(struct runner *r)
 {
 	r->cancels_pending = false;
-	scan_dir(r->spool.cancel_fd, cancel_one, r);
+	dir_each(r->spool.cancel_fd, cancel_one, r);
 }
 
 static void recover_one(void *ctx, const char *name)
@@ -545,9 +526,9 @@ static int start(struct runner *r, const char *config_path)
 	if (r->paused)
 		log_info("paused: %s/pause exists; no new task starts until it is removed",
 			 r->spool.root);
-	scan_dir(r->spool.deferred_fd, restore_deferred, r);
-	scan_dir(r->spool.active_fd, recover_one, r);
-	if (scan_dir(r->spool.incoming_fd, enqueue_entry, r) < 0) {
+	dir_each(r->spool.deferred_fd, restore_deferred, r);
+	dir_each(r->spool.active_fd, recover_one, r);
+	if (dir_each(r->spool.incoming_fd, enqueue_entry, r) < 0) {
 		log_err("cannot list %s/incoming", r->spool.root);
 		return EXIT_IOERR;
 	}

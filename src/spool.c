@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "spool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -432,57 +431,42 @@ void spool_remove_logs(struct spool *s, const char *id)
 	}
 }
 
-static void clean_dir_tmp(int dirfd, bool only_dot_tmp)
+struct cleaner {
+	int dirfd;
+	bool only_dot_tmp; /* in a results_dir of its own, only our .tmp-* files */
+};
+
+static void remove_leftover(void *ctx, const char *name)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	struct cleaner *c = ctx;
+	if (c->only_dot_tmp && strncmp(name, ".tmp-", 5) != 0)
 		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (only_dot_tmp && strncmp(de->d_name, ".tmp-", 5) != 0)
-			continue;
-		if (unlinkat(dirfd, de->d_name, 0) == 0)
-			log_info("removed leftover temporary file %s", de->d_name);
-	}
-	closedir(d);
+	if (unlinkat(c->dirfd, name, 0) == 0)
+		log_info("removed leftover temporary file %s", name);
 }
 
 /* .NAME.state without NAME: a crash between the two steps of a move. */
-static void clean_orphan_states(int dirfd)
+static void remove_orphan_state(void *ctx, const char *name)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	struct cleaner *c = ctx;
+	size_t n = strlen(name);
+	if (name[0] != '.' || n < 8 || strcmp(name + n - 6, ".state"))
 		return;
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] != '.' || n < 8 || strcmp(de->d_name + n - 6, ".state"))
-			continue;
-		char task[320];
-		snprintf(task, sizeof task, "%.*s", (int)(n - 7), de->d_name + 1);
-		if (!exists_at(dirfd, task) && unlinkat(dirfd, de->d_name, 0) == 0)
-			log_info("removed %s, left without its task by an earlier stop", de->d_name);
-	}
-	closedir(d);
+	char task[320];
+	snprintf(task, sizeof task, "%.*s", (int)(n - 7), name + 1);
+	if (!exists_at(c->dirfd, task) && unlinkat(c->dirfd, name, 0) == 0)
+		log_info("removed %s, left without its task by an earlier stop", name);
 }
 
 void spool_clean_tmp(struct spool *s)
 {
-	clean_dir_tmp(s->tmp_fd, false);
-	clean_orphan_states(s->active_fd);
-	clean_orphan_states(s->deferred_fd);
+	struct cleaner tmp = { s->tmp_fd, false }, results = { s->results_fd, true };
+	struct cleaner active = { s->active_fd, false }, deferred = { s->deferred_fd, false };
+	dir_each(s->tmp_fd, remove_leftover, &tmp);
 	if (s->publish_tmp_fd == s->results_fd)
-		clean_dir_tmp(s->results_fd, true);
+		dir_each(s->results_fd, remove_leftover, &results);
+	dir_each(s->active_fd, remove_orphan_state, &active);
+	dir_each(s->deferred_fd, remove_orphan_state, &deferred);
 }
 
 static const char *file_kind(mode_t m)

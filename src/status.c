@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "client.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +17,7 @@
 
 #include "config.h"
 #include "exitcodes.h"
+#include "fsutil.h"
 #include "queue.h"
 #include "spool.h"
 #include "task.h"
@@ -74,54 +74,73 @@ static int64_t elapsed_ms(int pid)
 	return (int64_t)(uptime * 1000) - (int64_t)(start * 1000 / (unsigned long long)hz);
 }
 
-/* The running task: the file in active/, its process (the watcher's child),
- * and how much it has written so far (its log sizes). */
-static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
+/* dir_each, for what status lists: names that are not dot files. */
+struct visible {
+	void (*fn)(void *ctx, const char *name);
+	void *ctx;
+};
+
+static void skip_dot_files(void *ctx, const char *name)
 {
-	json_t *list = json_array();
-	DIR *d = fdopendir(openat(s->active_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		struct stat st, log;
-		char id[TASK_ID_MAX + 1], path[128], logname[200];
-		int64_t prio;
-		if (spool_peek_task(s, s->active_fd, de->d_name, max, &prio, id, sizeof id, &st) < 0)
-			continue;
-		json_t *t = json_pack("{s:s, s:s}", "id", id, "task_file", de->d_name);
-		int pid = 0;
-		snprintf(path, sizeof path, "/proc/%d/task/%d/children", watcher_pid, watcher_pid);
-		FILE *f = watcher_pid ? fopen(path, "re") : NULL;
-		if (f && fscanf(f, "%d", &pid) != 1)
-			pid = 0;
-		if (f)
-			fclose(f);
-		json_object_set_new(t, "pid", pid ? json_integer(pid) : json_null());
-		int64_t elapsed = pid ? elapsed_ms(pid) : -1;
-		json_object_set_new(t, "elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null());
-		snprintf(logname, sizeof logname, "%s.stdout", id);
-		if (fstatat(s->logs_fd, logname, &log, 0) == 0)
-			json_object_set_new(t, "stdout_bytes", json_integer(log.st_size));
-		snprintf(logname, sizeof logname, "%s.stderr", id);
-		if (fstatat(s->logs_fd, logname, &log, 0) == 0)
-			json_object_set_new(t, "stderr_bytes", json_integer(log.st_size));
-		json_array_append_new(list, t);
-	}
-	if (d)
-		closedir(d);
-	return list;
+	struct visible *v = ctx;
+	if (name[0] != '.')
+		v->fn(v->ctx, name);
 }
 
 static void each_entry(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx)
 {
-	DIR *d = fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
-			fn(ctx, de->d_name);
-	if (d)
-		closedir(d);
+	struct visible v = { fn, ctx };
+	dir_each(dirfd, skip_dot_files, &v);
+}
+
+struct running_lister {
+	struct spool *s;
+	int watcher_pid;
+	size_t max;
+	json_t *list;
+};
+
+/* The size of logs/ID.STREAM: what the task has written so far (0 before
+ * its first byte, as no log exists yet). */
+static json_t *log_size(struct spool *s, const char *id, const char *stream)
+{
+	char name[200];
+	struct stat st;
+	snprintf(name, sizeof name, "%s.%s", id, stream);
+	return json_integer(fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
+}
+
+static void add_running(void *ctx, const char *name)
+{
+	struct running_lister *l = ctx;
+	struct stat st;
+	char id[TASK_ID_MAX + 1], path[128];
+	int64_t prio;
+	if (spool_peek_task(l->s, l->s->active_fd, name, l->max, &prio, id, sizeof id, &st) < 0)
+		return;
+	/* The task's main process is the watcher's only child. */
+	int pid = 0;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", l->watcher_pid, l->watcher_pid);
+	FILE *f = l->watcher_pid ? fopen(path, "re") : NULL;
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	if (f)
+		fclose(f);
+	int64_t elapsed = pid ? elapsed_ms(pid) : -1;
+	json_array_append_new(l->list, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", id,
+		"task_file", name, "pid", pid ? json_integer(pid) : json_null(),
+		"elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null(),
+		"stdout_bytes", log_size(l->s, id, "stdout"),
+		"stderr_bytes", log_size(l->s, id, "stderr")));
+}
+
+/* The running task: the file in active/, its process, and how much it has
+ * written so far (its log sizes). */
+static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
+{
+	struct running_lister l = { s, watcher_pid, max, json_array() };
+	each_entry(s->active_fd, add_running, &l);
+	return l.list;
 }
 
 struct lister {
