@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from harness import SLOW, run_cli, wait_for
+from harness import run_cli, wait_for
 
 
 def ts_ms(s):
