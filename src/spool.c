@@ -140,7 +140,8 @@ bool spool_is_task_name(const char *name)
 
 int spool_claim(struct spool *s, const char *name)
 {
-	return renameat(s->incoming_fd, name, s->active_fd, name);
+	/* Never over a file already in active/: that one is a task too. */
+	return rename_noreplace(s->incoming_fd, name, s->active_fd, name);
 }
 
 static void state_name(const char *name, char *out, size_t len)

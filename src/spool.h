@@ -52,7 +52,8 @@ int spool_lock(struct spool *s);
 /* True for names the runner takes: ending in ".json", not a dot file. */
 bool spool_is_task_name(const char *name);
 
-/* Moves incoming/name to active/name. -1 with ENOENT if it is gone. */
+/* Moves incoming/name to active/name. -1 with ENOENT if it is gone, EEXIST
+ * if active/ already holds a file of that name. */
 int spool_claim(struct spool *s, const char *name);
 
 /* Puts active/name back into incoming/, to be run again; a stop that puts a
