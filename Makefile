@@ -21,7 +21,7 @@ $(1)/libspoolrun.a: $$(LIB_SRC:src/%.c=$(1)/obj/%.o)
 	$$(AR) rcs $$@ $$^
 $(1)/spoolrun: $(1)/obj/main.o $(1)/libspoolrun.a
 	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
-$(1)/tests/%: tests/unit/%.c tests/unit/testutil.h $(1)/libspoolrun.a | $(1)/tests
+$(1)/tests/%: tests/unit/%.c tests/unit/testutil.h tests/unit/spool_fixture.h $(1)/libspoolrun.a | $(1)/tests
 	$$(CC) $$(WARNINGS) $(2) -Isrc -o $$@ $$< $(1)/libspoolrun.a -lcmocka $$(LDLIBS)
 $(1)/tests/fuzz-replay: tests/fuzz/replay.c tests/fuzz/fuzz_task.c $(1)/libspoolrun.a | $(1)/tests
 	$$(CC) $$(WARNINGS) $(2) -Isrc -o $$@ tests/fuzz/replay.c tests/fuzz/fuzz_task.c $(1)/libspoolrun.a $$(LDLIBS)

@@ -3,41 +3,7 @@
 #include "testutil.h"
 
 
-#include "spool.h"
-
-struct fixture {
-	char *dir;
-	struct config cfg;
-	struct spool s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-	if (!f)
-		return -1;
-	f->dir = tu_mkdtemp();
-	config_defaults(&f->cfg);
-	f->cfg.fsync = false;
-	f->cfg.check_perms = false;
-	char err[512];
-	if (spool_open(&f->s, &f->cfg, f->dir, err, sizeof err) < 0) {
-		print_error("%s\n", err);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	spool_close(&f->s);
-	config_clear(&f->cfg);
-	tu_rmtree(f->dir);
-	free(f);
-	return 0;
-}
+#include "spool_fixture.h"
 
 static void test_task_names(void **state)
 {
