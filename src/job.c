@@ -66,7 +66,7 @@ static int publish(const struct job_env *env, const char *id, const json_t *resu
 		   char *published, size_t publishedlen)
 {
 	int delay_ms = 100;
-	while (spool_publish_json(env->spool, id, result, published, publishedlen) < 0) {
+	while (spool_publish(env->spool, id, result, published, publishedlen) < 0) {
 		log_err("%s: cannot publish the result in %s; retrying in %d ms", id,
 			env->spool->results_path, delay_ms);
 		if (env->wait_or_stop(env->ctx, delay_ms))

@@ -319,24 +319,6 @@ static int publish_named(struct spool *s, const char *id, int (*write_body)(int,
 	}
 }
 
-struct bytes {
-	const char *data;
-	size_t len;
-};
-
-static int write_bytes(int fd, void *ctx)
-{
-	struct bytes *b = ctx;
-	return xwrite_all(fd, b->data, b->len);
-}
-
-int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
-		  char *published, size_t publishedlen)
-{
-	struct bytes b = { data, len };
-	return publish_named(s, id, write_bytes, &b, published, publishedlen);
-}
-
 /* jansson hands the text over in small pieces: gather them into 64 KiB
  * writes. */
 struct json_writer {
@@ -385,8 +367,8 @@ static int write_json(int fd, void *ctx)
 	return 0;
 }
 
-int spool_publish_json(struct spool *s, const char *id, const json_t *result, char *published,
-		       size_t publishedlen)
+int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
+		  size_t publishedlen)
 {
 	struct json_writer *w = malloc(sizeof *w);
 	if (!w)

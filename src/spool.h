@@ -97,15 +97,11 @@ int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t ke
 void spool_rejected_name(struct spool *s, const char *name, char *out, size_t outlen);
 
 /* Publishes a result atomically as results/<id>.json, or <id>@N.json (N from
- * 2) when that exists, never replacing a file. The name used goes into
- * published (size >= 160). */
-int spool_publish(struct spool *s, const char *id, const char *data, size_t len,
-		  char *published, size_t publishedlen);
-
-/* The same for a result document, serialised straight into the file (with
- * a final newline) rather than into memory first. */
-int spool_publish_json(struct spool *s, const char *id, const json_t *result, char *published,
-		       size_t publishedlen);
+ * 2) when that exists, never replacing a file: serialised straight into a
+ * temporary file (with a final newline, not held in memory whole), fsynced,
+ * renamed. The name used goes into published (size >= 160). */
+int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
+		  size_t publishedlen);
 
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);

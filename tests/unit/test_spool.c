@@ -3,6 +3,8 @@
 #include "testutil.h"
 
 
+#include <jansson.h>
+
 #include "spool_fixture.h"
 
 static void test_task_names(void **state)
@@ -51,28 +53,46 @@ static void test_check_perms(void **state)
 	free(in);
 }
 
+/* The number in results/NAME, as a published {"n": N}. */
+static json_int_t published_n(const struct fixture *f, const char *name)
+{
+	char rel[200];
+	snprintf(rel, sizeof rel, "results/%s", name);
+	char *p = tu_join(f->dir, rel);
+	json_t *doc = json_load_file(p, 0, NULL);
+	free(p);
+	json_int_t n = json_integer_value(json_object_get(doc, "n"));
+	json_decref(doc);
+	return n;
+}
+
 static void test_publish_numbered(void **state)
 {
 	struct fixture *f = *state;
 	char name[160];
 	assert_false(spool_result_exists(&f->s, "job"));
-	assert_int_equal(spool_publish(&f->s, "job", "one", 3, name, sizeof name), 0);
-	assert_string_equal(name, "job.json");
-	assert_true(spool_result_exists(&f->s, "job"));
-	assert_int_equal(spool_publish(&f->s, "job", "two", 3, name, sizeof name), 0);
-	assert_string_equal(name, "job@2.json");
-	assert_int_equal(spool_publish(&f->s, "job", "three", 5, name, sizeof name), 0);
+	for (int i = 1; i <= 3; i++) {
+		json_t *doc = json_pack("{s:i}", "n", i);
+		assert_int_equal(spool_publish(&f->s, "job", doc, name, sizeof name), 0);
+		json_decref(doc);
+		assert_true(spool_result_exists(&f->s, "job"));
+	}
 	assert_string_equal(name, "job@3.json");
+	assert_int_equal(published_n(f, "job.json"), 1);
+	assert_int_equal(published_n(f, "job@2.json"), 2);
+	assert_int_equal(published_n(f, "job@3.json"), 3);
 	char *p = tu_join(f->dir, "results/job.json");
-	char *got = tu_read_file(p, NULL);
-	assert_string_equal(got, "one");
-	free(got);
+	size_t len = 0;
+	char *text = tu_read_file(p, &len);
+	assert_non_null(text);
+	assert_true(len > 0 && text[len - 1] == '\n');
+	free(text);
 	free(p);
-	p = tu_join(f->dir, "results/job@2.json");
-	got = tu_read_file(p, NULL);
-	assert_string_equal(got, "two");
-	free(got);
-	free(p);
+	/* Another id is not affected, and no temporary file is left. */
+	json_t *other = json_object();
+	assert_int_equal(spool_publish(&f->s, "other", other, name, sizeof name), 0);
+	json_decref(other);
+	assert_string_equal(name, "other.json");
 	char *tmp = tu_join(f->dir, "tmp");
 	assert_int_equal(tu_count_entries(tmp), 0);
 	free(tmp);

@@ -354,35 +354,6 @@ static void test_peek_task_unreadable(void **state)
 	free(link_path);
 }
 
-/* --- spool_publish ------------------------------------------------------ */
-
-static void test_publish_never_replaces(void **state)
-{
-	struct fixture *f = *state;
-	char pub[160];
-	assert_int_equal(spool_publish(&f->s, "r1", "{\"n\":1}", 7, pub, sizeof pub), 0);
-	assert_string_equal(pub, "r1.json");
-	assert_true(spool_result_exists(&f->s, "r1"));
-	assert_int_equal(spool_publish(&f->s, "r1", "{\"n\":2}", 7, pub, sizeof pub), 0);
-	assert_string_equal(pub, "r1@2.json");
-	assert_int_equal(spool_publish(&f->s, "r1", "{\"n\":3}", 7, pub, sizeof pub), 0);
-	assert_string_equal(pub, "r1@3.json");
-	char *a = get(f, "results", "r1.json"), *b = get(f, "results", "r1@2.json"),
-	     *c = get(f, "results", "r1@3.json");
-	assert_string_equal(a, "{\"n\":1}");
-	assert_string_equal(b, "{\"n\":2}");
-	assert_string_equal(c, "{\"n\":3}");
-	free(a);
-	free(b);
-	free(c);
-	char *results = tu_join(f->dir, "results");
-	assert_int_equal(tu_count_entries(results), 3);
-	free(results);
-	/* Another id is not affected. */
-	assert_int_equal(spool_publish(&f->s, "r2", "{}", 2, pub, sizeof pub), 0);
-	assert_string_equal(pub, "r2.json");
-}
-
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -399,7 +370,6 @@ int main(void)
 		T(test_paused),
 		T(test_peek_task),
 		T(test_peek_task_unreadable),
-		T(test_publish_never_replaces),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
