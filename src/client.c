@@ -346,16 +346,11 @@ static int build_submission(struct submit_opts *o, int argc, char **argv, int i,
 	if (json_object_size(o->task) || o->env)
 		return client_error("submit", "%s", "--id, --timeout, --priority, --env, --cwd and --output go with -- CMD");
 	const char *path = argv[i];
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-	if (fd < 0 || read_fd_bounded(fd, cfg->max_task_bytes, text, len) < 0) {
+	if (read_path_bounded(path, cfg->max_task_bytes, text, len) < 0) {
 		fprintf(stderr, "spoolrun submit: %s: %s\n", path,
 			errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
-		if (fd > STDIN_FILENO)
-			close(fd);
 		return EXIT_NOINPUT;
 	}
-	if (fd != STDIN_FILENO)
-		close(fd);
 	json_t *doc = json_loadb(*text, *len, 0, NULL), *v = json_object_get(doc, "id");
 	if (json_is_string(v))
 		snprintf(id, TASK_ID_MAX + 1, "%s", json_string_value(v));
@@ -489,17 +484,12 @@ int client_validate(int argc, char **argv)
 	for (; i < argc; i++) {
 		char *text;
 		size_t len;
-		int fd = strcmp(argv[i], "-") ? open(argv[i], O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-		if (fd < 0 || read_fd_bounded(fd, c.cfg.max_task_bytes, &text, &len) < 0) {
+		if (read_path_bounded(argv[i], c.cfg.max_task_bytes, &text, &len) < 0) {
 			fprintf(stderr, "%s: %s\n", argv[i],
 				errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
 			rc = EXIT_NOINPUT;
-			if (fd > STDIN_FILENO)
-				close(fd);
 			continue;
 		}
-		if (fd != STDIN_FILENO)
-			close(fd);
 		struct task t;
 		struct task_error e;
 		const char *base = strcmp(argv[i], "-") ? basename(argv[i]) : "stdin";

@@ -90,6 +90,19 @@ int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
 	return 0;
 }
 
+int read_path_bounded(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0)
+		return -1;
+	int rc = read_fd_bounded(fd, max, out, len);
+	int saved = errno;
+	if (fd != STDIN_FILENO)
+		close(fd);
+	errno = saved;
+	return rc;
+}
+
 int fsync_dirfd(int dirfd)
 {
 	return fsync(dirfd);

@@ -20,6 +20,11 @@ int xwrite_all(int fd, const void *buf, size_t len);
  * never reading past max + 1. */
 int read_fd_bounded(int fd, size_t max, char **out, size_t *len);
 
+/* read_fd_bounded on a path the user named ("-": standard input). Follows
+ * symlinks and reads FIFOs: unlike the spool's files, it is the caller's
+ * own choice, e.g. `spoolrun exec <(make-task)`. */
+int read_path_bounded(const char *path, size_t max, char **out, size_t *len);
+
 /* fsync() a directory by fd, so renames into it survive a crash. */
 int fsync_dirfd(int dirfd);
 

@@ -141,27 +141,12 @@ static int print_result(json_t *result)
 	return result_exit_code(result);
 }
 
-/* Unlike the spool, exec follows symlinks and reads FIFOs: the file is the
- * caller's own choice, e.g. `spoolrun exec <(make-task)`. */
-static int read_task_file(const char *path, size_t max, char **buf, size_t *len)
-{
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-	if (fd < 0)
-		return -1;
-	int rc = read_fd_bounded(fd, max, buf, len);
-	int saved = errno;
-	if (fd != STDIN_FILENO)
-		close(fd);
-	errno = saved;
-	return rc;
-}
-
 static int exec_task(const struct config *cfg, const char *path)
 {
 	const char *name = strcmp(path, "-") ? basename(path) : "stdin";
 	char *buf;
 	size_t len;
-	if (read_task_file(path, cfg->max_task_bytes, &buf, &len) < 0) {
+	if (read_path_bounded(path, cfg->max_task_bytes, &buf, &len) < 0) {
 		fprintf(stderr, "spoolrun: %s: %s\n", path,
 			errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
 		return EXIT_NOINPUT;
