@@ -19,6 +19,7 @@
 #include "log.h"
 #include "result.h"
 #include "spool.h"
+#include "status.h"
 #include "task.h"
 #include "timeutil.h"
 #include "watch.h"
@@ -101,6 +102,14 @@ static int parse_client_options(int argc, char **argv, struct client *c, const c
 		}
 	}
 	return optind;
+}
+
+/* For commands whose one option of their own is a flag (--wait, --json). */
+static int set_flag(void *ctx, int ch, const char *arg)
+{
+	(void)ch, (void)arg;
+	*(bool *)ctx = true;
+	return 0;
 }
 
 /* Reads results/<id>.json if it is there: NULL when it is not (yet). */
@@ -406,13 +415,6 @@ int client_submit(int argc, char **argv)
 	return rc;
 }
 
-static int wait_flag(void *ctx, int ch, const char *arg)
-{
-	(void)arg;
-	if (ch == 'w')
-		*(bool *)ctx = true;
-	return 0;
-}
 
 static const char cancel_usage[] =
 	"usage: spoolrun cancel [--wait] [--config FILE] [--spool DIR] ID\n"
@@ -428,7 +430,7 @@ int client_cancel(int argc, char **argv)
 	struct client c = { 0 };
 	bool wait = false;
 	static const struct option opts[] = { { "wait", no_argument, NULL, 'w' }, { 0 } };
-	int i = parse_client_options(argc, argv, &c, "w", opts, cancel_usage, wait_flag, &wait);
+	int i = parse_client_options(argc, argv, &c, "w", opts, cancel_usage, set_flag, &wait);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
 	if (argc - i != 1 || !task_id_valid(argv[i], strlen(argv[i])))
@@ -536,18 +538,6 @@ static void copy_new(struct client *c, const char *id, struct followed *f)
 	}
 }
 
-struct tail_opts {
-	bool follow;
-};
-
-static int tail_option(void *ctx, int ch, const char *arg)
-{
-	(void)arg;
-	if (ch == 'f')
-		((struct tail_opts *)ctx)->follow = true;
-	return 0;
-}
-
 static const char tail_usage[] =
 	"usage: spoolrun tail [-f] [--config FILE] [--spool DIR] ID\n"
 	"\n"
@@ -587,9 +577,9 @@ static int follow_logs(struct client *c, const char *id, struct followed f[2])
 int client_tail(int argc, char **argv)
 {
 	struct client c = { 0 };
-	struct tail_opts o = { false };
+	bool follow = false;
 	static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { 0 } };
-	int i = parse_client_options(argc, argv, &c, "f", opts, tail_usage, tail_option, &o);
+	int i = parse_client_options(argc, argv, &c, "f", opts, tail_usage, set_flag, &follow);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
 	if (argc - i != 1 || !task_id_valid(argv[i], strlen(argv[i])))
@@ -597,7 +587,7 @@ int client_tail(int argc, char **argv)
 	int rc = open_client(&c);
 	struct followed f[2] = { { "stdout", STDOUT_FILENO, -1, 0 },
 				 { "stderr", STDERR_FILENO, -1, 0 } };
-	if (rc == EXIT_OK && o.follow)
+	if (rc == EXIT_OK && follow)
 		rc = follow_logs(&c, argv[i], f);
 	else if (rc == EXIT_OK) {
 		copy_new(&c, argv[i], &f[0]);
@@ -611,6 +601,39 @@ int client_tail(int argc, char **argv)
 	for (int k = 0; k < 2; k++)
 		if (f[k].fd >= 0)
 			close(f[k].fd);
+	close_client(&c);
+	return rc;
+}
+
+static const char status_usage[] =
+	"usage: spoolrun status [--json] [--config FILE] [--spool DIR]\n"
+	"\n"
+	"Shows whether a watcher runs on the spool, the running task (id, pid,\n"
+	"elapsed time, bytes written so far), the queue in run order, deferred\n"
+	"tasks with the time they run again, and the 10 latest results. --json\n"
+	"prints one JSON object instead, for programs.\n";
+
+int client_status(int argc, char **argv)
+{
+	struct client c = { 0 };
+	bool as_json = false;
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	int i = parse_client_options(argc, argv, &c, "j", opts, status_usage, set_flag, &as_json);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (i != argc)
+		return client_error("status", "takes no operands, got '%s'", argv[i]);
+	int rc = open_client(&c);
+	if (rc == EXIT_OK) {
+		json_t *st = status_collect(&c.spool, c.cfg.max_task_bytes);
+		if (as_json) {
+			char *text = json_dumps(st, JSON_INDENT(2));
+			printf("%s\n", text ? text : "{}");
+			free(text);
+		} else
+			status_print_text(st);
+		json_decref(st);
+	}
 	close_client(&c);
 	return rc;
 }

@@ -1,13 +1,8 @@
-/* `spoolrun status`: what the spool holds, read from the spool itself (the
- * watcher keeps no status file, so asking costs it nothing): the lock for
- * whether a watcher runs and its pid, active/ and /proc for the running
- * task, incoming/ in run order, deferred/ with times, the latest results. */
 #define _GNU_SOURCE
-#include "client.h"
+#include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "exitcodes.h"
 #include "fsutil.h"
 #include "queue.h"
 #include "spool.h"
@@ -257,7 +250,7 @@ static json_t *recent_info(struct spool *s)
 	return list;
 }
 
-static void print_text(const json_t *st)
+void status_print_text(const json_t *st)
 {
 	json_t *w = json_object_get(st, "watcher"), *v;
 	size_t i;
@@ -288,71 +281,16 @@ static void print_text(const json_t *st)
 		       json_string_value(json_object_get(v, "finished_at")));
 }
 
-static const char status_usage[] =
-	"usage: spoolrun status [--json] [--config FILE] [--spool DIR]\n"
-	"\n"
-	"Shows whether a watcher runs on the spool, the running task (id, pid,\n"
-	"elapsed time, bytes written so far), the queue in run order, deferred\n"
-	"tasks with the time they run again, and the 10 latest results. --json\n"
-	"prints one JSON object instead, for programs.\n";
-
-int client_status(int argc, char **argv)
+json_t *status_collect(struct spool *s, size_t max_task_bytes)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' }, { "config", required_argument, NULL, 'c' },
-		{ "spool", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
-	};
-	const char *config_path = getenv("SPOOLRUN_CONFIG"), *root = NULL;
-	bool as_json = false;
-	int ch;
-	opterr = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+:c:s:hj", opts, NULL)) != -1) {
-		if (ch == 'j')
-			as_json = true;
-		else if (ch == 'c')
-			config_path = optarg;
-		else if (ch == 's')
-			root = optarg;
-		else if (ch == 'h')
-			return fputs(status_usage, stdout), EXIT_OK;
-		else
-			return fprintf(stderr, "spoolrun status: bad option %s (see spoolrun status --help)\n",
-				       argv[optind - 1]), EXIT_USAGE;
-	}
-	if (optind != argc)
-		return fprintf(stderr, "spoolrun status: takes no operands\n"), EXIT_USAGE;
-	struct config cfg;
-	struct spool s;
-	char err[1024];
-	config_defaults(&cfg);
-	int rc = EXIT_OK;
-	if (config_path && *config_path && config_load(&cfg, config_path, err, sizeof err) < 0) {
-		fprintf(stderr, "spoolrun: %s\n", err);
-		rc = EXIT_CONFIG;
-	} else if (spool_open(&s, &cfg, root ? root : cfg.spool_root, err, sizeof err) < 0) {
-		fprintf(stderr, "spoolrun: %s\n", err);
-		spool_close(&s);
-		rc = EXIT_IOERR;
-	} else {
-		int pid;
-		json_t *st = json_object();
-		json_object_set_new(st, "spool", json_string(s.root));
-		json_object_set_new(st, "watcher", watcher_info(&s, &pid));
-		json_object_set_new(st, "paused", json_boolean(spool_paused(&s)));
-		json_object_set_new(st, "running", running_info(&s, pid, cfg.max_task_bytes));
-		json_object_set_new(st, "queued", queued_info(&s, cfg.max_task_bytes));
-		json_object_set_new(st, "deferred", deferred_info(&s));
-		json_object_set_new(st, "recent", recent_info(&s));
-		if (as_json) {
-			char *text = json_dumps(st, JSON_INDENT(2));
-			printf("%s\n", text ? text : "{}");
-			free(text);
-		} else
-			print_text(st);
-		json_decref(st);
-		spool_close(&s);
-	}
-	config_clear(&cfg);
-	return rc;
+	int pid;
+	json_t *st = json_object();
+	json_object_set_new(st, "spool", json_string(s->root));
+	json_object_set_new(st, "watcher", watcher_info(s, &pid));
+	json_object_set_new(st, "paused", json_boolean(spool_paused(s)));
+	json_object_set_new(st, "running", running_info(s, pid, max_task_bytes));
+	json_object_set_new(st, "queued", queued_info(s, max_task_bytes));
+	json_object_set_new(st, "deferred", deferred_info(s));
+	json_object_set_new(st, "recent", recent_info(s));
+	return st;
 }
