@@ -114,6 +114,15 @@ static void test_claim_requeue_finish(void **state)
 	assert_int_equal(spool_claim(&f->s, "t.json"), 0);
 	assert_int_equal(spool_finish(&f->s, "t.json"), 0);
 	assert_int_equal(access(act, F_OK), -1);
+	/* A claim never replaces a file already in active/: both stay. */
+	tu_write_file(act, "old", 3);
+	tu_write_file(in, "new", 3);
+	assert_int_equal(spool_claim(&f->s, "t.json"), -1);
+	assert_int_equal(errno, EEXIST);
+	char *got = tu_read_file(act, NULL);
+	assert_string_equal(got, "old");
+	free(got);
+	assert_int_equal(access(in, F_OK), 0);
 	free(in);
 	free(act);
 }
