@@ -354,10 +354,30 @@ static void test_peek_task_unreadable(void **state)
 	free(link_path);
 }
 
+static void test_clean_removes_leftovers_and_orphan_states(void **state)
+{
+	struct fixture *f = *state;
+	const char *files[] = { "tmp/x.json.tmp", "active/.gone.json.state", "active/kept.json",
+				"active/.kept.json.state", "deferred/.gone.json.state" };
+	for (size_t i = 0; i < 5; i++) {
+		char *p = tu_join(f->dir, files[i]);
+		tu_write_file(p, "{}", 2);
+		free(p);
+	}
+	spool_clean_tmp(&f->s);
+	const bool remain[] = { false, false, true, true, false };
+	for (size_t i = 0; i < 5; i++) {
+		char *p = tu_join(f->dir, files[i]);
+		assert_int_equal(access(p, F_OK) == 0, remain[i]);
+		free(p);
+	}
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_clean_removes_leftovers_and_orphan_states),
 		T(test_layout_has_deferred_and_cancel),
 		T(test_state_round_trip),
 		T(test_state_replaced_atomically),
