@@ -16,6 +16,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "result.h"
 #include "spool.h"
@@ -191,11 +192,14 @@ static int wait_for_results(struct client *c, char **ids, int n, double timeout_
 
 struct wait_opts {
 	double timeout;
+	bool all;
 };
 
 static int wait_option(void *ctx, int ch, const char *arg)
 {
 	struct wait_opts *o = ctx;
+	if (ch == 'a')
+		return o->all = true, 0;
 	if (ch == 't' && config_parse_seconds(arg, 1e9, &o->timeout) == 0)
 		return 0;
 	client_error("wait", "--timeout needs a number of seconds, got '%s'", arg);
@@ -204,20 +208,79 @@ static int wait_option(void *ctx, int ch, const char *arg)
 
 static const char wait_usage[] =
 	"usage: spoolrun wait [--timeout S] [--config FILE] [--spool DIR] ID...\n"
+	"       spoolrun wait --all [--timeout S] [--config FILE] [--spool DIR]\n"
 	"\n"
 	"Waits until results/<ID>.json exists for every ID (at once when it does),\n"
 	"printing each result as one line of JSON as it arrives. Exit status: the\n"
 	"first non-zero exit code of the results, in the order given (see\n"
-	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first.\n";
+	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first.\n"
+	"--all waits for every task queued, deferred or running when it is called\n"
+	"(tasks submitted later are not waited for); 0 at once when there is none.\n";
+
+/* Adds the ids of list's items to ids (a JSON array of unique strings). */
+static void add_ids(json_t *ids, const json_t *list)
+{
+	size_t i, k;
+	json_t *item, *have;
+	json_array_foreach(list, i, item) {
+		const char *id = json_string_value(json_object_get(item, "id"));
+		bool dup = !id;
+		json_array_foreach(ids, k, have)
+			dup |= id && !strcmp(json_string_value(have), id);
+		if (!dup)
+			json_array_append_new(ids, json_string(id));
+	}
+}
+
+/* Every id queued, deferred or running now. The directories are read twice
+ * (status reads active/, incoming/, deferred/ in turn), so a task moving
+ * from one to the next between two reads is seen in one of them. */
+static json_t *unfinished_ids(struct client *c)
+{
+	json_t *ids = json_array();
+	for (int pass = 0; pass < 2; pass++) {
+		json_t *st = status_collect(&c->spool, c->cfg.max_task_bytes);
+		add_ids(ids, json_object_get(st, "running"));
+		add_ids(ids, json_object_get(st, "queued"));
+		add_ids(ids, json_object_get(st, "deferred"));
+		json_decref(st);
+	}
+	return ids;
+}
+
+static int wait_all(struct client *c, double timeout_s)
+{
+	json_t *ids = unfinished_ids(c);
+	size_t n = json_array_size(ids);
+	char **list = calloc(n + 1, sizeof *list);
+	int rc = list ? EXIT_OK : EXIT_OSERR;
+	for (size_t i = 0; list && i < n; i++)
+		list[i] = (char *)json_string_value(json_array_get(ids, i));
+	if (list && n)
+		rc = wait_for_results(c, list, (int)n, timeout_s);
+	free(list);
+	json_decref(ids);
+	return rc;
+}
 
 int client_wait(int argc, char **argv)
 {
 	struct client c = { 0 };
-	struct wait_opts o = { -1 };
-	static const struct option opts[] = { { "timeout", required_argument, NULL, 't' }, { 0 } };
+	struct wait_opts o = { .timeout = -1 };
+	static const struct option opts[] = { { "timeout", required_argument, NULL, 't' },
+					      { "all", no_argument, NULL, 'a' }, { 0 } };
 	int i = parse_client_options(argc, argv, &c, "t:", opts, wait_usage, wait_option, &o);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (o.all && i != argc)
+		return client_error("wait", "--all takes no IDs, got '%s'", argv[i]);
+	if (o.all) {
+		int rc = open_client(&c);
+		if (rc == EXIT_OK)
+			rc = wait_all(&c, o.timeout);
+		close_client(&c);
+		return rc;
+	}
 	if (i == argc)
 		return client_error("wait", "%s", "needs at least one ID");
 	for (int k = i; k < argc; k++)
@@ -273,6 +336,42 @@ struct submit_opts {
 	bool bad;
 };
 
+/* --after ID (repeatable), --at TIME, --delay S, --label L, --history-key K. */
+static int submit_lifecycle_option(json_t *task, int ch, const char *arg)
+{
+	int64_t when;
+	double secs;
+	char stamp[32];
+	switch (ch) {
+	case 'A':
+		if (!task_id_valid(arg, strlen(arg)))
+			return client_error("submit", "--after needs a task id, got '%s'", arg), -1;
+		if (!json_object_get(task, "after"))
+			json_object_set_new(task, "after", json_array());
+		json_array_append_new(json_object_get(task, "after"), json_string(arg));
+		return 0;
+	case 'T':
+	case 'D':
+		if (json_object_get(task, "not_before"))
+			return client_error("submit", "%s", "--at and --delay set the same time: give one"), -1;
+		if (ch == 'T' && time_parse_when(arg, &when) < 0)
+			return client_error("submit", "--at needs an RFC 3339 time or Unix seconds, got '%s'", arg), -1;
+		if (ch == 'D' && config_parse_seconds(arg, 1e9, &secs) < 0)
+			return client_error("submit", "--delay needs a number of seconds, got '%s'", arg), -1;
+		if (ch == 'D')
+			when = time_realtime_ms() + (int64_t)(secs * 1000);
+		time_format_rfc3339(when, stamp, sizeof stamp);
+		json_object_set_new(task, "not_before", json_string(stamp));
+		return 0;
+	case 'L':
+		json_object_set_new(task, "label", json_string(arg));
+		return 0;
+	default:
+		json_object_set_new(task, "history_key", json_string(arg));
+		return 0;
+	}
+}
+
 static int submit_option(void *ctx, int ch, const char *arg)
 {
 	struct submit_opts *o = ctx;
@@ -284,10 +383,16 @@ static int submit_option(void *ctx, int ch, const char *arg)
 	case 'd': json_object_set_new(o->task, "cwd", json_string(arg)); return 0;
 	case 'o': json_object_set_new(o->task, "output", json_string(arg)); return 0;
 	case 't':
+		if (!strcmp(arg, "auto")) {
+			json_object_set_new(o->task, "timeout", json_string("auto"));
+			return 0;
+		}
 		if (config_parse_seconds(arg, 1e9, &secs) < 0)
 			break;
 		json_object_set_new(o->task, "timeout", json_real(secs));
 		return 0;
+	case 'A': case 'T': case 'D': case 'L': case 'K':
+		return submit_lifecycle_option(o->task, ch, arg);
 	case 'p': {
 		long long v = strtoll(arg, &end, 10);
 		if (!*arg || *end)
@@ -312,8 +417,10 @@ static int submit_option(void *ctx, int ch, const char *arg)
 }
 
 static const char submit_usage[] =
-	"usage: spoolrun submit [--id ID] [--timeout S] [--priority N] [--env K=V]...\n"
-	"                       [--cwd DIR] [--output text|jsonl|json] [--wait] -- CMD [ARG...]\n"
+	"usage: spoolrun submit [--id ID] [--timeout S|auto] [--priority N] [--env K=V]...\n"
+	"                       [--cwd DIR] [--output text|jsonl|json] [--after ID]...\n"
+	"                       [--at TIME | --delay S] [--label L] [--history-key K]\n"
+	"                       [--wait] -- CMD [ARG...]\n"
 	"       spoolrun submit [--wait] FILE|-\n"
 	"         (both also take --config FILE and --spool DIR)\n"
 	"\n"
@@ -322,7 +429,13 @@ static const char submit_usage[] =
 	"that sorts by time is generated when none is given. With --wait, waits for\n"
 	"the result, prints it and exits with the task's exit code (see spoolrun\n"
 	"--help). Exit 65 when the task is invalid (nothing is written), 66 when\n"
-	"FILE cannot be read, 73 when a task file of that name is already queued.\n";
+	"FILE cannot be read, 73 when a task file of that name is already queued.\n"
+	"\n"
+	"Lifecycle (docs/lifecycle.md): --after ID (repeatable) starts it only once\n"
+	"every ID has a result (skipped if one did not succeed); --at TIME (RFC 3339\n"
+	"or Unix seconds) or --delay S sets not_before; --label L tags it for\n"
+	"status --label; --timeout auto learns the timeout from earlier runs with\n"
+	"the same --history-key (default: the command).\n";
 
 /* The task text and its id, from the options (-- CMD ARGS) or a file. */
 static int build_submission(struct submit_opts *o, int argc, char **argv, int i,
@@ -353,7 +466,7 @@ static int build_submission(struct submit_opts *o, int argc, char **argv, int i,
 	if (argc - i != 1)
 		return client_error("submit", "%s", "takes one FILE (or -), or -- CMD [ARG...]");
 	if (json_object_size(o->task) || o->env)
-		return client_error("submit", "%s", "--id, --timeout, --priority, --env, --cwd and --output go with -- CMD");
+		return client_error("submit", "%s", "--id, --timeout, --priority, --env, --cwd, --output, --after, --at, --delay, --label and --history-key go with -- CMD");
 	const char *path = argv[i];
 	if (read_path_bounded(path, cfg->max_task_bytes, text, len) < 0) {
 		fprintf(stderr, "spoolrun submit: %s: %s\n", path,
@@ -377,7 +490,10 @@ int client_submit(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' }, { "timeout", required_argument, NULL, 't' },
 		{ "priority", required_argument, NULL, 'p' }, { "env", required_argument, NULL, 'e' },
 		{ "cwd", required_argument, NULL, 'd' }, { "output", required_argument, NULL, 'o' },
-		{ "wait", no_argument, NULL, 'w' }, { 0 },
+		{ "wait", no_argument, NULL, 'w' }, { "after", required_argument, NULL, 'A' },
+		{ "at", required_argument, NULL, 'T' }, { "delay", required_argument, NULL, 'D' },
+		{ "label", required_argument, NULL, 'L' },
+		{ "history-key", required_argument, NULL, 'K' }, { 0 },
 	};
 	char *text = NULL, id[TASK_ID_MAX + 1] = "", name[TASK_ID_MAX + 8];
 	size_t len = 0;
@@ -606,19 +722,37 @@ int client_tail(int argc, char **argv)
 }
 
 static const char status_usage[] =
-	"usage: spoolrun status [--json] [--config FILE] [--spool DIR]\n"
+	"usage: spoolrun status [--json] [--label L] [--config FILE] [--spool DIR]\n"
 	"\n"
 	"Shows whether a watcher runs on the spool, the running task (id, pid,\n"
-	"elapsed time, bytes written so far), the queue in run order, deferred\n"
-	"tasks with the time they run again, and the 10 latest results. --json\n"
+	"elapsed time, bytes written so far), the queue in run order (with what a\n"
+	"waiting task waits for: a dependency's id or its not_before time),\n"
+	"deferred tasks with the time they run again, and the 10 latest results;\n"
+	"labels in [brackets]. --label L shows only tasks labelled L. --json\n"
 	"prints one JSON object instead, for programs.\n";
+
+struct status_opts {
+	bool as_json;
+	const char *label;
+};
+
+static int status_option(void *ctx, int ch, const char *arg)
+{
+	struct status_opts *o = ctx;
+	if (ch == 'j')
+		o->as_json = true;
+	else
+		o->label = arg;
+	return 0;
+}
 
 int client_status(int argc, char **argv)
 {
 	struct client c = { 0 };
-	bool as_json = false;
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
-	int i = parse_client_options(argc, argv, &c, "j", opts, status_usage, set_flag, &as_json);
+	struct status_opts o = { 0 };
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "label", required_argument, NULL, 'l' }, { 0 } };
+	int i = parse_client_options(argc, argv, &c, "jl:", opts, status_usage, status_option, &o);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
 	if (i != argc)
@@ -626,13 +760,261 @@ int client_status(int argc, char **argv)
 	int rc = open_client(&c);
 	if (rc == EXIT_OK) {
 		json_t *st = status_collect(&c.spool, c.cfg.max_task_bytes);
-		if (as_json) {
+		if (o.label)
+			lifecycle_filter_label(st, o.label);
+		if (o.as_json) {
 			char *text = json_dumps(st, JSON_INDENT(2));
 			printf("%s\n", text ? text : "{}");
 			free(text);
 		} else
 			status_print_text(st);
 		json_decref(st);
+	}
+	close_client(&c);
+	return rc;
+}
+
+/* --- resubmit, pause, resume (docs/lifecycle.md) --------------------- */
+
+static bool name_taken(struct client *c, const char *id)
+{
+	char name[TASK_ID_MAX + 8];
+	struct stat st;
+	snprintf(name, sizeof name, "%s.json", id);
+	int dirs[] = { c->spool.incoming_fd, c->spool.active_fd, c->spool.deferred_fd };
+	for (size_t i = 0; i < 3; i++)
+		if (fstatat(dirs[i], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return true;
+	return spool_result_exists(&c->spool, id);
+}
+
+/* The default id of a resubmission: ID.r2, ID.r3, ... (of the id without
+ * its own ".rN", so resubmitting ID.r2 gives ID.r3): the first not queued,
+ * running, deferred or finished. */
+static int next_resubmit_id(struct client *c, const char *id, char out[TASK_ID_MAX + 1])
+{
+	size_t base = strlen(id);
+	const char *dot = strrchr(id, '.');
+	if (dot && dot[1] == 'r' && dot[2] && strspn(dot + 2, "0123456789") == strlen(dot + 2))
+		base = (size_t)(dot - id);
+	for (unsigned n = 2; n < 100000; n++) {
+		char suffix[16];
+		int slen = snprintf(suffix, sizeof suffix, ".r%u", n);
+		size_t keep = base + (size_t)slen > TASK_ID_MAX ? TASK_ID_MAX - (size_t)slen : base;
+		snprintf(out, TASK_ID_MAX + 1, "%.*s%s", (int)keep, id, suffix);
+		if (!name_taken(c, out))
+			return 0;
+	}
+	return -1;
+}
+
+struct resubmit_opts {
+	const char *id;
+	bool wait;
+};
+
+static int resubmit_option(void *ctx, int ch, const char *arg)
+{
+	struct resubmit_opts *o = ctx;
+	if (ch == 'w')
+		o->wait = true;
+	else if (!task_id_valid(arg, strlen(arg)))
+		return client_error("resubmit", "--id needs a valid task id, got '%s'", arg), -1;
+	else
+		o->id = arg;
+	return 0;
+}
+
+static const char resubmit_usage[] =
+	"usage: spoolrun resubmit [--id NEW] [--wait] [--config FILE] [--spool DIR] ID\n"
+	"\n"
+	"Submits again the task echoed in results/ID.json (which is kept), under\n"
+	"the id NEW, by default ID.r2 (then ID.r3, ...: the first free one; the\n"
+	"resubmission of ID.r2 is ID.r3). Prints the new id. Works for rejected\n"
+	"tasks too when their file was JSON: the task is validated again first\n"
+	"(an invalid \"id\" is simply replaced). Exit 66 when ID has no result,\n"
+	"65 when its task cannot be submitted (not JSON, or invalid: the error\n"
+	"names the field), 73 when NEW is taken; --wait as for submit.\n";
+
+/* The echoed task of results/ID.json, under its new id, as text. */
+static int resubmission(struct client *c, const char *id, const char *new_id, char **text)
+{
+	json_t *r = load_result(c, id);
+	if (!r) {
+		fprintf(stderr, "spoolrun resubmit: no result for %s in %s\n", id,
+			c->spool.results_path);
+		return EXIT_NOINPUT;
+	}
+	json_t *task = json_deep_copy(json_object_get(r, "task"));
+	json_decref(r);
+	if (!json_is_object(task)) {
+		fprintf(stderr, "spoolrun resubmit: %s was rejected before it could be read as a "
+				"JSON object: there is no task to submit again\n", id);
+		json_decref(task);
+		return EXIT_DATAERR;
+	}
+	json_object_set_new(task, "id", json_string(new_id));
+	*text = json_dumps(task, JSON_INDENT(2));
+	json_decref(task);
+	return *text ? EXIT_OK : EXIT_SOFTWARE;
+}
+
+int client_resubmit(int argc, char **argv)
+{
+	struct client c = { 0 };
+	struct resubmit_opts o = { 0 };
+	static const struct option opts[] = { { "id", required_argument, NULL, 'i' },
+					      { "wait", no_argument, NULL, 'w' }, { 0 } };
+	int i = parse_client_options(argc, argv, &c, "i:w", opts, resubmit_usage, resubmit_option, &o);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (argc - i != 1 || !task_id_valid(argv[i], strlen(argv[i])))
+		return client_error("resubmit", "%s", "needs one valid task ID");
+	char new_id[TASK_ID_MAX + 1], name[TASK_ID_MAX + 8], *text = NULL;
+	int rc = open_client(&c);
+	if (rc == EXIT_OK && !o.id && next_resubmit_id(&c, argv[i], new_id) < 0) {
+		fprintf(stderr, "spoolrun resubmit: no free id %s.rN; give one with --id\n", argv[i]);
+		rc = EXIT_CANTCREAT;
+	} else if (rc == EXIT_OK && o.id)
+		snprintf(new_id, sizeof new_id, "%s", o.id);
+	if (rc == EXIT_OK && o.id && name_taken(&c, new_id)) {
+		fprintf(stderr, "spoolrun resubmit: %s is already queued, running, deferred or "
+				"finished; ids must be unique\n", new_id);
+		rc = EXIT_CANTCREAT;
+	}
+	if (rc == EXIT_OK)
+		rc = resubmission(&c, argv[i], new_id, &text);
+	struct task t = { 0 };
+	struct task_error e;
+	snprintf(name, sizeof name, "%s.json", new_id);
+	if (rc == EXIT_OK && task_parse(text, strlen(text), name, &c.cfg.task, &t, &e) < 0) {
+		fprintf(stderr, "spoolrun resubmit: the task of %s is not valid: %s\n", argv[i],
+			e.message);
+		rc = EXIT_DATAERR;
+	} else if (rc == EXIT_OK && (rc = write_task(&c, name, text, strlen(text))) == EXIT_OK) {
+		printf("%s\n", new_id);
+		fflush(stdout);
+		char *ids[] = { new_id };
+		if (o.wait)
+			rc = wait_for_results(&c, ids, 1, -1);
+	}
+	task_clear(&t);
+	free(text);
+	close_client(&c);
+	return rc;
+}
+
+static const char pause_usage[] =
+	"usage: spoolrun pause [--wait] [--timeout S] [--config FILE] [--spool DIR]\n"
+	"       spoolrun resume [--config FILE] [--spool DIR]\n"
+	"\n"
+	"pause creates the spool's pause file: the watcher starts no new task\n"
+	"(running ones go on). With --wait, returns once nothing runs any more (at\n"
+	"once when no watcher runs); --timeout S gives up after S seconds (exit 69).\n"
+	"resume removes the pause file: tasks start again.\n";
+
+struct pause_opts {
+	bool wait;
+	double timeout;
+};
+
+static int pause_option(void *ctx, int ch, const char *arg)
+{
+	struct pause_opts *o = ctx;
+	if (ch == 'w')
+		return o->wait = true, 0;
+	if (config_parse_seconds(arg, 1e9, &o->timeout) == 0)
+		return 0;
+	client_error("pause", "--timeout needs a number of seconds, got '%s'", arg);
+	return -1;
+}
+
+/* How many tasks run now: 0 as well when no watcher runs. */
+static size_t running_now(struct client *c)
+{
+	json_t *st = status_collect(&c->spool, c->cfg.max_task_bytes);
+	bool watcher = json_is_true(json_object_get(json_object_get(st, "watcher"), "running"));
+	size_t n = watcher ? json_array_size(json_object_get(st, "running")) : 0;
+	json_decref(st);
+	return n;
+}
+
+/* Waits until nothing runs: inotify on active/ says when a task leaves it;
+ * a check every second also notices a watcher that went away. */
+static int wait_until_idle(struct client *c, double timeout_s)
+{
+	struct watch w;
+	char active[4096];
+	snprintf(active, sizeof active, "%s/active", c->spool.root);
+	if (watch_open(&w) < 0 || watch_add(&w, active, IN_MOVED_FROM | IN_DELETE) < 0) {
+		fprintf(stderr, "spoolrun pause: cannot watch %s: %s\n", active, strerror(errno));
+		watch_close(&w);
+		return EXIT_OSERR;
+	}
+	int64_t deadline = timeout_s < 0 ? INT64_MAX
+					 : time_monotonic_ns() + time_seconds_to_ns(timeout_s);
+	int rc = EXIT_OK;
+	while (running_now(c) > 0) {
+		int64_t now = time_monotonic_ns();
+		if (now >= deadline) {
+			fprintf(stderr, "spoolrun pause: paused, but tasks still run\n");
+			rc = EXIT_UNAVAILABLE;
+			break;
+		}
+		int64_t left_ms = (deadline - now) / NS_PER_MS + 1;
+		struct pollfd p = { w.fd, POLLIN, 0 };
+		if (poll(&p, 1, left_ms < 1000 ? (int)left_ms : 1000) > 0) {
+			char buf[4096];
+			while (read(w.fd, buf, sizeof buf) > 0)
+				;
+		}
+	}
+	watch_close(&w);
+	return rc;
+}
+
+int client_pause(int argc, char **argv)
+{
+	struct client c = { 0 };
+	struct pause_opts o = { .timeout = -1 };
+	static const struct option opts[] = { { "wait", no_argument, NULL, 'w' },
+					      { "timeout", required_argument, NULL, 't' }, { 0 } };
+	int i = parse_client_options(argc, argv, &c, "wt:", opts, pause_usage, pause_option, &o);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (i != argc)
+		return client_error("pause", "takes no operands, got '%s'", argv[i]);
+	int rc = open_client(&c);
+	if (rc == EXIT_OK) {
+		int fd = openat(c.spool.root_fd, "pause", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				0644);
+		if (fd < 0) {
+			fprintf(stderr, "spoolrun pause: cannot create %s/pause: %s\n", c.spool.root,
+				strerror(errno));
+			rc = EXIT_IOERR;
+		} else {
+			close(fd);
+			if (o.wait)
+				rc = wait_until_idle(&c, o.timeout);
+		}
+	}
+	close_client(&c);
+	return rc;
+}
+
+int client_resume(int argc, char **argv)
+{
+	struct client c = { 0 };
+	int i = parse_client_options(argc, argv, &c, "", NULL, pause_usage, no_option, NULL);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (i != argc)
+		return client_error("resume", "takes no operands, got '%s'", argv[i]);
+	int rc = open_client(&c);
+	if (rc == EXIT_OK && unlinkat(c.spool.root_fd, "pause", 0) < 0 && errno != ENOENT) {
+		fprintf(stderr, "spoolrun resume: cannot remove %s/pause: %s\n", c.spool.root,
+			strerror(errno));
+		rc = EXIT_IOERR;
 	}
 	close_client(&c);
 	return rc;

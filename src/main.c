@@ -29,9 +29,11 @@ static const char usage_text[] =
 	"       spoolrun drain    [--config FILE] [--spool DIR]\n"
 	"       spoolrun exec     [--config FILE] TASKFILE|-\n"
 	"       spoolrun submit   [options] [--wait] -- CMD [ARG...] | FILE|-\n"
-	"       spoolrun wait     [--timeout S] ID...\n"
+	"       spoolrun wait     [--timeout S] ID... | --all\n"
 	"       spoolrun cancel   [--wait] ID\n"
-	"       spoolrun status   [--json]\n"
+	"       spoolrun status   [--json] [--label L]\n"
+	"       spoolrun resubmit [--id NEW] [--wait] ID\n"
+	"       spoolrun pause    [--wait] | resume\n"
 	"       spoolrun tail     [-f] ID\n"
 	"       spoolrun validate FILE...\n"
 	"       spoolrun --help | --version\n"
@@ -53,6 +55,8 @@ static const char usage_text[] =
 	"  status    what runs, what waits, what finished last\n"
 	"  tail      a task's output from its logs; -f follows it to its end\n"
 	"  validate  check task files without submitting them\n"
+	"  resubmit  submit again the task of a result (default id ID.r2, ID.r3, ...)\n"
+	"  pause     stop starting tasks (--wait: until nothing runs); resume undoes it\n"
 	"\n"
 	"options of every command but exec and validate:\n"
 	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
@@ -73,7 +77,12 @@ static const char usage_text[] =
 	"the task's exit code; 128+N killed by signal N; 124 timeout; 127 program\n"
 	"not found; 126 could not start otherwise; 125 cancelled; 75 interrupted\n"
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
-	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
+	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued;\n"
+	"122 skipped: a dependency (after) did not succeed, or a dependency cycle.\n"
+	"\n"
+	"task lifecycle (docs/lifecycle.md): \"after\" (submit --after ID), \"not_before\"\n"
+	"(--at TIME, --delay S), \"label\" (--label), \"timeout\": \"auto\" learned from\n"
+	"the last 20 successful runs of the same \"history_key\" (SPOOL/history/).\n"
 	"\n"
 	"See spoolrun(1) and README.md for the task and result formats.\n";
 
@@ -248,7 +257,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	if (argc < 2)
-		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail or validate");
+		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate, resubmit, pause or resume");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -268,6 +277,7 @@ int main(int argc, char **argv)
 	} clients[] = {
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
+		{ "resubmit", client_resubmit }, { "pause", client_pause }, { "resume", client_resume },
 	};
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (!strcmp(cmd, clients[i].name))

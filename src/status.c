@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lifecycle.h"
 #include "queue.h"
 #include "spool.h"
 #include "task.h"
@@ -263,22 +264,24 @@ void status_print_text(const json_t *st)
 		printf("watcher  not running%s\n",
 		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
 	json_array_foreach(json_object_get(st, "running"), i, v)
-		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err\n",
+		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err%s\n",
 		       json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "pid")),
 		       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
 		       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
-		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")),
+		       lifecycle_status_suffix(v));
 	json_array_foreach(json_object_get(st, "queued"), i, v)
-		printf("queued   %s  priority %lld\n", json_string_value(json_object_get(v, "id")),
-		       (long long)json_integer_value(json_object_get(v, "priority")));
+		printf("queued   %s  priority %lld%s\n", json_string_value(json_object_get(v, "id")),
+		       (long long)json_integer_value(json_object_get(v, "priority")),
+		       lifecycle_status_suffix(v));
 	json_array_foreach(json_object_get(st, "deferred"), i, v)
-		printf("deferred %s  until %s\n", json_string_value(json_object_get(v, "id")),
-		       json_string_value(json_object_get(v, "not_before")));
+		printf("deferred %s  until %s%s\n", json_string_value(json_object_get(v, "id")),
+		       json_string_value(json_object_get(v, "not_before")), lifecycle_status_suffix(v));
 	json_array_foreach(json_object_get(st, "recent"), i, v)
-		printf("done     %s  %s  %s\n", json_string_value(json_object_get(v, "id")),
+		printf("done     %s  %s  %s%s\n", json_string_value(json_object_get(v, "id")),
 		       json_string_value(json_object_get(v, "status")),
-		       json_string_value(json_object_get(v, "finished_at")));
+		       json_string_value(json_object_get(v, "finished_at")), lifecycle_status_suffix(v));
 }
 
 json_t *status_collect(struct spool *s, size_t max_task_bytes)
@@ -292,5 +295,6 @@ json_t *status_collect(struct spool *s, size_t max_task_bytes)
 	json_object_set_new(st, "queued", queued_info(s, max_task_bytes));
 	json_object_set_new(st, "deferred", deferred_info(s));
 	json_object_set_new(st, "recent", recent_info(s));
+	lifecycle_annotate_status(s, st, max_task_bytes);
 	return st;
 }
