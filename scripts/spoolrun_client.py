@@ -10,11 +10,23 @@ results. Standard library only; importable, and usable as a command:
 `run`, `wait` and `claude` print the result JSON and exit like
 `spoolrun exec`: the task's exit code, 124 for a timeout, 65 when the task
 was rejected, 128+N for a signal, 125 when cancelled, 75 when interrupted,
-126/127 when it could not start; 3 when waiting timed out.
+122 when skipped (dependencies), 126/127 when it could not start; 3 when
+waiting timed out.
+
+    python3 scripts/spoolrun_client.py run --spool DIR [--after ID]... [--delay S] [--label L] -- cmd
+    python3 scripts/spoolrun_client.py resubmit --spool DIR [--id NEW] ID
+    python3 scripts/spoolrun_client.py pause --spool DIR [--wait] | resume --spool DIR
 
 The API (all functions take spool="spool", the spool root):
 
     submit(task) -> id             write a task into incoming/, atomically
+                                   (lifecycle fields: after, after_policy,
+                                   not_before, label, timeout "auto",
+                                   history_key: docs/lifecycle.md)
+    resubmit(id, new_id=None) -> id  submit the task of results/<id>.json again
+    pause(wait=False), resume()    stop / restart starting tasks
+    wait_all(timeout=None) -> list wait for everything unfinished now
+    not_before(when) -> str        an RFC 3339 time from a datetime or seconds
     wait(id, timeout=None) -> dict  wait for results/<id>.json
     run(task, timeout=None) -> dict submit + wait
     execute_task(prompt, ...) -> dict  run the `claude` CLI on a prompt
@@ -42,7 +54,8 @@ import threading
 import time
 
 __all__ = ["SpoolError", "InvalidTask", "TaskRejected", "SpoolTimeout", "new_id", "submit",
-           "wait", "run", "claude_task", "execute_task"]
+           "wait", "run", "claude_task", "execute_task", "resubmit", "pause", "resume",
+           "wait_all", "not_before"]
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
@@ -131,6 +144,49 @@ def _check_task(task):
     if "id" in task and not (isinstance(task["id"], str) and ID_RE.match(task["id"])):
         raise InvalidTask(f'"id" must be 1 to 128 of A-Z a-z 0-9 . _ - not starting with ".", '
                           f'got {task["id"]!r}')
+    _check_lifecycle(task)
+
+
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _check_lifecycle(task):
+    """The lifecycle fields, checked as the runner checks them."""
+    after = task.get("after")
+    if "after" in task and not (isinstance(after, (list, tuple)) and 1 <= len(after) <= 100 and
+                                all(isinstance(a, str) and ID_RE.match(a) for a in after) and
+                                len(set(after)) == len(after)):
+        raise InvalidTask(f'"after" must be a list of 1 to 100 distinct task ids, got {after!r}')
+    if "after_policy" in task and task["after_policy"] not in ("succeeded", "finished"):
+        raise InvalidTask(f'"after_policy" must be "succeeded" or "finished", '
+                          f'got {task["after_policy"]!r}')
+    nb = task.get("not_before")
+    if "not_before" in task and not (
+            (isinstance(nb, str) and _RFC3339_RE.match(nb)) or
+            (isinstance(nb, (int, float)) and not isinstance(nb, bool) and 0 <= nb <= 253402300799)):
+        raise InvalidTask(f'"not_before" must be an RFC 3339 time or Unix seconds, got {nb!r}')
+    label = task.get("label")
+    if "label" in task and not (isinstance(label, str) and 1 <= len(label) <= 128 and
+                                not any(ord(c) < 0x20 or ord(c) == 0x7f for c in label)):
+        raise InvalidTask(f'"label" must be 1 to 128 characters without control characters, '
+                          f'got {label!r}')
+    t = task.get("timeout")
+    if isinstance(t, str) and t != "auto":
+        raise InvalidTask(f'"timeout" must be a number of seconds or "auto", got {t!r}')
+    key = task.get("history_key")
+    if "history_key" in task and not (isinstance(key, str) and key and "\0" not in key):
+        raise InvalidTask(f'"history_key" must be a non-empty string, got {key!r}')
+
+
+def not_before(when):
+    """An RFC 3339 UTC time for a task's "not_before": when is a datetime
+    (naive ones are taken as UTC) or Unix seconds."""
+    if isinstance(when, datetime.datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.timestamp()
+    t = datetime.datetime.fromtimestamp(float(when), datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 _renameat2 = None
@@ -280,6 +336,122 @@ def run(task, timeout=None, spool="spool", results_dir=None):
     return wait(tid, timeout=timeout, spool=spool, results_dir=results_dir)
 
 
+# --- lifecycle: resubmit, pause, resume, wait_all ----------------------------
+
+def _taken(spool, results_dir, tid):
+    name = tid + ".json"
+    dirs = [os.path.join(spool, d) for d in ("incoming", "active", "deferred")]
+    dirs.append(_results_dir(spool, results_dir))
+    return any(os.path.lexists(os.path.join(d, name)) for d in dirs)
+
+
+def resubmit(task_id, new_id=None, spool="spool", results_dir=None):
+    """Submits again the task echoed in results/<task_id>.json (which is
+    kept) and returns the new id: new_id, or by default <task_id>.r2, .r3,
+    ... (the first free one; resubmitting X.r2 gives X.r3), as `spoolrun
+    resubmit` does. Raises SpoolError when there is no such result or it
+    holds no task object, InvalidTask when the task is not valid."""
+    path = os.path.join(_results_dir(spool, results_dir), task_id + ".json")
+    try:
+        with open(path, "rb") as f:
+            result = json.loads(f.read())
+    except FileNotFoundError:
+        raise SpoolError(f"no result for {task_id} in {_results_dir(spool, results_dir)}") from None
+    task = result.get("task")
+    if not isinstance(task, dict):
+        raise SpoolError(f"{task_id} was rejected before it could be read as a JSON object: "
+                         "there is no task to submit again")
+    if new_id is None:
+        base = re.sub(r"\.r\d+$", "", task_id)
+        for n in range(2, 100000):
+            suffix = f".r{n}"
+            new_id = base[:128 - len(suffix)] + suffix
+            if not _taken(spool, results_dir, new_id):
+                break
+    elif _taken(spool, results_dir, new_id):
+        raise SpoolError(f"{new_id} is already queued, running, deferred or finished")
+    return submit(dict(task, id=new_id), spool=spool, results_dir=results_dir)
+
+
+def _watcher_running(spool):
+    import fcntl
+    try:
+        fd = os.open(os.path.join(spool, ".lock"), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _task_names(spool, sub):
+    try:
+        return [n for n in os.listdir(os.path.join(spool, sub)) if not n.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def pause(spool="spool", wait=False, timeout=None, interval=0.05):
+    """Creates spool/pause: the watcher starts no new task. With wait,
+    returns once nothing runs any more (at once when no watcher runs);
+    raises SpoolTimeout after timeout seconds (the spool stays paused)."""
+    with open(os.path.join(spool, "pause"), "a"):
+        pass
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while wait and _task_names(spool, "active") and _watcher_running(spool):
+        if deadline is not None and time.monotonic() >= deadline:
+            raise SpoolTimeout("(pause --wait)", spool, timeout)
+        time.sleep(interval)
+
+
+def resume(spool="spool"):
+    """Removes spool/pause (nothing happens when it is not there)."""
+    try:
+        os.unlink(os.path.join(spool, "pause"))
+    except FileNotFoundError:
+        pass
+
+
+def _ids_in(spool, sub):
+    ids = []
+    for name in _task_names(spool, sub):
+        if not name.endswith(".json"):
+            continue
+        tid = name[:-5]
+        try:
+            with open(os.path.join(spool, sub, name), "rb") as f:
+                doc = json.loads(f.read())
+            if isinstance(doc, dict) and isinstance(doc.get("id"), str) and ID_RE.match(doc["id"]):
+                tid = doc["id"]
+        except (OSError, ValueError):
+            pass
+        ids.append(tid)
+    return ids
+
+
+def wait_all(timeout=None, spool="spool", results_dir=None):
+    """Waits for every task queued, deferred or running now (not those
+    submitted later) and returns their results, as `spoolrun wait --all`.
+    A rejected one is returned like the others (no TaskRejected here);
+    SpoolTimeout when timeout seconds pass first."""
+    ids = []
+    for sub in ("incoming", "active", "deferred", "active"):
+        ids += [i for i in _ids_in(spool, sub) if i not in ids]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    results = []
+    for tid in ids:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0)
+        try:
+            results.append(wait(tid, timeout=left, spool=spool, results_dir=results_dir))
+        except TaskRejected as e:
+            results.append(e.result)
+    return results
+
+
 # --- claude ---------------------------------------------------------------
 
 def claude_task(task_text, timeout=600, tools=None, model=None, cwd=None, claude="claude",
@@ -359,6 +531,8 @@ def exit_code(result):
         return 75
     if s == "cancelled":
         return 125
+    if s == "skipped":
+        return 122
     return 127 if (result.get("error") or {}).get("not_found") else 126
 
 
@@ -384,6 +558,9 @@ def main(argv=None):
     p.add_argument("--cwd")
     p.add_argument("--stdin", help="text for the task's stdin")
     p.add_argument("--shell", action="store_true", help="run one string through /bin/sh -c")
+    p.add_argument("--after", action="append", help="a task id it waits for (repeatable)")
+    p.add_argument("--delay", type=float, help="start no sooner than this many seconds from now")
+    p.add_argument("--label")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p = sub.add_parser("submit", help="submit a task file (or - for stdin); prints the id")
     common(p)
@@ -391,6 +568,15 @@ def main(argv=None):
     p = sub.add_parser("wait", help="wait for a task's result")
     common(p)
     p.add_argument("id")
+    p = sub.add_parser("resubmit", help="submit again the task of a result; prints the new id")
+    common(p)
+    p.add_argument("id")
+    p.add_argument("--id", dest="new_id", help="the new id (default ID.r2, ID.r3, ...)")
+    p = sub.add_parser("pause", help="stop starting tasks")
+    common(p)
+    p.add_argument("--wait", action="store_true", help="return once nothing runs")
+    p = sub.add_parser("resume", help="start tasks again")
+    common(p)
     p = sub.add_parser("claude", help="run the claude CLI on the prompt read from stdin")
     common(p)
     p.add_argument("--timeout", type=float, default=600)
@@ -409,14 +595,25 @@ def main(argv=None):
             return 0
         if a.cmd == "wait":
             return _print(wait(a.id, timeout=a.wait_timeout, **kw))
+        if a.cmd == "resubmit":
+            print(resubmit(a.id, new_id=a.new_id, **kw))
+            return 0
+        if a.cmd == "pause":
+            pause(a.spool, wait=a.wait, timeout=a.wait_timeout)
+            return 0
+        if a.cmd == "resume":
+            resume(a.spool)
+            return 0
         if a.cmd == "run":
             cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
             if not cmd:
                 ap.error("run: no command given (run [options] -- cmd args...)")
             task = {"command": " ".join(cmd) if a.shell else cmd}
-            for k in ("id", "timeout", "stdin"):
+            for k in ("id", "timeout", "stdin", "after", "label"):
                 if getattr(a, k) is not None:
                     task[k] = getattr(a, k)
+            if a.delay is not None:
+                task["not_before"] = not_before(time.time() + a.delay)
             if a.cwd is not None:
                 task["cwd"] = os.path.abspath(a.cwd)
             return _print(run(task, timeout=a.wait_timeout, **kw))
