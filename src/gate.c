@@ -69,3 +69,12 @@ int gate_decide(const struct gate_task *tasks, size_t n, dep_lookup_fn lookup, v
 	free(index);
 	return rc;
 }
+
+void gate_skip_error(const struct gate_verdict *v, const char *task_file, struct task_error *e)
+{
+	const char *c = gate_error_code(v->state);
+	memset(e, 0, sizeof *e);
+	snprintf(e->code, sizeof e->code, "%s", c ? c : "dependency_failed");
+	snprintf(e->field, sizeof e->field, "after");
+	snprintf(e->message, sizeof e->message, "%s: %s", task_file, v->message);
+}

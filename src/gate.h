@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "deps.h"
+#include "task.h"
 
 struct gate_task {
 	const char *id;
@@ -47,5 +48,10 @@ int gate_decide(const struct gate_task *tasks, size_t n, dep_lookup_fn lookup, v
 
 /* "dependency_failed" / "dependency_cycle" for the skips, else NULL. */
 const char *gate_error_code(enum gate_state s);
+
+/* The error of the "skipped" result for a skip verdict: code
+ * dependency_failed or dependency_cycle, field "after", the message
+ * prefixed with the task file's name. */
+void gate_skip_error(const struct gate_verdict *v, const char *task_file, struct task_error *e);
 
 #endif

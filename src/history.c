@@ -196,3 +196,30 @@ struct timeout_choice history_timeout(const struct task *t, const struct task_de
 	return (struct timeout_choice){ s > d->auto_timeout_min ? s : d->auto_timeout_min,
 					TIMEOUT_AUTO };
 }
+
+void history_settle_timeout(const struct history *h, const struct task_defaults *d,
+			    struct task *t)
+{
+	double runs[HISTORY_RUNS];
+	size_t n = 0;
+	if (t->timeout_auto && h && h->dir_fd >= 0) {
+		char *key = history_key_of(t);
+		n = key ? history_load(h, key, runs) : 0;
+		free(key);
+	}
+	struct timeout_choice c = history_timeout(t, d, runs, n);
+	t->timeout = c.seconds;
+	t->timeout_source = c.source;
+}
+
+void history_note_result(const struct history *h, const struct task *t, const json_t *result)
+{
+	const char *status = json_string_value(json_object_get(result, "status"));
+	json_t *ms = json_object_get(result, "duration_ms");
+	if (!h || h->dir_fd < 0 || !status || strcmp(status, "succeeded") || !json_is_integer(ms))
+		return;
+	char *key = history_key_of(t);
+	if (!key || history_record(h, key, (double)json_integer_value(ms) / 1000) < 0)
+		log_warn("%s: cannot record its run time in history/", t->id);
+	free(key);
+}

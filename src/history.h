@@ -20,6 +20,7 @@
 #define SPOOLRUN_HISTORY_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "task.h"
@@ -61,5 +62,15 @@ struct timeout_choice {
  * for its key. Pure: no I/O. */
 struct timeout_choice history_timeout(const struct task *t, const struct task_defaults *d,
 				      const double *runs, size_t n);
+
+/* What the watcher calls around a run. h may be NULL (no spool, as in
+ * exec): an auto timeout is then auto_timeout_default.
+ * history_settle_timeout: sets t->timeout and t->timeout_source from
+ * history_timeout() just before the task starts.
+ * history_note_result: records a "succeeded" result's duration_ms under
+ * the task's key (anything else is not recorded); failures are logged. */
+void history_settle_timeout(const struct history *h, const struct task_defaults *d,
+			    struct task *t);
+void history_note_result(const struct history *h, const struct task *t, const json_t *result);
 
 #endif

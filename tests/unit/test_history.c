@@ -214,6 +214,35 @@ static void test_key_of(void **state)
 	}
 }
 
+/* Around a run: succeeded results feed the history, the sixth auto task
+ * gets 3 x p90; failures are not recorded; no history means auto_default. */
+static void test_settle_and_note(void **state)
+{
+	struct fx *f = *state;
+	static const char doc[] = "{\"id\": \"x\", \"command\": [\"build\"], \"timeout\": \"auto\"}";
+	struct task t;
+	struct task_error e;
+	struct task_defaults d = dflt;
+	assert_int_equal(task_parse(doc, strlen(doc), "x.json", &d, &t, &e), 0);
+	for (int i = 0; i < 5; i++) {
+		history_settle_timeout(&f->h, &d, &t);
+		assert_int_equal(t.timeout_source, TIMEOUT_AUTO_DEFAULT);
+		assert_true(t.timeout == 1800);
+		json_t *ok = json_pack("{s:s, s:i}", "status", "succeeded", "duration_ms", 40000);
+		json_t *bad = json_pack("{s:s, s:i}", "status", "failed", "duration_ms", 900000);
+		history_note_result(&f->h, &t, ok);
+		history_note_result(&f->h, &t, bad);
+		json_decref(ok);
+		json_decref(bad);
+	}
+	history_settle_timeout(&f->h, &d, &t);
+	assert_int_equal(t.timeout_source, TIMEOUT_AUTO);
+	assert_true(t.timeout == 120);
+	history_settle_timeout(NULL, &d, &t);
+	assert_int_equal(t.timeout_source, TIMEOUT_AUTO_DEFAULT);
+	task_clear(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_p90),
 		cmocka_unit_test(test_timeout_resolution),
 		cmocka_unit_test(test_key_of),
+		cmocka_unit_test_setup_teardown(test_settle_and_note, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
