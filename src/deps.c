@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "deps.h"
 
 #include <errno.h>
@@ -31,11 +32,10 @@ const char *deps_state_name(enum dep_state s)
 	return (unsigned)s < 4 ? names[s] : "waiting";
 }
 
-static const struct dep_task *sorted_base;
-
-static int by_id(const void *a, const void *b)
+static int by_id(const void *a, const void *b, void *tasks)
 {
-	return strcmp(sorted_base[*(const long *)a].id, sorted_base[*(const long *)b].id);
+	const struct dep_task *t = tasks;
+	return strcmp(t[*(const long *)a].id, t[*(const long *)b].id);
 }
 
 static long find_task(const struct graph *g, const long *order, const char *id)
@@ -180,8 +180,7 @@ static int build_edges(struct graph *g, dep_lookup_fn lookup, void *ctx)
 		return -1;
 	for (size_t i = 0; i < g->n; i++)
 		order[i] = (long)i;
-	sorted_base = g->tasks;
-	qsort(order, g->n, sizeof *order, by_id);
+	qsort_r(order, g->n, sizeof *order, by_id, (void *)g->tasks);
 	for (size_t i = 0; i < g->n; i++) {
 		g->edges[i] = calloc(g->tasks[i].n_after + 1, sizeof **g->edges);
 		if (!g->edges[i]) {
