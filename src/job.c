@@ -396,7 +396,9 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	ctx.stderr_log = o->err.log_created ? err_path : NULL;
 	/* Done either way, killed or finished first: the request is spent. */
 	j->cancel_spent = j->cancelled;
-	submit(env, j, result_from_run(t, o, &ctx), time_monotonic_ns());
+	json_t *result = result_from_run(t, o, &ctx);
+	history_note_result(env->history, t, result);
+	submit(env, j, result, time_monotonic_ns());
 }
 
 /* Starts the counted attempt on the executor and records who runs it. */
@@ -409,7 +411,9 @@ static void start_run(const struct job_env *env, struct job *j)
 		.as_user = j->as_user ? &j->user : NULL, .ctx = j,
 	};
 	spool_remove_logs(env->spool, j->t.id);
-	log_debug("%s: starting %s", j->t.id, j->t.argv[0]);
+	history_settle_timeout(env->history, &env->cfg->task, &j->t);
+	log_debug("%s: starting %s (timeout %g s, %s)", j->t.id, j->t.argv[0], j->t.timeout,
+		  timeout_source_name(j->t.timeout_source));
 	j->ex = env->executor;
 	j->handle = j->ex->start(&j->t, &j->opt);
 	if (!j->handle) {
@@ -454,6 +458,12 @@ static void duplicate_error(const struct job_env *env, const struct job *j, stru
 		 j->name, j->rep.id, env->spool->results_path);
 }
 
+void job_skip(struct job *j, const struct task_error *e)
+{
+	j->skipping = true;
+	j->skip = *e;
+}
+
 void job_begin(const struct job_env *env, struct job *j)
 {
 	struct task_error e = { 0 };
@@ -472,6 +482,13 @@ void job_begin(const struct job_env *env, struct job *j)
 	if (spool_cancel_requested(env->spool, j->t.id)) {
 		j->cancel_spent = true;
 		end_unrun(env, j, "cancelled", "cancelled through cancel/ before it ran");
+		return;
+	}
+	if (j->skipping) {
+		struct result_context ctx = context_of(j);
+		log_info("%s: skipped (%s): %s", j->t.id, j->skip.code, j->skip.message);
+		submit(env, j, result_not_run("skipped", j->t.id, &j->skip, j->t.json, &ctx),
+		       time_monotonic_ns());
 		return;
 	}
 	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;
