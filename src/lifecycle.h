@@ -12,13 +12,14 @@
 #include "spool.h"
 #include "task.h"
 
-/* The status of results/ID.json, or NULL when there is none (or it is not a
- * result). For gate_decide(): ctx is the struct spool. The string lives
- * until the next call with the same id... kept in a small cache: see
- * lifecycle_lookup_reset(). */
+/* The status of results/ID.json, or NULL when there is none (yet, or any
+ * more: a removed result is noticed) or it cannot be read. A dep_lookup_fn
+ * for gate_decide(); spool is the struct spool. Each result is parsed once
+ * per process (a published result never changes); the returned string is
+ * static (statuses are interned). */
 const char *lifecycle_result_status(void *spool, const char *id);
 
-/* Forgets the statuses lifecycle_result_status() cached. */
+/* Frees what lifecycle_result_status() cached. */
 void lifecycle_lookup_reset(void);
 
 /* Adds to a status_collect() document: "label" on every item; on queued
