@@ -100,6 +100,14 @@ class Dependencies(SpoolTest):
         self.assertEqual(self.spool.result("W")["status"], "succeeded")
         self.assertEqual(self.journal()[-2:], ["start W", "end W"])
 
+    def test_cancel_of_a_waiting_task(self):
+        self.spool.submit(self.task("held", ["ghost"]))
+        self.run_task(self.task("barrier"))
+        p = run_cli("cancel", *self.spool.args(), "--wait", "held")
+        self.assertEqual(p.returncode, 125, p.stderr)
+        self.assertEqual(self.spool.result("held")["status"], "cancelled")
+        self.assertNotIn("start held", self.journal())
+
     def test_deleted_dependency_result_means_waiting_again(self):
         self.spool.submit(self.task("P"))
         self.spool.result("P")

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from harness import BIN, SLOW, SpoolTest, run_cli, wait_for
+from harness import BIN, SLOW, SpoolTest, run_cli, run_exec, wait_for
 from retry_util import cancel
 
 
@@ -261,3 +261,14 @@ class SubmitOptions(SpoolTest):
                        "not_before": 1893456000, "label": "l", "timeout": "auto",
                        "history_key": "k"}, f)
         self.assertEqual(run_cli("validate", path).returncode, 0)
+
+
+class ExecLifecycle(SpoolTest):
+    START = False
+
+    def test_exec_auto_timeout_has_no_history(self):
+        rc, r, err = run_exec({"id": "x", "command": ["true"], "timeout": "auto", "label": "L"})
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((r["timeout_source"], r["timeout_s"], r["label"]), ("auto_default", 3600, "L"))
+        rc, r, err = run_exec({"id": "y", "command": ["true"], "timeout": 2})
+        self.assertEqual((r["timeout_source"], r["timeout_s"], r["label"]), ("task", 2, None))
