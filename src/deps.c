@@ -173,27 +173,48 @@ static void free_graph(struct graph *g)
 	free(g->on_stack);
 }
 
+/* One "after" entry, for looking each distinct id up once. */
+struct edge_ref {
+	const char *dep;
+	struct edge *e;
+};
+
+static int by_dep(const void *a, const void *b)
+{
+	return strcmp(((const struct edge_ref *)a)->dep, ((const struct edge_ref *)b)->dep);
+}
+
+/* Looks up every distinct dependency id once (many tasks often wait for
+ * the same one), then finds which ids are waiting tasks. */
 static int build_edges(struct graph *g, dep_lookup_fn lookup, void *ctx)
 {
-	long *order = malloc((g->n + 1) * sizeof *order);
-	if (!order)
-		return -1;
+	size_t nrefs = 0, k = 0;
 	for (size_t i = 0; i < g->n; i++)
+		nrefs += g->tasks[i].n_after;
+	long *order = malloc((g->n + 1) * sizeof *order);
+	struct edge_ref *refs = malloc((nrefs + 1) * sizeof *refs);
+	for (size_t i = 0; order && refs && i < g->n; i++) {
 		order[i] = (long)i;
+		if (!(g->edges[i] = calloc(g->tasks[i].n_after + 1, sizeof **g->edges)))
+			break;
+		for (size_t j = 0; j < g->tasks[i].n_after; j++)
+			refs[k++] = (struct edge_ref){ g->tasks[i].after[j], &g->edges[i][j] };
+	}
+	if (!order || !refs || k != nrefs) {
+		free(order);
+		free(refs);
+		return -1;
+	}
 	qsort_r(order, g->n, sizeof *order, by_id, (void *)g->tasks);
-	for (size_t i = 0; i < g->n; i++) {
-		g->edges[i] = calloc(g->tasks[i].n_after + 1, sizeof **g->edges);
-		if (!g->edges[i]) {
-			free(order);
-			return -1;
-		}
-		for (size_t j = 0; j < g->tasks[i].n_after; j++) {
-			const char *dep = g->tasks[i].after[j];
-			g->edges[i][j].status = lookup(ctx, dep);
-			g->edges[i][j].task = g->edges[i][j].status ? -1 : find_task(g, order, dep);
-		}
+	qsort(refs, nrefs, sizeof *refs, by_dep);
+	for (size_t r = 0; r < nrefs; r++) {
+		bool same = r > 0 && !strcmp(refs[r].dep, refs[r - 1].dep);
+		*refs[r].e = same ? *refs[r - 1].e : (struct edge){ lookup(ctx, refs[r].dep), -1 };
+		if (!same && !refs[r].e->status)
+			refs[r].e->task = find_task(g, order, refs[r].dep);
 	}
 	free(order);
+	free(refs);
 	return 0;
 }
 
