@@ -331,8 +331,10 @@ static void conclude(const struct job_env *env, struct claimed *c, const struct 
 		size_t olen, elen;
 		char *out = rendered(&o->out, &olen), *err = rendered(&o->err, &elen);
 		double jitter = (double)rand_r(env->jitter_seed) / ((double)RAND_MAX + 1.0);
+		struct retry_limits lim = { env->usage_limit, &env->cfg->api_limits,
+					    (unsigned)state_int(c->state, "limit_deferrals") };
 		retry_decide(t, o, out ? out : "", olen, err ? err : "", elen,
-			     (unsigned)state_int(c->state, "retries_used"), env->usage_limit,
+			     (unsigned)state_int(c->state, "retries_used"), &lim,
 			     time_realtime_ms(), jitter, &d);
 		free(out);
 		free(err);
@@ -343,10 +345,15 @@ static void conclude(const struct job_env *env, struct claimed *c, const struct 
 		time_format_rfc3339(d.not_before_ms, when, sizeof when);
 		json_object_set_new(record, "retry_reason", json_string(d.reason));
 		json_object_set_new(record, "retry_at", json_string(when));
+		if (d.action == RETRY_USAGE_LIMIT)
+			json_object_set_new(record, "retry_limit",
+					    api_limit_to_json(&d.limit, d.not_before_ms));
 	}
 	json_array_append_new(state_attempts(c->state), record);
 	if (d.action == RETRY_BACKOFF)
 		state_set_int(c->state, "retries_used", state_int(c->state, "retries_used") + 1);
+	if (d.action == RETRY_USAGE_LIMIT)
+		state_set_int(c->state, "limit_deferrals", state_int(c->state, "limit_deferrals") + 1);
 	if (d.action != RETRY_NONE) {
 		log_info("%s: attempt %d %s; %s", t->id, state_int(c->state, "attempt"),
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);

@@ -269,7 +269,8 @@ static void test_summary_from_last_result(void **state)
 			  "\"subtype\":\"success\",\"num_turns\":4,\"duration_ms\":1234,"
 			  "\"total_cost_usd\":0.25,"
 			  "\"usage\":{\"input_tokens\":10,\"output_tokens\":20},"
-			  "\"session_id\":\"s-1\"}");
+			  "\"session_id\":\"s-1\",\"api_error_status\":null,\"stop_reason\":null,"
+			  "\"terminal_reason\":null,\"model\":null,\"models\":[],\"rate_limit_info\":null}");
 	json_decref(r);
 }
 
@@ -280,7 +281,8 @@ static void test_summary_missing_fields_null(void **state)
 	json_t *s = json_object_get(r, "summary");
 	assert_json_eq(s, "{\"complete\":true,\"result\":\"r\",\"is_error\":null,\"subtype\":null,"
 			  "\"num_turns\":null,\"duration_ms\":null,\"total_cost_usd\":null,"
-			  "\"usage\":null,\"session_id\":null}");
+			  "\"usage\":null,\"session_id\":null,\"api_error_status\":null,\"stop_reason\":null,"
+			  "\"terminal_reason\":null,\"model\":null,\"models\":[],\"rate_limit_info\":null}");
 	json_decref(r);
 }
 

@@ -295,6 +295,18 @@ static void compile_usage_limit(regex_t *re)
 	assert_int_equal(regcomp(re, "usage limit reached\\|([0-9]{9,12})", REG_EXTENDED), 0);
 }
 
+static const struct api_limit_policy policy = {
+	.backoff = 60, .backoff_max = 1800, .max_wait = 8 * 86400, .max_deferrals = 100,
+};
+
+/* The limits of a runner with this usage_limit_pattern and no deferral yet. */
+static const struct retry_limits *limits(const regex_t *re)
+{
+	static struct retry_limits l;
+	l = (struct retry_limits){ re, &policy, 0 };
+	return &l;
+}
+
 static void test_usage_limit_future(void **state)
 {
 	(void)state;
@@ -306,19 +318,19 @@ static void test_usage_limit_future(void **state)
 	struct run_outcome o = exited(1);
 	struct retry_decision d;
 	for (unsigned used = 0; used <= 2; used++) {
-		retry_decide(&t, &o, "", 0, err, LIT_LEN(err), used, &re, NOW_MS, 0.5, &d);
+		retry_decide(&t, &o, "", 0, err, LIT_LEN(err), used, limits(&re), NOW_MS, 0.5, &d);
 		assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 		assert_int_equal(d.not_before_ms, INT64_C(1700003600) * 1000);
 		assert_contains(d.reason, "1700003600");
 	}
 	/* In stdout as well. */
-	retry_decide(&t, &o, err, LIT_LEN(err), "", 0, 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, err, LIT_LEN(err), "", 0, 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 	assert_int_equal(d.not_before_ms, INT64_C(1700003600) * 1000);
 	/* Whatever retry_on says. */
 	task_clear(&t);
 	parse("{\"command\":\"claude\",\"retries\":1,\"retry_on\":{\"exit_codes\":[9]}}", &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 	task_clear(&t);
 	regfree(&re);
@@ -335,12 +347,12 @@ static void test_usage_limit_needs_retries_or_key(void **state)
 	struct task t;
 
 	parse("{\"command\":\"claude\"}", &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_NONE);
 	task_clear(&t);
 
 	parse("{\"command\":\"claude\",\"limit_key\":\"anthropic\"}", &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 	assert_int_equal(d.not_before_ms, INT64_C(1700003600000));
 	task_clear(&t);
@@ -351,7 +363,7 @@ static void test_usage_limit_needs_retries_or_key(void **state)
 	expect_backoff(&d, 0, &t);
 	/* A success that mentions a usage limit is still a success. */
 	o = exited(0);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_NONE);
 	task_clear(&t);
 	regfree(&re);
@@ -367,13 +379,13 @@ static void test_usage_limit_past(void **state)
 	const char err[] = "usage limit reached|1600000000\n";
 	struct run_outcome o = exited(1);
 	struct retry_decision d;
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	expect_backoff(&d, 0, &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_NONE);
 	/* Exactly now is not in the future either. */
 	const char now[] = "usage limit reached|1700000000";
-	retry_decide(&t, &o, "", 0, now, LIT_LEN(now), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, now, LIT_LEN(now), 0, limits(&re), NOW_MS, 0.0, &d);
 	expect_backoff(&d, 0, &t);
 	task_clear(&t);
 	regfree(&re);
