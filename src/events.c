@@ -261,8 +261,22 @@ static json_t *event_value(const struct kept_event *k)
 
 static const char *const summary_fields[] = {
 	"result", "is_error", "subtype", "num_turns", "duration_ms", "total_cost_usd", "usage",
-	"session_id", "api_error_status", "stop_reason", "terminal_reason",
+	"session_id",
 };
+
+/* Fields added for Claude Code 2.1, kept only with the type they are
+ * documented with (a child's odd value becomes null, the schema holds). */
+static void add_typed_fields(const json_t *result, json_t *s)
+{
+	json_t *status = json_object_get(result, "api_error_status");
+	json_object_set_new(s, "api_error_status", json_is_integer(status) ? json_incref(status)
+									  : json_null());
+	static const char *const strings[] = { "stop_reason", "terminal_reason" };
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(result, strings[i]);
+		json_object_set_new(s, strings[i], json_is_string(v) ? json_incref(v) : json_null());
+	}
+}
 
 /* The models used: the final result's modelUsage keys (the CLI's own
  * accounting, subagents included), else the assistant messages' models. */
@@ -305,6 +319,7 @@ static json_t *summary(const struct events *ev, const char *how_it_ended)
 		json_t *v = json_object_get(ev->last_result, summary_fields[i]);
 		json_object_set(s, summary_fields[i], v ? v : json_null());
 	}
+	add_typed_fields(ev->last_result, s);
 	add_claude_fields(ev, s);
 	return s;
 }
