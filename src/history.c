@@ -21,6 +21,7 @@
 int history_open(struct history *h, int root_fd, bool durable)
 {
 	h->durable = durable;
+	h->max_keys = HISTORY_KEYS;
 	if (mkdirat(root_fd, "history", 0700) < 0 && errno != EEXIST)
 		return h->dir_fd = -1;
 	h->dir_fd = openat(root_fd, "history", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -136,9 +137,66 @@ static int replace_file(const struct history *h, const char *name, const char *t
 	return 0;
 }
 
+struct aged {
+	char name[40];
+	int64_t mtime_ns;
+};
+
+struct lister {
+	int dir_fd;
+	struct aged *v;
+	size_t n, cap;
+};
+
+static void list_file(void *ctx, const char *name)
+{
+	struct lister *l = ctx;
+	struct stat st;
+	if (name[0] == '.' || strlen(name) >= sizeof l->v->name ||
+	    fstatat(l->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct aged *grown = realloc(l->v, cap * sizeof *grown);
+		if (!grown)
+			return;
+		l->v = grown;
+		l->cap = cap;
+	}
+	snprintf(l->v[l->n].name, sizeof l->v[l->n].name, "%s", name);
+	l->v[l->n++].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+static int by_age(const void *a, const void *b)
+{
+	int64_t x = ((const struct aged *)a)->mtime_ns, y = ((const struct aged *)b)->mtime_ns;
+	return (x > y) - (x < y);
+}
+
+/* Before a new key's file is created: keeps at most max_keys - 1 files,
+ * removing the least recently updated. */
+static void make_room(const struct history *h)
+{
+	struct lister l = { h->dir_fd, NULL, 0, 0 };
+	dir_each(h->dir_fd, list_file, &l);
+	if (l.n >= h->max_keys) {
+		qsort(l.v, l.n, sizeof *l.v, by_age);
+		for (size_t i = 0; i + h->max_keys <= l.n; i++)
+			unlinkat(h->dir_fd, l.v[i].name, 0);
+		log_info("history/: %zu keys, at most %zu kept: forgot the %zu least recently "
+			 "updated", l.n + 1, h->max_keys, l.n - h->max_keys + 1);
+	}
+	free(l.v);
+}
+
 int history_record(const struct history *h, const char *key, double seconds)
 {
 	double runs[HISTORY_RUNS];
+	char name[40];
+	struct stat st;
+	file_name(key, name);
+	if (fstatat(h->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		make_room(h);
 	size_t n = history_load(h, key, runs);
 	if (n == HISTORY_RUNS) {
 		memmove(runs, runs + 1, (HISTORY_RUNS - 1) * sizeof *runs);
@@ -155,8 +213,6 @@ int history_record(const struct history *h, const char *key, double seconds)
 		errno = ENOMEM;
 		return -1;
 	}
-	char name[40];
-	file_name(key, name);
 	int rc = replace_file(h, name, text);
 	free(text);
 	return rc;

@@ -9,6 +9,9 @@
  * survives restarts and crashes. A file that cannot be parsed is ignored
  * with a warning, as if the key had no history, and replaced at the next
  * recorded run. Only the watcher writes it (it holds the spool's lock).
+ * Bounded: each file holds at most HISTORY_RUNS numbers, and when a new
+ * key would make more than max_keys files, the least recently updated
+ * ones are removed.
  *
  * The timeout (history_timeout(), pure): a number in the task wins
  * (source "task"); else, unless the task or [task] timeout says "auto",
@@ -27,10 +30,12 @@
 
 #define HISTORY_RUNS 20     /* run times kept per key */
 #define HISTORY_MIN_RUNS 5  /* fewer: no auto timeout yet */
+#define HISTORY_KEYS 10000  /* files kept; beyond, the least recently updated go */
 
 struct history {
-	int dir_fd;   /* SPOOL/history */
-	bool durable; /* fsync each update ([spool] fsync) */
+	int dir_fd;        /* SPOOL/history */
+	bool durable;      /* fsync each update ([spool] fsync) */
+	size_t max_keys;   /* HISTORY_KEYS (tests lower it) */
 };
 
 /* Opens (creating it if needed, mode 0700) the history directory below the

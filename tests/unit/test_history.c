@@ -102,6 +102,48 @@ static void test_long_key_kept_short(void **state)
 	free(text);
 }
 
+/* Gives the file just written (the only one with a current mtime) the
+ * mtime `age` seconds after the epoch, so the order is known. */
+static void age_new_file(struct fx *f, int age)
+{
+	DIR *d = fdopendir(dup(f->h.dir_fd));
+	struct dirent *de;
+	struct stat st;
+	rewinddir(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && fstatat(f->h.dir_fd, de->d_name, &st, 0) == 0 &&
+		    st.st_mtime > 100000) {
+			struct timespec ts[2] = { { age, 0 }, { age, 0 } };
+			assert_int_equal(utimensat(f->h.dir_fd, de->d_name, ts, 0), 0);
+		}
+	closedir(d);
+}
+
+static void test_bounded_number_of_keys(void **state)
+{
+	struct fx *f = *state;
+	f->h.max_keys = 5;
+	char key[32], path[4096];
+	double runs[HISTORY_RUNS];
+	snprintf(path, sizeof path, "%s/history", f->dir);
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof key, "key%d", i);
+		assert_int_equal(history_record(&f->h, key, i), 0);
+		age_new_file(f, 1000 + i);
+		assert_true(tu_count_entries(path) <= 5);
+	}
+	assert_int_equal(tu_count_entries(path), 5);
+	/* The most recently updated keys are kept, the others forgotten. */
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof key, "key%d", i);
+		assert_int_equal(history_load(&f->h, key, runs), i >= 3 ? 1 : 0);
+	}
+	/* Updating a known key never removes another. */
+	assert_int_equal(history_record(&f->h, "key3", 1), 0);
+	assert_int_equal(tu_count_entries(path), 5);
+	assert_int_equal(history_load(&f->h, "key4", runs), 1);
+}
+
 static void write_history_file(struct fx *f, const char *key, const char *text)
 {
 	/* Find the key's file name by recording once, then overwrite it. */
@@ -249,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_and_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_to_last_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_key_kept_short, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounded_number_of_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_file_ignored, setup, teardown),
 		cmocka_unit_test(test_p90),
 		cmocka_unit_test(test_timeout_resolution),
