@@ -15,6 +15,7 @@
 #include "result.h"
 #include "retry.h"
 #include "run.h"
+#include "taskfile.h"
 #include "timeutil.h"
 
 /* What a claimed file is known as while it is handled. */
@@ -80,7 +81,7 @@ static int publish(const struct job_env *env, const char *id, const json_t *resu
 static void finish(const struct job_env *env, const struct claimed *c, const char *id,
 		   json_t *result, struct job_report *rep)
 {
-	char published[200];
+	char published[SPOOL_NAME_SIZE];
 	if (!result) {
 		log_errx("%s: cannot build the result (out of memory); it stays in active/", id);
 		rep->end = JOB_LEFT;
@@ -99,26 +100,16 @@ static void finish(const struct job_env *env, const struct claimed *c, const cha
 	json_decref(result);
 }
 
-/* The id a refused file's result is filed under: its own when it has a
- * valid one, else one derived from its file name. */
-static void rejection_id(json_t *doc, const char *name, char id[TASK_ID_MAX + 1])
-{
-	json_t *v = json_object_get(doc, "id");
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		memcpy(id, json_string_value(v), json_string_length(v) + 1);
-	else
-		task_id_from_filename(name, id);
-}
-
 static void reject(const struct job_env *env, const struct claimed *c, const char *id,
 		   const struct task_error *e, json_t *doc, struct job_report *rep)
 {
-	char kept[320], kept_path[4096], published[200];
+	char kept[SPOOL_NAME_SIZE], kept_path[4096], published[SPOOL_NAME_SIZE];
 	spool_rejected_name(env->spool, c->name, kept, sizeof kept);
-	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, kept);
+	if (spool_path_rejected(env->spool, kept, kept_path, sizeof kept_path) < 0)
+		kept_path[0] = '\0';
 	struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
 				      .attempt = 0 }; /* it never ran */
-	json_t *result = result_rejected(id, e, doc, &ctx, kept_path);
+	json_t *result = result_rejected(id, e, doc, &ctx, kept_path[0] ? kept_path : NULL);
 	rep->end = JOB_LEFT;
 	if (!result || publish(env, id, result, published, sizeof published) < 0) {
 		json_decref(result);
@@ -137,12 +128,10 @@ static void reject(const struct job_env *env, const struct claimed *c, const cha
 static bool already_published(const struct job_env *env, const char *id, const char *stamp,
 			      bool *was_rejected)
 {
-	char name[200], why[64];
-	for (int n = 1; n < 100000; n++) {
-		if (n == 1)
-			snprintf(name, sizeof name, "%s.json", id);
-		else
-			snprintf(name, sizeof name, "%s@%d.json", id, n);
+	char name[SPOOL_NAME_SIZE], why[64];
+	for (unsigned n = 1; n < 100000; n++) {
+		if (spool_name_result(id, n, name) < 0)
+			return false;
 		char *buf;
 		size_t len;
 		struct stat st;
@@ -161,31 +150,22 @@ static bool already_published(const struct job_env *env, const char *id, const c
 	return false;
 }
 
-/* Reads and validates active/NAME; false with e filled when it is refused.
- * id gets the task's id, or the one its rejection is filed under. */
+/* Reads and validates active/NAME through the one task file pipeline
+ * (taskfile.h); false with e filled when it is refused. id gets the task's
+ * id, or the one its rejection is filed under. */
 static bool load_claimed(const struct job_env *env, struct claimed *c, struct task *t,
 			 struct task_error *e, char id[TASK_ID_MAX + 1])
 {
-	char *buf = NULL, why[400];
-	size_t len = 0;
-	struct stat st;
-	bool ok = false;
-	if (spool_read_task(env->spool->active_fd, c->name, env->cfg->max_task_bytes, true, &buf,
-			    &len, &st, e->message, sizeof e->message) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_file");
-		if (fstatat(env->spool->active_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			memset(&st, 0, sizeof st);
-	} else if (owner_check(env->owners, st.st_uid, &c->user, &c->as_user, why, sizeof why) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_owner");
-		snprintf(e->message, sizeof e->message, "%s: %s", c->name, why);
-	} else
-		ok = task_parse(buf, len, c->name, &env->cfg->task, t, e) == 0;
-	free(buf);
-	format_stamp(&st, c->stamp, sizeof c->stamp);
-	if (ok)
-		memcpy(id, t->id, TASK_ID_MAX + 1);
-	else
-		rejection_id(t->json, c->name, id);
+	struct taskfile tf;
+	bool ok = taskfile_load_at(&tf, env->spool->active_fd, c->name, env->cfg, env->owners) ==
+		  TASKFILE_OK;
+	/* The job takes over what the pipeline found. */
+	*t = tf.task;
+	*e = tf.error;
+	c->user = tf.user;
+	c->as_user = tf.as_user;
+	memcpy(id, tf.id, TASK_ID_MAX + 1);
+	format_stamp(&tf.st, c->stamp, sizeof c->stamp);
 	return ok;
 }
 
@@ -377,13 +357,16 @@ static void run_claimed(const struct job_env *env, struct claimed *c, const stru
 	if (run_task(t, &opt, &o) < 0)
 		log_err("%s: the runner failed while running it; the task was killed", t->id);
 	char out_path[4096], err_path[4096];
-	snprintf(out_path, sizeof out_path, "%s/%s.stdout", env->spool->logs_path, t->id);
-	snprintf(err_path, sizeof err_path, "%s/%s.stderr", env->spool->logs_path, t->id);
+	if (spool_path_log(env->spool, t->id, "stdout", out_path, sizeof out_path) < 0)
+		out_path[0] = '\0';
+	if (spool_path_log(env->spool, t->id, "stderr", err_path, sizeof err_path) < 0)
+		err_path[0] = '\0';
 	if (o.status == RUN_ABORTED && !rn.cancelled)
 		requeue(env, c, t, rep);
 	else
 		conclude(env, c, t, &o, rn.cancelled && o.status == RUN_ABORTED,
-			 o.out.log_created ? out_path : NULL, o.err.log_created ? err_path : NULL, rep);
+			 o.out.log_created && out_path[0] ? out_path : NULL,
+			 o.err.log_created && err_path[0] ? err_path : NULL, rep);
 	/* Done either way, killed or finished first: the request is spent. */
 	if (rn.cancelled && rep->end == JOB_PUBLISHED)
 		spool_cancel_done(env->spool, t->id);
@@ -399,7 +382,7 @@ static bool finish_if_published(const struct job_env *env, const struct claimed 
 	if (!spool_result_exists(env->spool, id) ||
 	    !already_published(env, id, c->stamp, &was_rejected))
 		return false;
-	char kept[320];
+	char kept[SPOOL_NAME_SIZE];
 	log_info("%s: result already published; finishing its bookkeeping", c->name);
 	if (was_rejected ? spool_keep_rejected(env->spool, c->name, kept, sizeof kept)
 			 : spool_finish(env->spool, c->name))

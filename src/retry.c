@@ -29,19 +29,26 @@ int64_t retry_backoff_ms(const struct retry_policy *p, unsigned n, double jitter
 	return (int64_t)(delay * 1000.0 * (1.0 + jitter) / 2.0);
 }
 
-/* The Unix time a usage-limit message names, or 0. */
-static int64_t usage_limit_epoch(const regex_t *re, const char *text, size_t len)
+int64_t retry_usage_limit_epoch(const regex_t *re, const char *text, size_t len, int64_t now_ms)
 {
 	regmatch_t m[2];
 	if (!search(re, text, len, m, 2) || m[1].rm_so < 0)
 		return 0;
-	char digits[24];
-	size_t n = (size_t)(m[1].rm_eo - m[1].rm_so);
-	if (n == 0 || n >= sizeof digits)
+	/* The digits are the task's, so hostile: parse them by hand, give up
+	 * past the bound (no strtoll saturation, no multiplication that can
+	 * overflow later in ms or ns). */
+	int64_t now_s = now_ms / 1000, max_s = now_s + RETRY_USAGE_LIMIT_MAX_WAIT_S, epoch = 0;
+	if (m[1].rm_eo <= m[1].rm_so)
 		return 0;
-	memcpy(digits, text + m[1].rm_so, n);
-	digits[n] = '\0';
-	return strtoll(digits, NULL, 10);
+	for (regoff_t i = m[1].rm_so; i < m[1].rm_eo; i++) {
+		char c = text[i];
+		if (c < '0' || c > '9')
+			return 0;
+		epoch = epoch * 10 + (c - '0');
+		if (epoch > max_s)
+			return 0;
+	}
+	return epoch > now_s ? epoch : 0;
 }
 
 /* Whether retry_on covers this outcome; reason says how. */
@@ -89,9 +96,9 @@ void retry_decide(const struct task *t, const struct run_outcome *o, const char 
 	if (o->status == RUN_ABORTED)
 		return;
 	if (usage_limit && (t->retry.retries > 0 || t->limit_key)) {
-		int64_t epoch = usage_limit_epoch(usage_limit, err, errlen);
+		int64_t epoch = retry_usage_limit_epoch(usage_limit, err, errlen, now_ms);
 		if (!epoch)
-			epoch = usage_limit_epoch(usage_limit, out, outlen);
+			epoch = retry_usage_limit_epoch(usage_limit, out, outlen, now_ms);
 		if (epoch && epoch * 1000 > now_ms) {
 			d->action = RETRY_USAGE_LIMIT;
 			d->not_before_ms = epoch * 1000;

@@ -37,6 +37,17 @@ void retry_decide(const struct task *t, const struct run_outcome *o, const char 
 		  const regex_t *usage_limit, int64_t now_ms, double jitter,
 		  struct retry_decision *d);
 
+/* The longest a usage limit may defer a task: a reset time further ahead
+ * (a typo, garbage, an overflow attempt such as 10000000000) is not
+ * believed, and the run counts as an ordinary failure. */
+#define RETRY_USAGE_LIMIT_MAX_WAIT_S (INT64_C(31) * 24 * 3600)
+
+/* The reset time (Unix seconds) that group 1 of re finds in text, when it
+ * is a decimal number after now and at most RETRY_USAGE_LIMIT_MAX_WAIT_S
+ * ahead; else 0. Pure and bounded: whatever the task printed, the result
+ * times 10^9 fits an int64_t. runner and status both rely on it. */
+int64_t retry_usage_limit_epoch(const regex_t *re, const char *text, size_t len, int64_t now_ms);
+
 /* The back-off before retry number n (0 for the first retry), in ms. */
 int64_t retry_backoff_ms(const struct retry_policy *p, unsigned n, double jitter);
 

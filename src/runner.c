@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arrival.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -59,6 +60,7 @@ struct runner {
 	bool cancels_pending;     /* cancel/ changed */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
 	struct queue retrying;    /* names this run deferred: drain fails if any is still there */
+	struct arrivals arrivals; /* created in incoming/, not yet whole (arrival.h) */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -198,16 +200,19 @@ static void enqueue(struct runner *r, const char *name)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
 }
 
-/* A name created in incoming/ is taken at once unless it is a regular file
- * with one link: that one is still being written, and its close (or a
- * rename) will say when it is whole. Links, FIFOs and directories are
- * rejected as soon as they appear. */
+/* A regular file created in incoming/ is taken once it is whole, which
+ * arrival.h decides; links, FIFOs and directories are rejected as soon as
+ * they appear. */
 static void enqueue_created(struct runner *r, const char *name)
 {
 	struct stat st;
-	if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !(S_ISREG(st.st_mode) && st.st_nlink == 1))
+	if (!spool_is_task_name(name) ||
+	    fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode))
 		enqueue(r, name);
+	else if (arrival_note(&r->arrivals, name, time_monotonic_ns() / NS_PER_MS) < 0)
+		log_warn("cannot keep track of %s now; it is picked up at the next scan", name);
 }
 
 static void on_event(void *ctx, const struct watch_event *ev)
@@ -232,6 +237,17 @@ static void on_event(void *ctx, const struct watch_event *ev)
 static void enqueue_entry(void *ctx, const char *name)
 {
 	enqueue(ctx, name);
+}
+
+/* Queues the created files that are whole now; the ms until the next look
+ * shortens *wait_ms. */
+static void take_arrivals(struct runner *r, int *wait_ms)
+{
+	int64_t now = time_monotonic_ns() / NS_PER_MS;
+	arrival_poll(&r->arrivals, r->spool.incoming_fd, now, enqueue_entry, r);
+	int next = arrival_timeout_ms(&r->arrivals, now);
+	if (next >= 0 && (*wait_ms < 0 || next < *wait_ms))
+		*wait_ms = next;
 }
 
 /* Reads pending inotify events; false when a watched directory vanished. */
@@ -273,7 +289,7 @@ static struct job_env job_env_of(struct runner *r)
 
 static void push_deferred(struct runner *r, const char *name, const char *id, int64_t when_ms)
 {
-	if (queue_push(&r->deferred, name, id, 0, when_ms * NS_PER_MS) < 0)
+	if (queue_push(&r->deferred, name, id, 0, time_ms_to_ns(when_ms)) < 0)
 		log_warn("%s: cannot keep it scheduled now; it runs at the next start", name);
 }
 
@@ -450,7 +466,8 @@ static int main_loop(struct runner *r)
 			return EXIT_IOERR;
 		if (r->cancels_pending)
 			process_cancels(r);
-		int wait_ms = -1;
+		int wait_ms = -1, arrival_ms = -1;
+		take_arrivals(r, &arrival_ms);
 		if (r->paused) {
 			if (r->drain) {
 				log_warnx("%s/pause exists: drain runs nothing", r->spool.root);
@@ -458,8 +475,10 @@ static int main_loop(struct runner *r)
 			}
 			wait_for_event(r, -1);
 		} else if (!start_next(r, &wait_ms)) {
-			if (r->drain)
+			if (r->drain && !arrival_count(&r->arrivals))
 				return r->unsuccessful || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
+			if (arrival_ms >= 0 && (wait_ms < 0 || arrival_ms < wait_ms))
+				wait_ms = arrival_ms;
 			wait_for_event(r, wait_ms);
 		}
 	}
@@ -559,6 +578,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);
 	queue_clear(&r.retrying);
+	arrival_clear(&r.arrivals);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)
 		regfree(&r.usage_limit);

@@ -97,10 +97,10 @@ struct running_lister {
  * its first byte, as no log exists yet). */
 static json_t *log_size(struct spool *s, const char *id, const char *stream)
 {
-	char name[200];
+	char name[SPOOL_NAME_SIZE];
 	struct stat st;
-	snprintf(name, sizeof name, "%s.%s", id, stream);
-	return json_integer(fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
+	return json_integer(spool_name_log(id, stream, name) == 0 &&
+			    fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
 }
 
 static void add_running(void *ctx, const char *name)
@@ -179,7 +179,7 @@ static void add_deferred(void *ctx, const char *name)
 	json_t *st = spool_load_state(l->s, l->s->deferred_fd, name);
 	const char *id = json_string_value(json_object_get(st, "id"));
 	int64_t when = json_integer_value(json_object_get(st, "not_before_ms"));
-	queue_push(&l->q, name, id ? id : name, 0, when * NS_PER_MS);
+	queue_push(&l->q, name, id ? id : name, 0, time_ms_to_ns(when));
 	json_decref(st);
 }
 

@@ -357,6 +357,45 @@ static void test_usage_limit_needs_retries_or_key(void **state)
 	regfree(&re);
 }
 
+/* The reset time is task output, so hostile: every number is bounded
+ * before anything multiplies it (issue 10 point 7). */
+static void test_usage_limit_epoch_bounds(void **state)
+{
+	(void)state;
+	regex_t re;
+	assert_int_equal(regcomp(&re, "usage limit reached\\|([0-9]+)", REG_EXTENDED), 0);
+	const int64_t now_s = NOW_MS / 1000, max_s = now_s + RETRY_USAGE_LIMIT_MAX_WAIT_S;
+	struct { const char *text; int64_t want; } cases[] = {
+		{ "usage limit reached|10000000000", 0 },          /* year 2286 */
+		{ "usage limit reached|99999999999999999999999", 0 }, /* past int64 */
+		{ "usage limit reached|9223372036854775807", 0 },
+		{ "usage limit reached|9223372036854775808", 0 },
+		{ "usage limit reached|0", 0 },
+		{ "usage limit reached|1700000000", 0 },           /* now: not in the future */
+		{ "usage limit reached|1700000001", 1700000001 },
+		{ "usage limit reached|0001700000001", 1700000001 }, /* leading zeros */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		assert_int_equal(retry_usage_limit_epoch(&re, cases[i].text, strlen(cases[i].text),
+							 NOW_MS), cases[i].want);
+	char edge[64];
+	snprintf(edge, sizeof edge, "usage limit reached|%lld", (long long)max_s);
+	assert_int_equal(retry_usage_limit_epoch(&re, edge, strlen(edge), NOW_MS), max_s);
+	snprintf(edge, sizeof edge, "usage limit reached|%lld", (long long)max_s + 1);
+	assert_int_equal(retry_usage_limit_epoch(&re, edge, strlen(edge), NOW_MS), 0);
+
+	/* Not believed: an ordinary failure, retried with back-off. */
+	struct task t;
+	parse("{\"command\":\"claude\",\"retries\":1}", &t);
+	struct run_outcome o = exited(1);
+	struct retry_decision d;
+	const char err[] = "usage limit reached|10000000000";
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	expect_backoff(&d, 0, &t);
+	task_clear(&t);
+	regfree(&re);
+}
+
 static void test_usage_limit_past(void **state)
 {
 	(void)state;
@@ -463,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_usage_limit_future),
 		cmocka_unit_test(test_usage_limit_needs_retries_or_key),
 		cmocka_unit_test(test_usage_limit_past),
+		cmocka_unit_test(test_usage_limit_epoch_bounds),
 		cmocka_unit_test(test_backoff_values),
 		cmocka_unit_test(test_backoff_no_overflow),
 		cmocka_unit_test(test_decision_uses_jitter),
