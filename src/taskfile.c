@@ -96,20 +96,21 @@ static const char *kind_of(mode_t m)
 	     : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
 }
 
-/* Reads a path the user named: followed, but never blocking on what is
- * not a regular file (stdin excepted: the user pipes into it). */
+/* Reads a path the user named, as cat would: followed, and a FIFO is read
+ * (`spoolrun exec <(make-task)` is documented); a directory or a device is
+ * refused with its kind rather than read as nothing. */
 static int read_user_path(const char *path, size_t max, char **buf, size_t *len,
 			  struct stat *st, char *why, size_t whylen)
 {
 	bool is_stdin = strcmp(path, "-") == 0;
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	int rc = -1;
 	if (fd < 0)
 		snprintf(why, whylen, "%s", strerror(errno));
 	else if (fstat(fd, st) < 0)
 		snprintf(why, whylen, "cannot stat: %s", strerror(errno));
-	else if (!is_stdin && !S_ISREG(st->st_mode))
-		snprintf(why, whylen, "is %s, not a regular file", kind_of(st->st_mode));
+	else if (!is_stdin && !S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode))
+		snprintf(why, whylen, "is %s, not a task file", kind_of(st->st_mode));
 	else if (read_fd_bounded(fd, max, buf, len) < 0)
 		snprintf(why, whylen, "%s", errno == EFBIG ? "larger than max_task_bytes"
 							  : strerror(errno));

@@ -6,8 +6,9 @@
  *   read   bounded by max_task_bytes; never blocks (a FIFO is refused, not
  *          opened for reading and waited on). In a spool directory: never
  *          follows a symbolic link, one hard link only (spool_read_task).
- *          A path a user names on the command line is followed like cat
- *          follows it; "-" is standard input.
+ *          A path a user names on the command line is read like cat reads
+ *          it (followed; a FIFO is read: `exec <(make-task)`), but a
+ *          directory or device is refused by kind; "-" is standard input.
  *   name   the file name fits what the spool derives from it
  *          (SPOOL_TASK_NAME_MAX), so a task can always be deferred, have
  *          its state saved and its rejected copy kept.

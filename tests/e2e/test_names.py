@@ -76,13 +76,13 @@ class OnePipeline(SpoolTest):
         self.assertEqual(drain(self.spool)[0], 1)
         self.assertEqual(self.spool.results(), ["y_z.json"])
 
-    def test_exec_and_validate_never_block_on_a_fifo(self):
-        fifo = self.spool.stage("f.json")
-        os.mkfifo(fifo)
-        for cmd in (["exec", fifo], ["validate", fifo]):
+    def test_exec_and_validate_name_a_directory(self):
+        d = self.spool.stage("d.json")
+        os.mkdir(d)
+        for cmd in (["exec", d], ["validate", d]):
             p = run_cli(*cmd, timeout=10)
             self.assertEqual(p.returncode, 66, p.stderr)
-            self.assertIn("FIFO", p.stderr)
+            self.assertIn("is a directory", p.stderr)
 
 
 class LongNames(SpoolTest):
