@@ -631,19 +631,19 @@ int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
 		    int64_t *priority, char *id, size_t idlen, struct stat *st)
 {
 	(void)s;
-	char *buf = NULL, why[512], derived[TASK_ID_MAX + 1];
+	char *buf = NULL, why[512], found[TASK_ID_MAX + 1];
 	size_t len;
 	*priority = 0;
-	task_id_from_filename(name, derived);
-	snprintf(id, idlen, "%s", derived);
+	task_id_from_filename(name, found);
+	snprintf(id, idlen, "%s", found);
 	if (spool_read_task(dirfd, name, max, true, &buf, &len, st, why, sizeof why) < 0)
 		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
 	json_t *doc = json_loadb(buf, len, 0, NULL);
-	json_t *p = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
+	json_t *p = json_object_get(doc, "priority");
 	if (json_is_integer(p))
 		*priority = json_integer_value(p);
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		snprintf(id, idlen, "%s", json_string_value(v));
+	task_id_of_file(doc, name, found); /* the rule the rejection follows too */
+	snprintf(id, idlen, "%s", found);
 	json_decref(doc);
 	free(buf);
 	return 0;

@@ -13,9 +13,11 @@
  *   ROOT/.lock      flock()ed by the one runner of this spool
  *
  * The life of a task file NAME, and the one function that makes each move
- * (every move is a rename that never replaces, but for spool_requeue):
+ * (each a rename that never replaces, except spool_requeue and
+ * spool_undefer for now: being reworked with the event loop):
  *
- *   producer --rename/link--> incoming/NAME
+ *   producer --rename--> incoming/NAME  (created or linked in place: taken
+ *        |                           once whole, arrival.h)
  *        |  spool_claim
  *        v
  *   active/NAME (+ .NAME.state from attempt 2 on: spool_save_state)
@@ -26,7 +28,8 @@
  *        |-- spool_defer ---------> deferred/NAME or NAME.N (+ its .state)
  *        |                            |  spool_undefer when due
  *        |                            '--> active/NAME
- *        '-- spool_requeue -------> incoming/NAME (stopped before it ran)
+ *        '-- spool_requeue -------> incoming/NAME (a stop; a task with attempts
+ *                                  behind it goes by spool_defer, due at once)
  *
  *   Crash leftovers, cleared at start (spool_clean_tmp): all of tmp/ and
  *   results/.tmp-*, a .NAME.state whose NAME is gone. A task file found in

@@ -20,17 +20,6 @@ static enum taskfile_stage refuse(struct taskfile *tf, enum taskfile_stage stage
 	return stage;
 }
 
-/* The id a refused file is filed under: the one it states when valid
- * (the user's intent), else one derived from its name. */
-static void rejection_id(struct taskfile *tf)
-{
-	json_t *v = json_object_get(tf->task.json, "id");
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		memcpy(tf->id, json_string_value(v), json_string_length(v) + 1);
-	else
-		task_id_from_filename(tf->name, tf->id);
-}
-
 /* name -> parse -> id, once the bytes are read. */
 static enum taskfile_stage check_and_parse(struct taskfile *tf, const char *buf, size_t len,
 					   const struct config *cfg)
@@ -67,7 +56,7 @@ static enum taskfile_stage finish(struct taskfile *tf, char *buf, size_t len,
 		tf->task.json = json_loadb(buf, len, JSON_ALLOW_NUL, NULL); /* for its id */
 	free(buf);
 	if (tf->stage != TASKFILE_OK)
-		rejection_id(tf);
+		task_id_of_file(tf->task.json, tf->name, tf->id);
 	return tf->stage;
 }
 
