@@ -484,11 +484,8 @@ struct id_list {
 	size_t n, cap;
 };
 
-static void collect_id(void *ctx, const char *id)
+static void id_list_add(struct id_list *l, const char *id)
 {
-	struct id_list *l = ctx;
-	if (id[0] == '.')
-		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		char **grown = realloc(l->ids, cap * sizeof *grown);
@@ -499,6 +496,12 @@ static void collect_id(void *ctx, const char *id)
 	}
 	if ((l->ids[l->n] = strdup(id)))
 		l->n++;
+}
+
+static void collect_id(void *ctx, const char *id)
+{
+	if (id[0] != '.')
+		id_list_add(ctx, id);
 }
 
 /* Takes the entry with this id out of q into *out; false when none. */
@@ -569,8 +572,17 @@ static void recover_one(void *ctx, const char *name)
 	struct runner *r = ctx;
 	if (name[0] == '.')
 		return; /* state files */
+	if (find_flight_name(r, name))
+		return; /* completed: its record is being published */
 	if (queue_push(&r->recovered, name, NULL, 0, 0) < 0)
 		log_warn("%s: cannot queue it now; it runs at the next start", name);
+}
+
+/* A completion record found at start-up: its job publishes it. Listed
+ * first, launched after, like every work item. */
+static void complete_one(void *ctx, const char *rec)
+{
+	id_list_add(ctx, rec);
 }
 
 /* Deferred tasks keep their times across restarts: read them back. */
@@ -823,6 +835,15 @@ static int start(struct runner *r, const char *config_path)
 		log_info("paused: %s/pause exists; no new task starts until it is removed",
 			 r->spool.root);
 	dir_each(r->spool.deferred_fd, restore_deferred, r);
+	/* Completions a stop left half-done go first: their task files are
+	 * not to be run again. */
+	struct id_list done = { 0 };
+	spool_each_done(&r->spool, complete_one, &done);
+	for (size_t i = 0; i < done.n; i++) {
+		launch(r, done.ids[i], JOB_COMPLETED);
+		free(done.ids[i]);
+	}
+	free(done.ids);
 	dir_each(r->spool.active_fd, recover_one, r);
 	if (dir_each(r->spool.incoming_fd, enqueue_entry, r) < 0) {
 		log_err("cannot list %s/incoming", r->spool.root);

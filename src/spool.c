@@ -385,6 +385,138 @@ int spool_publish(struct spool *s, const char *id, const json_t *result, char *p
 	return rc;
 }
 
+/* --- Completion records ------------------------------------------------
+ *
+ * A task is complete when its result is durable in the spool, before the
+ * task file is let go: the result is first written whole as a completion
+ * record (tmp/done-NAME, or .tmp-done-NAME beside results/ on another file
+ * system), then the task file leaves active/, then the record is renamed
+ * into results/. A stop anywhere in between leaves a record that recovery
+ * publishes; it never needs results/ to still hold anything. */
+
+static bool is_done_record(struct spool *s, const char *name)
+{
+	const char *prefix = s->publish_tmp_fd == s->results_fd ? ".tmp-done-" : "done-";
+	return !strncmp(name, prefix, strlen(prefix));
+}
+
+/* done-NAME, or done-HASH for a name too long for that; .N if taken. */
+static void done_name(struct spool *s, const char *name, int n, char *out, size_t len)
+{
+	const char *prefix = s->publish_tmp_fd == s->results_fd ? ".tmp-done-" : "done-";
+	char base[NAME_MAX + 1];
+	if (strlen(name) + 24 < NAME_MAX)
+		snprintf(base, sizeof base, "%s", name);
+	else {
+		uint64_t h = 1469598103934665603u; /* FNV-1a */
+		for (const char *p = name; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211u;
+		snprintf(base, sizeof base, "%.64s~%016jx", name, (uintmax_t)h);
+	}
+	if (n > 1)
+		snprintf(out, len, "%s%s.%d", prefix, base, n);
+	else
+		snprintf(out, len, "%s%s", prefix, base);
+}
+
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen)
+{
+	char part[NAME_MAX + 1];
+	struct json_writer *w = malloc(sizeof *w);
+	if (!w)
+		return -1;
+	struct json_body b = { result, w };
+	done_name(s, name, 1, rec, reclen);
+	snprintf(part, sizeof part, "%s", rec);
+	memcpy(part + (s->publish_tmp_fd == s->results_fd ? 5 : 0), "part", 4); /* done -> part */
+	/* A leftover of a failed try would make O_EXCL fail. */
+	unlinkat(s->publish_tmp_fd, part, 0);
+	int fd = openat(s->publish_tmp_fd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -1 : 0;
+	if (rc == 0 && (fchmod(fd, s->file_mode) < 0 || write_json(fd, &b) < 0 ||
+			(s->durable && fsync(fd) < 0)))
+		rc = -1;
+	if (fd >= 0 && close(fd) < 0)
+		rc = -1;
+	for (int n = 2; rc == 0; n++) {
+		if (rename_noreplace(s->publish_tmp_fd, part, s->publish_tmp_fd, rec) == 0)
+			break;
+		if (errno != EEXIST || n > 1000)
+			rc = -1;
+		else
+			done_name(s, name, n, rec, reclen);
+	}
+	if (rc == 0 && s->durable && fsync_dirfd(s->publish_tmp_fd) < 0)
+		rc = -1; /* the record may not survive a crash: do not let the task go yet */
+	int saved = errno;
+	if (rc < 0)
+		unlinkat(s->publish_tmp_fd, part, 0);
+	free(w);
+	errno = saved;
+	return rc;
+}
+
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen)
+{
+	for (int n = first; n < 100000; n++) {
+		if (n == 1)
+			snprintf(published, publishedlen, "%s.json", id);
+		else
+			snprintf(published, publishedlen, "%s@%d.json", id, n);
+		if (rename_noreplace(s->publish_tmp_fd, rec, s->results_fd, published) == 0) {
+			if (s->durable && fsync_dirfd(s->results_fd) < 0)
+				log_warn("published %s, but fsync of %s failed", published,
+					 s->results_path);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+json_t *spool_load_done(struct spool *s, const char *rec)
+{
+	int fd = openat(s->publish_tmp_fd, rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	json_t *doc = json_loadfd(fd, JSON_ALLOW_NUL, NULL);
+	close(fd);
+	if (doc && !json_is_object(doc)) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+void spool_drop_done(struct spool *s, const char *rec)
+{
+	if (unlinkat(s->publish_tmp_fd, rec, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove the completion record %s", rec);
+}
+
+struct done_walk {
+	struct spool *s;
+	void (*fn)(void *ctx, const char *rec);
+	void *ctx;
+};
+
+static void each_done_entry(void *ctx, const char *name)
+{
+	struct done_walk *w = ctx;
+	if (is_done_record(w->s, name))
+		w->fn(w->ctx, name);
+}
+
+int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx)
+{
+	struct done_walk w = { s, fn, ctx };
+	return dir_each(s->publish_tmp_fd, each_done_entry, &w);
+}
+
 bool spool_result_exists(struct spool *s, const char *id)
 {
 	char name[160];
@@ -428,6 +560,8 @@ static void remove_leftover(void *ctx, const char *name)
 	struct cleaner *c = ctx;
 	if (c->only_dot_tmp && strncmp(name, ".tmp-", 5) != 0)
 		return;
+	if (!strncmp(name, c->only_dot_tmp ? ".tmp-done-" : "done-", c->only_dot_tmp ? 10 : 5))
+		return; /* a completion record: recovery publishes it */
 	if (unlinkat(c->dirfd, name, 0) == 0)
 		log_info("removed leftover temporary file %s", name);
 }

@@ -109,6 +109,21 @@ void spool_rejected_name(struct spool *s, const char *name, char *out, size_t ou
 int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
 		  size_t publishedlen);
 
+/* Completion records (see spool.c): spool_record_done writes result whole
+ * and durably as the record of active/name's completion (its name into
+ * rec, size >= NAME_MAX + 1), before the task file is let go;
+ * spool_publish_done then renames it into results/ as <id>.json or
+ * <id>@N.json, N from first (1: the plain name first), never replacing.
+ * At start-up spool_each_done lists the records a stop left, for recovery
+ * to publish (the record's "task_file" names the task it completes). */
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen);
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen);
+json_t *spool_load_done(struct spool *s, const char *rec);
+void spool_drop_done(struct spool *s, const char *rec);
+int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx);
+
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);
 
