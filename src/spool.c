@@ -284,7 +284,8 @@ void spool_remove_state(struct spool *s, int dirfd, const char *name)
 
 int spool_requeue(struct spool *s, const char *name)
 {
-	if (renameat(s->active_fd, name, s->incoming_fd, name) < 0)
+	/* Never over a file a producer dropped in meanwhile. */
+	if (rename_noreplace(s->active_fd, name, s->incoming_fd, name) < 0)
 		return -1;
 	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->incoming_fd) : 0;
@@ -342,13 +343,15 @@ int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t 
 	return s->durable ? fsync_dirfd(dirfd) : 0;
 }
 
-int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen)
+int spool_defer(struct spool *s, const char *name,
+		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
+		char *out, size_t outlen)
 {
 	char copy[SPOOL_NAME_SIZE];
 	spool_name_copy(name, first_free(s->deferred_fd, name, copy_namer), copy);
 	if (give_name(copy, out, outlen) < 0)
 		return -1;
-	if (spool_save_state(s, s->deferred_fd, out, state) < 0)
+	if (save_state(ctx, out) < 0)
 		return -1;
 	if (rename_noreplace(s->active_fd, name, s->deferred_fd, out) < 0) {
 		int saved = errno;
@@ -365,7 +368,8 @@ int spool_undefer(struct spool *s, const char *name)
 	char st[SPOOL_NAME_SIZE];
 	if (spool_name_state(name, st) < 0)
 		return -1;
-	if (renameat(s->deferred_fd, name, s->active_fd, name) < 0)
+	/* Never over a task of the same name running in active/. */
+	if (rename_noreplace(s->deferred_fd, name, s->active_fd, name) < 0)
 		return -1;
 	if (renameat(s->deferred_fd, st, s->active_fd, st) < 0 && errno != ENOENT)
 		log_warn("cannot move the state of %s back to active/", name);
@@ -518,6 +522,138 @@ int spool_publish(struct spool *s, const char *id, const json_t *result, char *p
 	return rc;
 }
 
+/* --- Completion records ------------------------------------------------
+ *
+ * A task is complete when its result is durable in the spool, before the
+ * task file is let go: the result is first written whole as a completion
+ * record (tmp/done-NAME, or .tmp-done-NAME beside results/ on another file
+ * system), then the task file leaves active/, then the record is renamed
+ * into results/. A stop anywhere in between leaves a record that recovery
+ * publishes; it never needs results/ to still hold anything. */
+
+static bool is_done_record(struct spool *s, const char *name)
+{
+	const char *prefix = s->publish_tmp_fd == s->results_fd ? ".tmp-done-" : "done-";
+	return !strncmp(name, prefix, strlen(prefix));
+}
+
+/* done-NAME, or done-HASH for a name too long for that; .N if taken. */
+static void done_name(struct spool *s, const char *name, int n, char *out, size_t len)
+{
+	const char *prefix = s->publish_tmp_fd == s->results_fd ? ".tmp-done-" : "done-";
+	char base[NAME_MAX + 1];
+	if (strlen(name) + 24 < NAME_MAX)
+		snprintf(base, sizeof base, "%s", name);
+	else {
+		uint64_t h = 1469598103934665603u; /* FNV-1a */
+		for (const char *p = name; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211u;
+		snprintf(base, sizeof base, "%.64s~%016jx", name, (uintmax_t)h);
+	}
+	if (n > 1)
+		snprintf(out, len, "%s%s.%d", prefix, base, n);
+	else
+		snprintf(out, len, "%s%s", prefix, base);
+}
+
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen)
+{
+	char part[NAME_MAX + 1];
+	struct json_writer *w = malloc(sizeof *w);
+	if (!w)
+		return -1;
+	struct json_body b = { result, w };
+	done_name(s, name, 1, rec, reclen);
+	snprintf(part, sizeof part, "%s", rec);
+	memcpy(part + (s->publish_tmp_fd == s->results_fd ? 5 : 0), "part", 4); /* done -> part */
+	/* A leftover of a failed try would make O_EXCL fail. */
+	unlinkat(s->publish_tmp_fd, part, 0);
+	int fd = openat(s->publish_tmp_fd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -1 : 0;
+	if (rc == 0 && (fchmod(fd, s->file_mode) < 0 || write_json(fd, &b) < 0 ||
+			(s->durable && fsync(fd) < 0)))
+		rc = -1;
+	if (fd >= 0 && close(fd) < 0)
+		rc = -1;
+	for (int n = 2; rc == 0; n++) {
+		if (rename_noreplace(s->publish_tmp_fd, part, s->publish_tmp_fd, rec) == 0)
+			break;
+		if (errno != EEXIST || n > 1000)
+			rc = -1;
+		else
+			done_name(s, name, n, rec, reclen);
+	}
+	if (rc == 0 && s->durable && fsync_dirfd(s->publish_tmp_fd) < 0)
+		rc = -1; /* the record may not survive a crash: do not let the task go yet */
+	int saved = errno;
+	if (rc < 0)
+		unlinkat(s->publish_tmp_fd, part, 0);
+	free(w);
+	errno = saved;
+	return rc;
+}
+
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen)
+{
+	char name[SPOOL_NAME_SIZE];
+	unsigned from = first_free(s->results_fd, id, result_namer);
+	for (unsigned n = from > (unsigned)first ? from : (unsigned)first; n < (1u << 30); n++) {
+		if (spool_name_result(id, n, name) < 0 || give_name(name, published, publishedlen) < 0)
+			return -1;
+		if (rename_noreplace(s->publish_tmp_fd, rec, s->results_fd, published) == 0) {
+			if (s->durable && fsync_dirfd(s->results_fd) < 0)
+				log_warn("published %s, but fsync of %s failed", published,
+					 s->results_path);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+json_t *spool_load_done(struct spool *s, const char *rec)
+{
+	int fd = openat(s->publish_tmp_fd, rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	json_t *doc = json_loadfd(fd, JSON_ALLOW_NUL, NULL);
+	close(fd);
+	if (doc && !json_is_object(doc)) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+void spool_drop_done(struct spool *s, const char *rec)
+{
+	if (unlinkat(s->publish_tmp_fd, rec, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove the completion record %s", rec);
+}
+
+struct done_walk {
+	struct spool *s;
+	void (*fn)(void *ctx, const char *rec);
+	void *ctx;
+};
+
+static void each_done_entry(void *ctx, const char *name)
+{
+	struct done_walk *w = ctx;
+	if (is_done_record(w->s, name))
+		w->fn(w->ctx, name);
+}
+
+int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx)
+{
+	struct done_walk w = { s, fn, ctx };
+	return dir_each(s->publish_tmp_fd, each_done_entry, &w);
+}
+
 bool spool_result_exists(struct spool *s, const char *id)
 {
 	char name[SPOOL_NAME_SIZE];
@@ -562,6 +698,8 @@ static void remove_leftover(void *ctx, const char *name)
 	struct cleaner *c = ctx;
 	if (c->only_dot_tmp && strncmp(name, ".tmp-", 5) != 0)
 		return;
+	if (!strncmp(name, c->only_dot_tmp ? ".tmp-done-" : "done-", c->only_dot_tmp ? 10 : 5))
+		return; /* a completion record: recovery publishes it */
 	if (unlinkat(c->dirfd, name, 0) == 0)
 		log_info("removed leftover temporary file %s", name);
 }
@@ -627,24 +765,36 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
 	return rc;
 }
 
-int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
-		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
+	       struct spool_peeked *p)
 {
 	(void)s;
-	char *buf = NULL, why[512], found[TASK_ID_MAX + 1];
+	char *buf = NULL, why[512];
 	size_t len;
-	*priority = 0;
-	task_id_from_filename(name, found);
-	snprintf(id, idlen, "%s", found);
-	if (spool_read_task(dirfd, name, max, true, &buf, &len, st, why, sizeof why) < 0)
-		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+	p->priority = 0;
+	p->limit_key[0] = '\0';
+	task_id_from_filename(name, p->id);
+	if (spool_read_task(dirfd, name, max, true, &buf, &len, &p->st, why, sizeof why) < 0)
+		return fstatat(dirfd, name, &p->st, AT_SYMLINK_NOFOLLOW);
 	json_t *doc = json_loadb(buf, len, 0, NULL);
-	json_t *p = json_object_get(doc, "priority");
-	if (json_is_integer(p))
-		*priority = json_integer_value(p);
-	task_id_of_file(doc, name, found); /* the rule the rejection follows too */
-	snprintf(id, idlen, "%s", found);
+	json_t *pr = json_object_get(doc, "priority"), *k = json_object_get(doc, "limit_key");
+	if (json_is_integer(pr))
+		p->priority = json_integer_value(pr);
+	task_id_of_file(doc, name, p->id); /* the rule the rejection follows too */
+	if (json_is_string(k) && json_string_length(k) < sizeof p->limit_key)
+		snprintf(p->limit_key, sizeof p->limit_key, "%s", json_string_value(k));
 	json_decref(doc);
 	free(buf);
 	return 0;
+}
+
+int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
+		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+{
+	struct spool_peeked p;
+	int rc = spool_peek(s, dirfd, name, max, &p);
+	*priority = p.priority;
+	snprintf(id, idlen, "%s", p.id);
+	*st = p.st;
+	return rc;
 }

@@ -13,28 +13,29 @@
  *   ROOT/.lock      flock()ed by the one runner of this spool
  *
  * The life of a task file NAME, and the one function that makes each move
- * (each a rename that never replaces, except spool_requeue and
- * spool_undefer for now: being reworked with the event loop):
+ * (each a rename that never replaces a file):
  *
  *   producer --rename--> incoming/NAME  (created or linked in place: taken
  *        |                           once whole, arrival.h)
  *        |  spool_claim
  *        v
- *   active/NAME (+ .NAME.state from attempt 2 on: spool_save_state)
- *        |-- spool_finish -------> gone; results/ID.json published first
- *        |                         (spool_publish)
- *        |-- spool_keep_rejected -> rejected/NAME or NAME.N; results/ID.json
- *        |                         (or ID@N.json) "rejected" published first
+ *   active/NAME (+ .NAME.state from attempt 2 on: task_state.h)
+ *        |  ending: spool_record_done writes the result whole into tmp/
+ *        |  (done-NAME), then the file is let go, then spool_publish_done
+ *        |  renames the record to results/ID.json (or ID@N.json):
+ *        |-- spool_finish -------> gone
+ *        |-- spool_keep_rejected -> rejected/NAME, or NAME.N (spool_name_copy)
  *        |-- spool_defer ---------> deferred/NAME or NAME.N (+ its .state)
  *        |                            |  spool_undefer when due
  *        |                            '--> active/NAME
  *        '-- spool_requeue -------> incoming/NAME (a stop; a task with attempts
  *                                  behind it goes by spool_defer, due at once)
  *
- *   Crash leftovers, cleared at start (spool_clean_tmp): all of tmp/ and
- *   results/.tmp-*, a .NAME.state whose NAME is gone. A task file found in
- *   active/ at start was interrupted: it runs again (max_attempts bounds it)
- *   unless its result is already published.
+ *   Crash leftovers at start: a done-NAME record is published
+ *   (spool_each_done); the rest of tmp/ and results/.tmp-*, and a
+ *   .NAME.state whose NAME is gone, are removed (spool_clean_tmp). A task
+ *   file found in active/ was interrupted: it runs again (max_attempts
+ *   bounds it) unless its completion was recorded.
  *
  * Names: the spool_name_* family below is the only code that formats a
  * name from an id or a task file name. A name that does not fit NAME_MAX
@@ -57,6 +58,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "task.h"
 
 struct spool {
 	char *root;          /* absolute */
@@ -117,7 +119,8 @@ int spool_path_rejected(const struct spool *s, const char *kept, char *out, size
 int spool_claim(struct spool *s, const char *name);
 
 /* Puts active/name back into incoming/, to be run again; a stop that puts a
- * task back is not an interrupted attempt, so its record goes. */
+ * task back is not an interrupted attempt, so its record goes. Never over a
+ * file in incoming/: -1 with EEXIST when the name is taken. */
 int spool_requeue(struct spool *s, const char *name);
 
 /* Removes active/name (and its attempt record) once its result is published. */
@@ -131,11 +134,15 @@ json_t *spool_load_state(struct spool *s, int dirfd, const char *name);
 int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t *state);
 void spool_remove_state(struct spool *s, int dirfd, const char *name);
 
-/* Moves active/name to deferred/ with its state (saved there first); the
- * name used in deferred/ (name, or name.N if taken) goes into out. */
-int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen);
+/* Moves active/name to deferred/ with its state: save_state(ctx, NAME)
+ * writes deferred/.NAME.state first (task_state.h), then the task follows;
+ * the name used in deferred/ (name, or name.N if taken) goes into out. */
+int spool_defer(struct spool *s, const char *name,
+		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
+		char *out, size_t outlen);
 
-/* Moves deferred/name back to active/name, its state with it. */
+/* Moves deferred/name back to active/name, its state with it; never over a
+ * file in active/ (-1 with EEXIST: a task of that name runs now). */
 int spool_undefer(struct spool *s, const char *name);
 
 /* cancel/<id>: whether it exists; removing it once the task is cancelled
@@ -166,6 +173,21 @@ void spool_rejected_name(struct spool *s, const char *name, char *out, size_t ou
 int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
 		  size_t publishedlen);
 
+/* Completion records (see spool.c): spool_record_done writes result whole
+ * and durably as the record of active/name's completion (its name into
+ * rec, size >= NAME_MAX + 1), before the task file is let go;
+ * spool_publish_done then renames it into results/ as <id>.json or
+ * <id>@N.json, N from first (1: the plain name first), never replacing.
+ * At start-up spool_each_done lists the records a stop left, for recovery
+ * to publish (the record's "task_file" names the task it completes). */
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen);
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen);
+json_t *spool_load_done(struct spool *s, const char *rec);
+void spool_drop_done(struct spool *s, const char *rec);
+int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx);
+
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);
 
@@ -190,6 +212,16 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
  * -1 when the file is gone. */
 int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
 		    int64_t *priority, char *id, size_t idlen, struct stat *st);
+
+/* The same, with the task's limit_key ("" when none or unreadable). */
+struct spool_peeked {
+	int64_t priority;
+	char id[TASK_ID_MAX + 1];
+	char limit_key[TASK_ID_MAX + 1];
+	struct stat st;
+};
+int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
+	       struct spool_peeked *p);
 
 /* Removes whatever a crash left in tmp/, and state files in active/ and
  * deferred/ whose task is no longer beside them. */
