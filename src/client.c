@@ -22,6 +22,7 @@
 #include "spool.h"
 #include "status.h"
 #include "task.h"
+#include "taskfile.h"
 #include "timeutil.h"
 #include "watch.h"
 
@@ -116,8 +117,9 @@ static int set_flag(void *ctx, int ch, const char *arg)
 /* Reads results/<id>.json if it is there: NULL when it is not (yet). */
 static json_t *load_result(struct client *c, const char *id)
 {
-	char name[200];
-	snprintf(name, sizeof name, "%s.json", id);
+	char name[SPOOL_NAME_SIZE];
+	if (spool_name_result(id, 1, name) < 0)
+		return NULL;
 	int fd = openat(c->spool.results_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return NULL;
@@ -600,26 +602,21 @@ int client_validate(int argc, char **argv)
 	}
 	int rc = EXIT_OK;
 	for (; i < argc; i++) {
-		char *text;
-		size_t len;
-		if (read_path_bounded(argv[i], c.cfg.max_task_bytes, &text, &len) < 0) {
-			fprintf(stderr, "%s: %s\n", argv[i],
-				errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
-			rc = EXIT_NOINPUT;
-			continue;
-		}
-		struct task t;
-		struct task_error e;
-		const char *base = strcmp(argv[i], "-") ? basename(argv[i]) : "stdin";
-		if (task_parse(text, len, base, &c.cfg.task, &t, &e) == 0)
+		struct taskfile tf;
+		enum taskfile_stage stage = taskfile_load_path(&tf, argv[i], &c.cfg);
+		if (stage == TASKFILE_OK)
 			printf("%s: ok\n", argv[i]);
-		else {
-			fprintf(stderr, "%s: %s\n", argv[i], e.message);
+		else if (stage == TASKFILE_UNREADABLE) {
+			fprintf(stderr, "%s: %s\n", argv[i], tf.error.message);
+			rc = EXIT_NOINPUT;
+		} else {
+			/* The id says where the watcher would file the rejection. */
+			fprintf(stderr, "%s: %s (rejected as id \"%s\")\n", argv[i], tf.error.message,
+				tf.id);
 			if (rc == EXIT_OK)
 				rc = EXIT_DATAERR;
 		}
-		task_clear(&t);
-		free(text);
+		taskfile_clear(&tf);
 	}
 	config_clear(&c.cfg);
 	return rc;
@@ -636,8 +633,9 @@ struct followed {
 static void copy_new(struct client *c, const char *id, struct followed *f)
 {
 	if (f->fd < 0) {
-		char name[200];
-		snprintf(name, sizeof name, "%s.%s", id, f->suffix);
+		char name[SPOOL_NAME_SIZE];
+		if (spool_name_log(id, f->suffix, name) < 0)
+			return;
 		f->fd = openat(c->spool.logs_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (f->fd < 0)
 			return;

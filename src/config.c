@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_SECONDS (10.0 * 365 * 24 * 3600)
 
@@ -381,16 +384,47 @@ static int capture_ini_error(const char *fmt, ...)
 	return n;
 }
 
+/* iniparser's message names the file it opened: say the user's name. */
+static void name_the_file(const char *opened, const char *path)
+{
+	char *at = strstr(ini_error, opened);
+	if (!at || opened == path)
+		return;
+	char rest[sizeof ini_error];
+	snprintf(rest, sizeof rest, "%s", at + strlen(opened));
+	snprintf(at, sizeof ini_error - (size_t)(at - ini_error), "%s%s", path, rest);
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	FILE *probe = fopen(path, "re");
-	if (!probe)
-		return set_error(err, errlen, "%s: %s", path, strerror(errno));
-	fclose(probe);
-
+	/* Never blocks (a FIFO put in its place would freeze start-up, or a
+	 * SIGHUP reload), never takes a directory for an empty config. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int saved = errno;
+		close(fd);
+		return set_error(err, errlen, "%s: cannot stat: %s", path, strerror(saved));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return set_error(err, errlen, "%s: is %s, not a regular file; a config must be an "
+				 "INI file", path, S_ISDIR(st.st_mode) ? "a directory"
+				 : S_ISFIFO(st.st_mode) ? "a FIFO" : "a special file");
+	}
+	/* iniparser 4.1 loads only by name: give it this very file through
+	 * /proc, so the name cannot be swapped for a FIFO between the check
+	 * and the load. */
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	const char *load_path = access(self, R_OK) == 0 ? self : path;
 	ini_error[0] = '\0';
 	iniparser_set_error_callback(capture_ini_error);
-	dictionary *d = iniparser_load(path);
+	dictionary *d = iniparser_load(load_path);
+	close(fd);
+	name_the_file(load_path, path);
 	if (!d)
 		return set_error(err, errlen, "%s: cannot parse: %s", path,
 				 ini_error[0] ? ini_error : "syntax error");

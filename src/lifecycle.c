@@ -69,9 +69,10 @@ static const char *read_status(struct spool *s, const char *name)
 const char *lifecycle_result_status(void *spool, const char *id)
 {
 	struct spool *s = spool;
-	char name[TASK_ID_MAX + 8];
+	char name[SPOOL_NAME_SIZE];
 	struct stat st;
-	snprintf(name, sizeof name, "%s.json", id);
+	if (spool_name_result(id, 1, name) < 0)
+		return NULL;
 	struct seen **slot = &seen[bucket(id)], *e = *slot;
 	while (e && strcmp(e->id, id))
 		e = e->next;

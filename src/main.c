@@ -22,6 +22,7 @@
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
+#include "taskfile.h"
 #include "version.h"
 
 static const char usage_text[] =
@@ -158,34 +159,28 @@ static int print_result(json_t *result)
 
 static int exec_task(const struct config *cfg, const char *path)
 {
-	const char *name = strcmp(path, "-") ? basename(path) : "stdin";
-	char *buf;
-	size_t len;
-	if (read_path_bounded(path, cfg->max_task_bytes, &buf, &len) < 0) {
-		fprintf(stderr, "spoolrun: %s: %s\n", path,
-			errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
+	struct taskfile tf;
+	enum taskfile_stage stage = taskfile_load_path(&tf, path, cfg);
+	if (stage == TASKFILE_UNREADABLE) {
+		fprintf(stderr, "spoolrun: %s: %s\n", path, tf.error.message);
+		taskfile_clear(&tf);
 		return EXIT_NOINPUT;
 	}
-	struct task t;
-	struct task_error e;
-	struct task_defaults d = cfg->task;
-	struct result_context ctx = { .task_file = name, .attempt = 1 };
+	struct task t = tf.task;
+	struct result_context ctx = { .task_file = tf.name, .attempt = 1 };
 	int rc;
-	if (task_parse(buf, len, name, &d, &t, &e) < 0) {
-		char id[TASK_ID_MAX + 1];
-		task_id_from_filename(name, id);
+	if (stage != TASKFILE_OK) {
 		ctx.attempt = 0; /* it never ran */
-		json_t *r = result_rejected(id, &e, t.json, &ctx, NULL);
+		json_t *r = taskfile_rejection(&tf, &ctx, NULL);
 		print_result(r);
 		json_decref(r);
-		fprintf(stderr, "spoolrun: %s\n", e.message);
+		fprintf(stderr, "spoolrun: %s\n", tf.error.message);
 		rc = EXIT_DATAERR;
 	} else {
 		int sigfd = signals_setup();
 		if (sigfd < 0 || run_init() < 0) {
 			fprintf(stderr, "spoolrun: cannot set up signals: %s\n", strerror(errno));
-			free(buf);
-			task_clear(&t);
+			taskfile_clear(&tf);
 			return EXIT_OSERR;
 		}
 		struct run_options opt = { .max_output = cfg->max_output };
@@ -198,8 +193,7 @@ static int exec_task(const struct config *cfg, const char *path)
 		run_outcome_clear(&o);
 		close(sigfd);
 	}
-	task_clear(&t);
-	free(buf);
+	taskfile_clear(&tf);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arrival.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -83,6 +84,7 @@ struct runner {
 	size_t pfd_cap;
 	struct holds holds;       /* queued tasks with after / not_before (holds.h) */
 	struct history history;   /* SPOOL/history/: run times for auto timeouts */
+	struct arrivals arrivals; /* created in incoming/, not yet whole (arrival.h) */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -193,16 +195,19 @@ static void enqueue(struct runner *r, const char *name)
 	r->sched_dirty = true;
 }
 
-/* A name created in incoming/ is taken at once unless it is a regular file
- * with one link: that one is still being written, and its close (or a
- * rename) will say when it is whole. Links, FIFOs and directories are
- * rejected as soon as they appear. */
+/* A regular file created in incoming/ is taken once it is whole, which
+ * arrival.h decides; links, FIFOs and directories are rejected as soon as
+ * they appear. */
 static void enqueue_created(struct runner *r, const char *name)
 {
 	struct stat st;
-	if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !(S_ISREG(st.st_mode) && st.st_nlink == 1))
+	if (!spool_is_task_name(name) ||
+	    fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode))
 		enqueue(r, name);
+	else if (arrival_note(&r->arrivals, name, time_monotonic_ns() / NS_PER_MS) < 0)
+		log_warn("cannot keep track of %s now; it is picked up at the next scan", name);
 }
 
 static void on_event(void *ctx, const struct watch_event *ev)
@@ -227,6 +232,14 @@ static void on_event(void *ctx, const struct watch_event *ev)
 static void enqueue_entry(void *ctx, const char *name)
 {
 	enqueue(ctx, name);
+}
+
+/* Queues the created files that are whole now (arrival.h). */
+static void take_arrivals(struct runner *r)
+{
+	if (arrival_count(&r->arrivals))
+		arrival_poll(&r->arrivals, r->spool.incoming_fd, time_monotonic_ns() / NS_PER_MS,
+			     enqueue_entry, r);
 }
 
 /* Reads pending inotify events; false when a watched directory vanished. */
@@ -260,7 +273,7 @@ static struct job_env job_env_of(struct runner *r)
 static void push_deferred(struct runner *r, const char *name, const char *id, const char *key,
 			  int64_t when_ms)
 {
-	if (queue_push_keyed(&r->deferred, name, id, key, 0, when_ms * NS_PER_MS) < 0)
+	if (queue_push_keyed(&r->deferred, name, id, key, 0, time_ms_to_ns(when_ms)) < 0)
 		log_warn("%s: cannot keep it scheduled now; it runs at the next start", name);
 	r->sched_dirty = true;
 }
@@ -536,11 +549,8 @@ struct id_list {
 	size_t n, cap;
 };
 
-static void collect_id(void *ctx, const char *id)
+static void id_list_add(struct id_list *l, const char *id)
 {
-	struct id_list *l = ctx;
-	if (id[0] == '.')
-		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		char **grown = realloc(l->ids, cap * sizeof *grown);
@@ -551,6 +561,12 @@ static void collect_id(void *ctx, const char *id)
 	}
 	if ((l->ids[l->n] = strdup(id)))
 		l->n++;
+}
+
+static void collect_id(void *ctx, const char *id)
+{
+	if (id[0] != '.')
+		id_list_add(ctx, id);
 }
 
 /* Takes the entry with this id out of q into *out; false when none. */
@@ -621,8 +637,17 @@ static void recover_one(void *ctx, const char *name)
 	struct runner *r = ctx;
 	if (name[0] == '.')
 		return; /* state files */
+	if (find_flight_name(r, name))
+		return; /* completed: its record is being published */
 	if (queue_push(&r->recovered, name, NULL, 0, 0) < 0)
 		log_warn("%s: cannot queue it now; it runs at the next start", name);
+}
+
+/* A completion record found at start-up: its job publishes it. Listed
+ * first, launched after, like every work item. */
+static void complete_one(void *ctx, const char *rec)
+{
+	id_list_add(ctx, rec);
 }
 
 /* Deferred tasks keep their times across restarts: read them back. */
@@ -655,8 +680,9 @@ static int64_t next_due_ms(struct runner *r)
  * a dependency or its not_before could not). */
 static bool runnable_left(struct runner *r)
 {
+	/* Files still arriving: wait for them. */
 	return queue_len(&r->incoming) > r->holds.waiting || queue_len(&r->recovered) ||
-	       next_due_ms(r) == 0;
+	       next_due_ms(r) == 0 || arrival_count(&r->arrivals);
 }
 
 /* Drain: whether a task it ran is still waiting in deferred/ for a retry. */
@@ -739,6 +765,9 @@ static int poll_timeout(struct runner *r)
 	}
 	if (due == 0 && r->nrunning >= r->cfg.slots)
 		ms = wake == INT64_MAX ? -1 : ms; /* due but no slot: a slot freeing wakes us */
+	int arriving = arrival_timeout_ms(&r->arrivals, now / NS_PER_MS);
+	if (arriving >= 0 && (ms < 0 || arriving < ms))
+		ms = arriving;
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
@@ -801,6 +830,7 @@ static int main_loop(struct runner *r)
 		}
 		if (r->cancels_pending)
 			process_cancels(r);
+		take_arrivals(r);
 		step_flights(r);
 		if (r->stop_signal) {
 			if (stop_complete(r))
@@ -886,6 +916,15 @@ static int start(struct runner *r, const char *config_path)
 		log_info("paused: %s/pause exists; no new task starts until it is removed",
 			 r->spool.root);
 	dir_each(r->spool.deferred_fd, restore_deferred, r);
+	/* Completions a stop left half-done go first: their task files are
+	 * not to be run again. */
+	struct id_list done = { 0 };
+	spool_each_done(&r->spool, complete_one, &done);
+	for (size_t i = 0; i < done.n; i++) {
+		launch(r, done.ids[i], JOB_COMPLETED);
+		free(done.ids[i]);
+	}
+	free(done.ids);
 	dir_each(r->spool.active_fd, recover_one, r);
 	if (dir_each(r->spool.incoming_fd, enqueue_entry, r) < 0) {
 		log_err("cannot list %s/incoming", r->spool.root);
@@ -960,6 +999,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	history_close(&r.history);
 	lifecycle_lookup_reset();
 	free(r.pfds);
+	arrival_clear(&r.arrivals);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)
 		regfree(&r.usage_limit);

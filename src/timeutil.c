@@ -44,7 +44,19 @@ int64_t time_seconds_to_ns(double seconds)
 		return 0;
 	if (seconds >= 9.2e9)
 		return INT64_MAX;
-	return (int64_t)(seconds * 1e9);
+	/* 0 means "none" to every caller: a positive value, however small,
+	 * must never round to it (idle_timeout 1e-10 is 1 ns, not "off"). */
+	int64_t ns = (int64_t)(seconds * 1e9);
+	return ns > 0 ? ns : 1;
+}
+
+int64_t time_ms_to_ns(int64_t ms)
+{
+	if (ms > INT64_MAX / NS_PER_MS)
+		return INT64_MAX;
+	if (ms < INT64_MIN / NS_PER_MS)
+		return INT64_MIN;
+	return ms * NS_PER_MS;
 }
 
 /* n decimal digits at *p, advancing p; -1 when they are not all digits. */

@@ -27,7 +27,13 @@ int time_parse_rfc3339(const char *s, int64_t *epoch_ms);
  * number, possibly fractional). Returns 0, or -1 when s is neither. */
 int time_parse_when(const char *s, int64_t *epoch_ms);
 
-/* Seconds (as configured, possibly fractional) to nanoseconds, saturating. */
+/* Seconds (as configured, possibly fractional) to nanoseconds, saturating;
+ * 0 only for 0 (or less): a positive value is at least 1 ns, since 0 is
+ * what disables a timeout. */
 int64_t time_seconds_to_ns(double seconds);
+
+/* Milliseconds (from a state file, a task's output) to nanoseconds,
+ * saturating instead of overflowing. */
+int64_t time_ms_to_ns(int64_t ms);
 
 #endif
