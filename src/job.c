@@ -15,6 +15,7 @@
 #include "result.h"
 #include "retry.h"
 #include "run.h"
+#include "service.h"
 #include "timeutil.h"
 
 /* What a claimed file is known as while it is handled. */
@@ -96,6 +97,7 @@ static void finish(const struct job_env *env, const struct claimed *c, const cha
 	rep->end = JOB_PUBLISHED;
 	rep->succeeded = !strcmp(result_status(result), "succeeded");
 	log_info("%s: %s -> %s", id, result_status(result), published);
+	service_published(env->service, c->name, result, published);
 	json_decref(result);
 }
 
@@ -124,8 +126,9 @@ static void reject(const struct job_env *env, const struct claimed *c, const cha
 		json_decref(result);
 		return; /* stays in active/; handled again at the next start */
 	}
-	json_decref(result);
 	rep->end = JOB_PUBLISHED;
+	service_published(env->service, c->name, result, published);
+	json_decref(result);
 	if (spool_keep_rejected(env->spool, c->name, kept, sizeof kept) < 0)
 		log_warn("%s: cannot move it to %s", c->name, env->spool->rejected_path);
 	log_warnx("%s: rejected (%s): %s -> %s", c->name, e->code, e->message, published);
@@ -299,8 +302,10 @@ static void requeue(const struct job_env *env, struct claimed *c, const struct t
 	state_set_int(c->state, "attempt", state_int(c->state, "attempt") - 1);
 	if (state_int(c->state, "attempt") > 0 || json_array_size(state_attempts(c->state))) {
 		defer(env, c, t, time_realtime_ms(), false, rep);
-		if (rep->end == JOB_DEFERRED)
+		if (rep->end == JOB_DEFERRED) {
 			rep->end = JOB_REQUEUED;
+			service_requeued(env->service, t->id, c->name);
+		}
 		return;
 	}
 	rep->end = JOB_LEFT;
@@ -310,6 +315,8 @@ static void requeue(const struct job_env *env, struct claimed *c, const struct t
 		rep->end = JOB_REQUEUED;
 		log_info("%s: interrupted by the stop; put back in incoming/", t->id);
 	}
+	if (rep->end == JOB_REQUEUED)
+		service_requeued(env->service, t->id, c->name);
 }
 
 /* Renders a capture for pattern matching (raw bytes, head and tail). */
@@ -351,6 +358,9 @@ static void conclude(const struct job_env *env, struct claimed *c, const struct 
 		log_info("%s: attempt %d %s; %s", t->id, state_int(c->state, "attempt"),
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);
 		defer(env, c, t, d.not_before_ms, d.action == RETRY_USAGE_LIMIT, rep);
+		if (rep->end == JOB_DEFERRED)
+			service_deferred(env->service, t->id, c->name, state_int(c->state, "attempt"),
+					 d.action == RETRY_BACKOFF, d.not_before_ms, d.reason);
 		return;
 	}
 	struct result_context ctx = context_of(c);
@@ -374,6 +384,7 @@ static void run_claimed(const struct job_env *env, struct claimed *c, const stru
 	struct run_outcome o;
 	spool_remove_logs(env->spool, t->id);
 	log_debug("%s: starting %s", t->id, t->argv[0]);
+	service_started(env->service, t->id, c->name, state_int(c->state, "attempt"));
 	if (run_task(t, &opt, &o) < 0)
 		log_err("%s: the runner failed while running it; the task was killed", t->id);
 	char out_path[4096], err_path[4096];
@@ -451,6 +462,9 @@ void job_handle(const struct job_env *env, const char *name, enum job_origin ori
 	if (until > time_realtime_ms()) {
 		/* Another task found this key's usage limit: wait with it. */
 		defer(env, &c, &t, until, true, rep);
+		if (rep->end == JOB_DEFERRED)
+			service_deferred(env->service, t.id, name, state_int(c.state, "attempt"), false,
+					 until, "another task of its limit_key met a usage limit");
 		goto out;
 	}
 	if (start_attempt(env, &c, &t, rep))

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "hook.h"
 #include "log.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -66,6 +67,8 @@ static void signal_children(int sig)
 	if (f) {
 		int pid;
 		while (fscanf(f, "%d", &pid) == 1) {
+			if (hook_owns(pid))
+				continue; /* a hook's supervisor, not the task's */
 			signal_group(getpgid(pid), sig);
 			kill(pid, sig);
 		}
@@ -93,12 +96,30 @@ static void signal_children(int sig)
 				sscanf(rp + 1, " %*c %d", &ppid);
 		}
 		fclose(s);
-		if (ppid == getpid()) {
+		if (ppid == getpid() && !hook_owns(pid)) {
 			signal_group(getpgid(pid), sig);
 			kill(pid, sig);
 		}
 	}
 	closedir(d);
+}
+
+/* Whether a child of the runner other than a hook's supervisor is alive. */
+static bool task_children_alive(void)
+{
+	if (!hook_running())
+		return true;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true;
+	int pid;
+	bool alive = false;
+	while (!alive && fscanf(f, "%d", &pid) == 1)
+		alive = !hook_owns(pid);
+	fclose(f);
+	return alive;
 }
 
 static void signal_tree(struct pump *p, int sig)
@@ -134,6 +155,8 @@ static void reap(struct pump *p)
 		int status;
 		struct rusage ru;
 		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+		if (pid > 0 && hook_reaped(pid, status))
+			continue;
 		if (pid > 0) {
 			p->reaped = true;
 			add_usage(&p->o->usage, &ru);
@@ -146,7 +169,7 @@ static void reap(struct pump *p)
 			continue;
 		}
 		if (pid == 0) {
-			p->children_left = true;
+			p->children_left = task_children_alive();
 			return;
 		}
 		if (errno == EINTR)
@@ -392,8 +415,11 @@ int run_task(const struct task *t, const struct run_options *opt, struct run_out
 	if (rc < 0) {
 		/* The runner itself failed: leave nothing of the task behind. */
 		signal_tree(p, SIGKILL);
-		while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-			;
+		int st;
+		pid_t pid;
+		while ((pid = waitpid(-1, &st, 0)) > 0 || errno == EINTR)
+			if (pid > 0)
+				hook_reaped(pid, st);
 	}
 	int fds[3] = { p->sp.stdin_fd, p->sp.stdout_fd, p->sp.stderr_fd };
 	for (int i = 0; i < 3; i++)

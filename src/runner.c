@@ -22,6 +22,8 @@
 #include "owner.h"
 #include "queue.h"
 #include "run.h"
+#include "service.h"
+#include "hook.h"
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
@@ -59,6 +61,7 @@ struct runner {
 	bool cancels_pending;     /* cancel/ changed */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
 	struct queue retrying;    /* names this run deferred: drain fails if any is still there */
+	struct service service;   /* event log, metrics, hooks, retention, sd_notify */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -69,6 +72,8 @@ static void note_signal(struct runner *r, int sig)
 		r->stop_signal = sig;
 	} else if (sig == SIGHUP)
 		r->reload = true;
+	else if (sig == SIGALRM)
+		service_tick(&r->service);
 }
 
 /* A signal while a task runs: stopping kills the task, which is then put
@@ -95,10 +100,12 @@ static void drain_signals(struct runner *r)
 {
 	int sig;
 	while ((sig = signals_read(r->sigfd)) > 0) {
-		if (sig == SIGCHLD)
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
-		else
+		if (sig == SIGCHLD) {
+			int st;
+			pid_t pid;
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+				hook_reaped(pid, st);
+		} else
 			note_signal(r, sig);
 	}
 }
@@ -177,6 +184,7 @@ static void reload_config(struct runner *r)
 	r->spool.file_mode = r->cfg.file_mode;
 	set_usage_limit(r);
 	log_set_level(r->cfg.log_level);
+	service_reload(&r->service, &r->cfg);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
@@ -194,8 +202,11 @@ static void enqueue(struct runner *r, const char *name)
 			    &priority, id, sizeof id, &st) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
 	int64_t mtime = (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec;
-	if (queue_push(&r->incoming, name, id, priority, mtime) < 0)
+	int pushed = queue_push(&r->incoming, name, id, priority, mtime);
+	if (pushed < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
+	else if (pushed > 0)
+		service_queued(&r->service, id, name);
 }
 
 /* A name created in incoming/ is taken at once unless it is a regular file
@@ -268,6 +279,7 @@ static struct job_env job_env_of(struct runner *r)
 		.signal_fd = r->sigfd, .extra_fd = r->watch.fd,
 		.on_signal = on_signal, .on_extra = on_extra, .wait_or_stop = wait_or_stop,
 		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
+		.service = &r->service,
 	};
 }
 
@@ -282,6 +294,7 @@ static void run_job(struct runner *r, const char *name, enum job_origin origin)
 {
 	struct job_env env = job_env_of(r);
 	struct job_report rep;
+	service_counts(&r->service, queue_len(&r->incoming), 1, queue_len(&r->deferred), 1);
 	job_handle(&env, name, origin, &rep);
 	switch (rep.end) {
 	case JOB_PUBLISHED:
@@ -360,6 +373,7 @@ static void recover_one(void *ctx, const char *name)
 	if (name[0] == '.' || r->stop_signal)
 		return; /* also skips state files */
 	log_warnx("%s: found in active/, interrupted by an earlier stop; running it again", name);
+	service_recovered(&r->service, name);
 	run_job(r, name, JOB_RECOVERED);
 }
 
@@ -450,6 +464,8 @@ static int main_loop(struct runner *r)
 			return EXIT_IOERR;
 		if (r->cancels_pending)
 			process_cancels(r);
+		service_counts(&r->service, queue_len(&r->incoming), 0, queue_len(&r->deferred), 1);
+		service_tick(&r->service);
 		int wait_ms = -1;
 		if (r->paused) {
 			if (r->drain) {
@@ -460,6 +476,9 @@ static int main_loop(struct runner *r)
 		} else if (!start_next(r, &wait_ms)) {
 			if (r->drain)
 				return r->unsuccessful || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
+			int svc_ms = service_next_ms(&r->service);
+			if (svc_ms >= 0 && (wait_ms < 0 || svc_ms < wait_ms))
+				wait_ms = svc_ms;
 			wait_for_event(r, wait_ms);
 		}
 	}
@@ -512,6 +531,7 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_IOERR;
 	}
 	spool_clean_tmp(&r->spool);
+	service_start(&r->service, &r->cfg, &r->spool);
 	/* Watch before scanning: a file renamed in between is then an event
 	 * and a scan entry, and the queue keeps it once. */
 	if (add_watches(r) < 0) {
@@ -533,6 +553,8 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_IOERR;
 	}
 	r->cancels_pending = true;
+	service_counts(&r->service, queue_len(&r->incoming), 0, queue_len(&r->deferred), 1);
+	service_ready(&r->service);
 	return EXIT_OK;
 }
 
@@ -555,6 +577,11 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 		log_info("%s; %zu result(s) published, %zu task(s) wait in incoming/ and %zu in "
 			 "deferred/", r.stop_signal ? "stopped" : "done", r.ran,
 			 queue_len(&r.incoming) + r.requeued, queue_len(&r.deferred));
+	if (r.service.cfg) {
+		service_counts(&r.service, queue_len(&r.incoming) + r.requeued, 0,
+			       queue_len(&r.deferred), 1);
+		service_stop(&r.service, r.stop_signal ? signals_name(r.stop_signal) : "done");
+	}
 	watch_close(&r.watch);
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);

@@ -21,4 +21,10 @@ void time_format_rfc3339(int64_t epoch_ms, char *buf, size_t size);
 /* Seconds (as configured, possibly fractional) to nanoseconds, saturating. */
 int64_t time_seconds_to_ns(double seconds);
 
+/* Parses a retention duration: a whole number with an optional unit, s
+ * (the default), m, h or d: "90s", "30m", "12h", "7d", "0". At most
+ * 100 years. 0 and *seconds set, or -1 (nothing set) for anything else:
+ * a sign, a fraction, spaces, an unknown unit, an overflow. */
+int time_parse_duration(const char *s, int64_t *seconds);
+
 #endif
