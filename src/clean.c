@@ -218,6 +218,18 @@ int clean_marker(struct spool *s, const char *id, int64_t *when_ms)
 	return 0;
 }
 
+bool clean_said_removed(struct spool *s, const char *id, const char *cmd)
+{
+	int64_t when;
+	char stamp[32];
+	if (clean_marker(s, id, &when) < 0)
+		return false;
+	time_format_rfc3339(when, stamp, sizeof stamp);
+	fprintf(stderr, "spoolrun %s: %s: its result was removed by spoolrun clean at %s "
+		"(keep_results or clean --older-than); it will not appear again\n", cmd, id, stamp);
+	return true;
+}
+
 void clean_forget(struct spool *s, const char *id)
 {
 	char path[sizeof MARKERS + TASK_ID_MAX + 2];

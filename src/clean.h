@@ -57,6 +57,11 @@ long clean_run(struct spool *s, const struct clean_filter *f, bool dry,
 /* When cleaned/ID was left by a clean: 0 and *when_ms, -1 when not. */
 int clean_marker(struct spool *s, const char *id, int64_t *when_ms);
 
+/* For a client waiting for id: when a clean removed its result, says so
+ * on stderr ("spoolrun CMD: ID: its result was removed by spoolrun clean
+ * at TIME") and returns true. */
+bool clean_said_removed(struct spool *s, const char *id, const char *cmd);
+
 /* A result of id was just published: its marker goes. */
 void clean_forget(struct spool *s, const char *id);
 
