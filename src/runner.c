@@ -268,6 +268,7 @@ static bool on_extra(void *ctx)
 {
 	struct runner *r = ctx;
 	read_events(r);
+	service_counts(&r->service, queue_len(&r->incoming), 1, queue_len(&r->deferred), 1);
 	return false;
 }
 
