@@ -33,11 +33,15 @@ endef
 $(eval $(call flavour,build,$(CFLAGS)))
 $(eval $(call flavour,build/asan,-O1 -g $(SAN)))
 
-.PHONY: all deps run test asan unit e2e install clean bench fuzz build-units build/asan-units
+.PHONY: all deps test-deps run test asan unit e2e install clean bench fuzz build-units build/asan-units
 all: build/spoolrun
 
 deps:
 	@scripts/install-deps.sh
+
+# The tests also need the tools they check the service side with.
+test-deps:
+	@scripts/install-deps.sh --test
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -47,11 +51,11 @@ run: deps
 
 # Every test: unit and end-to-end on the normal build, then both again under
 # AddressSanitizer + UBSan. The last line is "N passed, N failed".
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all build-units build/asan/spoolrun build/asan-units
 	@PYTHON=$(PYTHON) tests/run.sh build build/asan
 
-asan: deps
+asan: test-deps
 	@$(MAKE) --no-print-directory build/asan/spoolrun build/asan-units
 	@PYTHON=$(PYTHON) tests/run.sh build/asan
 

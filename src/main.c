@@ -78,6 +78,11 @@ static const char usage_text[] =
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
 	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
 	"\n"
+	"service keys (docs/service.md): [hooks] on_result, timeout (a command run\n"
+	"after each result); [metrics] textfile (Prometheus text file); [log] events\n"
+	"(JSON-lines event log); [spool] keep_results (clean old results hourly).\n"
+	"Under systemd (Type=notify) the watcher sends READY=1 to $NOTIFY_SOCKET.\n"
+	"\n"
 	"See spoolrun(1) and README.md for the task and result formats.\n";
 
 static int usage_error(const char *fmt, const char *arg)
