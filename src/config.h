@@ -37,6 +37,12 @@ struct config {
 	char *hook_on_result; /* [hooks] on_result: shell command, or NULL */
 	double hook_timeout; /* [hooks] timeout: seconds; 0 = none */
 	char *metrics_path;  /* [metrics] textfile: Prometheus text file, or NULL */
+	unsigned slots;      /* [runner] slots: tasks running at once (1-1024) */
+	struct config_cap {  /* [concurrency] KEY = N: per limit_key caps */
+		char *key;   /* as iniparser gives it: lowercased; matched ignoring case */
+		unsigned cap;
+	} *concurrency;
+	size_t nconcurrency;
 };
 
 /* Built-in defaults: spool "spool" in the current directory, 1 hour timeout,

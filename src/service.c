@@ -249,9 +249,7 @@ void service_tick(struct service *sv)
 	if (!sv->metrics_dirty)
 		return;
 	if (!sv->metrics_written_ms || now - sv->metrics_written_ms >= METRICS_EVERY_MS)
-		write_metrics(sv);
-	else
-		alarm(1); /* wakes a pump that has no timer for us (see service.h) */
+		write_metrics(sv); /* else service_next_ms() tells the loop when */
 }
 
 int service_next_ms(const struct service *sv)

@@ -5,11 +5,10 @@
  * notify socket (READY=1, STATUS=...).
  *
  * The loop tells it what happened (service_queued, service_started, ...,
- * service_published) and how many tasks wait and run (service_counts); it
- * calls service_tick() when service_next_ms() says (or on SIGALRM: while a
- * task runs, the old runner's pump has no timer of its own, so the
- * service arms alarm(1) when it has a metrics file to bring up to date).
- * None of it can delay, change or lose a task: every failure here is a
+ * service_published) and how many tasks wait and run (service_counts, from
+ * the loop's own counts); it calls service_tick() when service_next_ms()
+ * says: the metrics file is rewritten at most once a second, so a change
+ * just after a write is written by that tick. None of it can delay, change or lose a task: every failure here is a
  * log line. A NULL struct service * makes every call do nothing. */
 #ifndef SPOOLRUN_SERVICE_H
 #define SPOOLRUN_SERVICE_H

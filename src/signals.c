@@ -18,7 +18,6 @@ static void handled_set(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGALRM); /* service.c: metrics while a task runs */
 }
 
 /* Signals ignored when the runner started, plus SIGPIPE: what a child must

@@ -1,9 +1,9 @@
 /* signals: how the runner receives signals, and how a task is shielded from
  * the runner's own settings.
  *
- * The runner installs no handlers: SIGCHLD, SIGTERM, SIGINT, SIGHUP and
- * SIGALRM (the service timer) are blocked and read from a signalfd inside
- * the one poll() of each loop, and SIGPIPE is ignored so a closed pipe is an EPIPE, never a death. */
+ * The runner installs no handlers: SIGCHLD, SIGTERM, SIGINT and SIGHUP are
+ * blocked and read from a signalfd inside the one poll() of each loop, and
+ * SIGPIPE is ignored so a closed pipe is an EPIPE, never a death. */
 #ifndef SPOOLRUN_SIGNALS_H
 #define SPOOLRUN_SIGNALS_H
 
