@@ -135,3 +135,38 @@ class Metrics(SpoolTest):
         self.run_task({"id": "ne-2", "command": ["true"]})
         wait_for(lambda: series(scrape() or "", "spoolrun_tasks_published_total").get('{status="succeeded"}') == 2,
                  timeout=10, interval=0.2, what="the second result through node_exporter")
+
+
+class MetricsSlots(SpoolTest):
+    CONFIG = "[runner]\nslots = 3\n[metrics]\ntextfile = spoolrun.prom\n[hooks]\non_result = sleep 2\n"
+
+    def test_gauges_come_from_the_loop(self):
+        prom = os.path.join(self.spool.tmp, "spoolrun.prom")
+
+        def text():
+            try:
+                with open(prom) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return ""
+        pids = []
+        for i in range(2):
+            p = os.path.join(self.spool.tmp, f"s{i}.pid")
+            self.spool.submit({"id": f"ms-{i}", "command": f"echo $$ > '{p}'; exec sleep 60"})
+            pids.append(read_pid(p))
+        self.spool.wait(lambda: series(text(), "spoolrun_tasks_running").get("") == 2,
+                        what=f"2 running: {text()[-500:]}")
+        self.assertEqual(series(text(), "spoolrun_slots")[""], 3)
+        # Results published beside running tasks, their hooks still running:
+        # neither the tasks nor the hooks are charged to each other.
+        r = self.run_task({"id": "ms-quick", "command": ["echo", "q"]})
+        self.assertEqual((r["status"], r["warnings"]), ("succeeded", []))
+        for pid in pids:
+            os.kill(pid, 9)
+        for i in range(2):
+            r = self.spool.result(f"ms-{i}")
+            self.assertEqual(r["status"], "killed")
+        self.spool.wait(lambda: series(text(), "spoolrun_tasks_running").get("") == 0
+                        and series(text(), "spoolrun_tasks_published_total").get('{status="killed"}') == 2,
+                        what="the gauges to settle")
+        self.assertNotIn("on_result hook failed", self.spool.log())
