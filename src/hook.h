@@ -21,10 +21,10 @@
  * and the kill of descendants hold even while the watcher is busy, stopped
  * or killed with -9; the watcher's loop has no extra pipe to read and no
  * extra deadline; and the one process it must know is the supervisor. The
- * loop's whole part is: hook_start(), then, when it reaps any child, pass
- * the pid to hook_reaped() first (a pidfd from pidfd_open(pid) can also be
- * polled for the exit). Reaping is the only thing it must not forget: a
- * pid is registered here until hook_reaped() says it is gone.
+ * loop's whole part is: hook_start(), and whoever reaps the watcher's
+ * children (run_reap_all) passes each pid to hook_reaped() first and never
+ * charges a pid hook_owns() to a task. A pid stays registered until
+ * hook_reaped() says it is gone, so a reused pid is never mistaken.
  *
  * The registry of running supervisors (at most HOOK_MAX) is this module's
  * state; a result published while HOOK_MAX hooks run gets no hook (a
