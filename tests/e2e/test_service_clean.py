@@ -118,9 +118,11 @@ class KeepResults(SpoolTest):
         self.assertEqual(self.spool.stop(), 0)
         time.sleep(1.1)  # older than keep_results
         self.spool.start()
-        self.spool.wait(lambda: not self.spool.results(), what="keep_results to remove kr-1")
+        # The log line follows the removal: wait for it, then look at the files.
+        self.spool.wait(lambda: "keep_results: removed 1 result(s)" in self.spool.log(),
+                        what="keep_results to remove kr-1")
+        self.assertEqual(self.spool.results(), [])
         self.assertFalse(os.path.exists(self.spool.path("logs", "kr-1.stdout")))
-        self.assertIn("keep_results: removed 1 result(s)", self.spool.log())
         # A fresh result survives (the next clean is an hour away).
         self.run_task({"id": "kr-2", "command": ["true"]})
         self.assertEqual(self.spool.results(), ["kr-2.json"])
