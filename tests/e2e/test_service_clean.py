@@ -24,6 +24,7 @@ class Clean(SpoolTest):
         pidfile = os.path.join(s.tmp, "run.pid")
         s.submit({"id": "cl-run", "command": f"echo running; echo $$ > '{pidfile}'; exec sleep 60"})
         read_pid(pidfile)
+        s.wait(lambda: os.path.exists(s.path("logs", "cl-run.stdout")), what="cl-run's log")
         s.submit({"id": "cl-queued", "command": ["true"]})
 
     def clean(self, *args):
