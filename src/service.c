@@ -263,7 +263,7 @@ int service_next_ms(const struct service *sv)
 		next = sv->next_clean_ms - now;
 	if (next == INT64_MAX)
 		return -1;
-	return next <= 0 ? 0 : next > 3600000 ? 3600000 : (int)next + 1;
+	return next <= 0 ? 0 : next >= 3600000 ? 3600000 : (int)next + 1;
 }
 
 void service_stop(struct service *sv, const char *why)
