@@ -35,6 +35,8 @@
 #include "task.h"
 #include "task_state.h"
 
+struct service;
+
 struct job_env {
 	const struct config *cfg;
 	struct spool *spool;
@@ -45,6 +47,7 @@ struct job_env {
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
 	void *ctx;
 	unsigned *jitter_seed;
+	struct service *service;     /* told of each step (service.h); may be NULL */
 };
 
 enum job_origin {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clean.h"
 #include "client.h"
 #include "config.h"
 #include "exitcodes.h"
@@ -35,6 +36,7 @@ static const char usage_text[] =
 	"       spoolrun status   [--json]\n"
 	"       spoolrun tail     [-f] ID\n"
 	"       spoolrun validate FILE...\n"
+	"       spoolrun clean    [--older-than D] [--status S]... [--dry-run] [--json]\n"
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
@@ -55,6 +57,7 @@ static const char usage_text[] =
 	"  status    what runs, what waits, what finished last\n"
 	"  tail      a task's output from its logs; -f follows it to its end\n"
 	"  validate  check task files without submitting them\n"
+	"  clean     remove finished results (and their logs) older than a duration\n"
 	"\n"
 	"options of every command but exec and validate:\n"
 	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
@@ -76,6 +79,11 @@ static const char usage_text[] =
 	"not found; 126 could not start otherwise; 125 cancelled; 75 interrupted\n"
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
 	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
+	"\n"
+	"service keys (docs/service.md): [hooks] on_result, timeout (a command run\n"
+	"after each result); [metrics] textfile (Prometheus text file); [log] events\n"
+	"(JSON-lines event log); [spool] keep_results (clean old results hourly).\n"
+	"Under systemd (Type=notify) the watcher sends READY=1 to $NOTIFY_SOCKET.\n"
 	"\n"
 	"Claude Code: with \"output\": \"jsonl\" its events fill \"summary\"; a usage\n"
 	"limit (rate_limit_event, \"resets <when>\" text) defers the task and its\n"
@@ -247,7 +255,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	if (argc < 2)
-		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail or validate");
+		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate or clean");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -267,6 +275,7 @@ int main(int argc, char **argv)
 	} clients[] = {
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
+		{ "clean", clean_command },
 	};
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (!strcmp(cmd, clients[i].name))
