@@ -391,6 +391,13 @@ int64_t run_advance(struct run *r, int64_t now)
 		r->children_left = has_leftovers(r);
 	if (r->main_reaped && !r->children_left) {
 		drain_orphaned_pipes(r);
+		/* The task ended before the loop saw its stdin close: whatever
+		 * was not written is unwritten all the same. */
+		if (r->sp.stdin_fd >= 0) {
+			r->o.stdin_unwritten = r->stdin_left;
+			close(r->sp.stdin_fd);
+			r->sp.stdin_fd = -1;
+		}
 		r->done = true;
 		return -1;
 	}
