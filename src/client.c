@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clean.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -159,6 +160,11 @@ static int wait_for_results(struct client *c, char **ids, int n, double timeout_
 		/* Check after the watch is in place: nothing can slip between. */
 		for (int i = 0; i < n; i++) {
 			json_t *r = done[i] ? NULL : load_result(c, ids[i]);
+			if (!r && !done[i] && clean_said_removed(&c->spool, ids[i], "wait")) {
+				codes[i] = EXIT_NOINPUT; /* removed by clean: it will not come */
+				done[i] = true;
+				left--;
+			}
 			if (!r)
 				continue;
 			print_compact(r);
@@ -215,7 +221,8 @@ static const char wait_usage[] =
 	"Waits until results/<ID>.json exists for every ID (at once when it does),\n"
 	"printing each result as one line of JSON as it arrives. Exit status: the\n"
 	"first non-zero exit code of the results, in the order given (see\n"
-	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first.\n"
+	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first,\n"
+	"66 when `spoolrun clean` removed the result (said on stderr).\n"
 	"--all waits for every task queued, deferred or running when it is called\n"
 	"(tasks submitted later are not waited for); 0 at once when there is none.\n";
 

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "timeutil.h"
+
 #define MAX_SECONDS (10.0 * 365 * 24 * 3600)
 
 void config_defaults(struct config *c)
@@ -39,6 +41,7 @@ void config_defaults(struct config *c)
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
+	c->hook_timeout = 30;
 	c->slots = 1;
 }
 
@@ -49,6 +52,9 @@ void config_clear(struct config *c)
 	free(c->results_dir);
 	free(c->allowed_owners);
 	free(c->usage_limit_pattern);
+	free(c->events_path);
+	free(c->hook_on_result);
+	free(c->metrics_path);
 	for (size_t i = 0; i < c->nconcurrency; i++)
 		free(c->concurrency[i].key);
 	free(c->concurrency);
@@ -123,7 +129,7 @@ static char *resolve_path(const char *config_path, const char *value)
 
 /* K_SIZE and K_COUNT fields are size_t, uint64_t or unsigned: width says which. */
 enum key_type { K_PATH, K_STRING, K_BOOL, K_SECONDS, K_SIZE, K_COUNT, K_MODE, K_LEVEL, K_STOP,
-		K_TIMEOUT, K_FACTOR };
+		K_TIMEOUT, K_FACTOR, K_DURATION };
 
 struct key_spec {
 	const char *name; /* "section:key", as iniparser lowercases it */
@@ -164,6 +170,11 @@ static const struct key_spec keys[] = {
 	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
 	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
 	KEY("log:level", K_LEVEL, log_level, 0, 0),
+	KEY("log:events", K_PATH, events_path, 0, 0),
+	KEY("spool:keep_results", K_DURATION, keep_results, 0, 0),
+	KEY("hooks:on_result", K_STRING, hook_on_result, 0, 0),
+	KEY("hooks:timeout", K_SECONDS, hook_timeout, 0, 0),
+	KEY("metrics:textfile", K_PATH, metrics_path, 0, 0),
 	KEY("runner:slots", K_COUNT, slots, 1, 1024),
 	LIMIT("memory_mb", memory_mb),
 	LIMIT("cpu_seconds", cpu_seconds),
@@ -276,6 +287,10 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 			*(double *)field = f;
 		break;
 	}
+	case K_DURATION:
+		if (time_parse_duration(val, field) < 0)
+			expected = "a duration such as 90s, 30m, 12h or 7d (0 = forever)";
+		break;
 	case K_STOP:
 		if (!strcasecmp(val, "finish") || !strcasecmp(val, "requeue"))
 			*(bool *)field = !strcasecmp(val, "finish");
@@ -318,7 +333,7 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (!colon) {
 		/* A section header. */
 		static const char *const sections[] = { "spool", "task", "output", "log", "limits",
-						       "retry", "runner", "concurrency" };
+						       "retry", "runner", "concurrency", "hooks", "metrics" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;

@@ -14,6 +14,7 @@
 #include "result.h"
 #include "retry.h"
 #include "run.h"
+#include "service.h"
 #include "taskfile.h"
 #include "timeutil.h"
 
@@ -119,9 +120,7 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 		}
 		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
 		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
-		json_decref(j->result);
-		j->result = NULL;
-		j->pub_step = PUB_LET_GO;
+		j->pub_step = PUB_LET_GO; /* j->result is kept for the service's hook and events */
 		j->retry_delay_ms = 0;
 	}
 	if (j->pub_step == PUB_LET_GO) {
@@ -142,6 +141,9 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 	if (j->cancel_spent)
 		spool_cancel_done(env->spool, j->rep.id);
 	log_info("%s: %s -> %s", j->rep.id, j->status, published);
+	service_published(env->service, j->name, j->result, published);
+	json_decref(j->result);
+	j->result = NULL;
 	j->rep.end = JOB_PUBLISHED;
 	j->phase = JOB_OVER;
 }
@@ -326,10 +328,11 @@ static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 	j->phase = JOB_OVER;
 	char when[32];
 	time_format_rfc3339(j->defer_until_ms, when, sizeof when);
-	if (j->requeueing)
+	if (j->requeueing) {
 		log_info("%s: interrupted by the stop; put back in deferred/ (due at once), "
 			 "its history kept", j->t.id);
-	else
+		service_requeued(env->service, j->t.id, j->name);
+	} else
 		log_info("%s: deferred until %s", j->t.id, when);
 }
 
@@ -353,6 +356,7 @@ static void try_requeue(const struct job_env *env, struct job *j, int64_t now)
 		j->rep.end = JOB_REQUEUED;
 		j->phase = JOB_OVER;
 		log_info("%s: interrupted by the stop; put back in incoming/", j->t.id);
+		service_requeued(env->service, j->t.id, j->name);
 		return;
 	}
 	if (errno == EEXIST) {
@@ -425,6 +429,8 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	if (d.action != RETRY_NONE) {
 		log_info("%s: attempt %d %s; %s", t->id, j->st.attempt,
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);
+		service_deferred(env->service, t->id, j->name, j->st.attempt,
+				 d.action == RETRY_BACKOFF, d.not_before_ms, d.reason);
 		defer(env, j, d.not_before_ms, d.action == RETRY_USAGE_LIMIT);
 		return;
 	}
@@ -465,6 +471,7 @@ static void start_run(const struct job_env *env, struct job *j)
 		return;
 	}
 	j->phase = JOB_RUNNING;
+	service_started(env->service, j->t.id, j->name, j->st.attempt);
 	/* For status: who runs it, since when. Not durable: a lost copy only
 	 * loses this, and an older attempt count is saved already. */
 	j->st.pid = (int)j->ex->pid(j->handle);
@@ -576,6 +583,8 @@ void job_begin(const struct job_env *env, struct job *j)
 	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;
 	if (until > time_realtime_ms()) {
 		/* Another task found this key's usage limit: wait with it. */
+		service_deferred(env->service, j->t.id, j->name, j->st.attempt, false, until,
+				 "another task of its limit_key met a usage limit");
 		defer(env, j, until, true);
 		return;
 	}

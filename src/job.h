@@ -37,6 +37,8 @@
 #include "task.h"
 #include "task_state.h"
 
+struct service;
+
 struct job_env {
 	const struct config *cfg;
 	struct spool *spool;
@@ -48,6 +50,7 @@ struct job_env {
 	void *ctx;
 	unsigned *jitter_seed;
 	const struct history *history; /* run times for auto timeouts; NULL: none */
+	struct service *service;     /* told of each step (service.h); may be NULL */
 };
 
 enum job_origin {

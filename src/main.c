@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clean.h"
 #include "client.h"
 #include "config.h"
 #include "exitcodes.h"
@@ -37,6 +38,7 @@ static const char usage_text[] =
 	"       spoolrun pause    [--wait] | resume\n"
 	"       spoolrun tail     [-f] ID\n"
 	"       spoolrun validate FILE...\n"
+	"       spoolrun clean    [--older-than D] [--status S]... [--dry-run] [--json]\n"
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
@@ -59,6 +61,7 @@ static const char usage_text[] =
 	"  validate  check task files without submitting them\n"
 	"  resubmit  submit again the task of a result (default id ID.r2, ID.r3, ...)\n"
 	"  pause     stop starting tasks (--wait: until nothing runs); resume undoes it\n"
+	"  clean     remove finished results (and their logs) older than a duration\n"
 	"\n"
 	"options of every command but exec and validate:\n"
 	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
@@ -85,6 +88,11 @@ static const char usage_text[] =
 	"task lifecycle (docs/lifecycle.md): \"after\" (submit --after ID), \"not_before\"\n"
 	"(--at TIME, --delay S), \"label\" (--label), \"timeout\": \"auto\" learned from\n"
 	"the last 20 successful runs of the same \"history_key\" (SPOOL/history/).\n"
+	"\n"
+	"service keys (docs/service.md): [hooks] on_result, timeout (a command run\n"
+	"after each result); [metrics] textfile (Prometheus text file); [log] events\n"
+	"(JSON-lines event log); [spool] keep_results (clean old results hourly).\n"
+	"Under systemd (Type=notify) the watcher sends READY=1 to $NOTIFY_SOCKET.\n"
 	"\n"
 	"Claude Code: with \"output\": \"jsonl\" its events fill \"summary\"; a usage\n"
 	"limit (rate_limit_event, \"resets <when>\" text) defers the task and its\n"
@@ -256,7 +264,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	if (argc < 2)
-		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate, resubmit, pause or resume");
+		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate, clean, resubmit, pause or resume");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -277,6 +285,7 @@ int main(int argc, char **argv)
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
 		{ "resubmit", client_resubmit }, { "pause", client_pause }, { "resume", client_resume },
+		{ "clean", clean_command },
 	};
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (!strcmp(cmd, clients[i].name))

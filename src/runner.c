@@ -28,6 +28,7 @@
 #include "queue.h"
 #include "run.h"
 #include "sched.h"
+#include "service.h"
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
@@ -85,6 +86,7 @@ struct runner {
 	struct holds holds;       /* queued tasks with after / not_before (holds.h) */
 	struct history history;   /* SPOOL/history/: run times for auto timeouts */
 	struct arrivals arrivals; /* created in incoming/, not yet whole (arrival.h) */
+	struct service service;   /* event log, metrics, hooks, retention, sd_notify */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -171,6 +173,7 @@ static void reload_config(struct runner *r)
 	r->spool.file_mode = r->cfg.file_mode;
 	set_usage_limit(r);
 	log_set_level(r->cfg.log_level);
+	service_reload(&r->service, &r->cfg);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
@@ -186,12 +189,17 @@ static void enqueue(struct runner *r, const char *name)
 	if (spool_peek(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes, &p) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
 	int64_t mtime = (int64_t)p.st.st_mtim.tv_sec * NS_PER_SEC + p.st.st_mtim.tv_nsec;
-	if (queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime) < 0)
+	int pushed = queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime);
+	if (pushed < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
-	else if (p.lifecycle && holds_add(&r->holds, r->spool.incoming_fd, name,
-					  r->cfg.max_task_bytes) < 0)
-		log_warn("%s: cannot hold it for its dependencies now; it runs when its turn comes",
-			 name);
+	else {
+		if (pushed > 0)
+			service_queued(&r->service, p.id, name);
+		if (p.lifecycle && holds_add(&r->holds, r->spool.incoming_fd, name,
+					     r->cfg.max_task_bytes) < 0)
+			log_warn("%s: cannot hold it for its dependencies now; it runs when its turn "
+				 "comes", name);
+	}
 	r->sched_dirty = true;
 }
 
@@ -267,6 +275,7 @@ static struct job_env job_env_of(struct runner *r)
 		.executor = &executor_local,
 		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
 		.history = &r->history,
+		.service = &r->service,
 	};
 }
 
@@ -641,6 +650,8 @@ static void recover_one(void *ctx, const char *name)
 		return; /* completed: its record is being published */
 	if (queue_push(&r->recovered, name, NULL, 0, 0) < 0)
 		log_warn("%s: cannot queue it now; it runs at the next start", name);
+	else
+		service_recovered(&r->service, name);
 }
 
 /* A completion record found at start-up: its job publishes it. Listed
@@ -768,6 +779,9 @@ static int poll_timeout(struct runner *r)
 	int arriving = arrival_timeout_ms(&r->arrivals, now / NS_PER_MS);
 	if (arriving >= 0 && (ms < 0 || arriving < ms))
 		ms = arriving;
+	int svc = service_next_ms(&r->service); /* metrics file, hourly clean */
+	if (svc >= 0 && (ms < 0 || svc < ms))
+		ms = svc;
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
@@ -809,6 +823,14 @@ static bool stop_complete(struct runner *r)
 	return true;
 }
 
+/* The loop's own counts, for the metrics file and systemd's STATUS=. */
+static void report_counts(struct runner *r)
+{
+	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered),
+		       r->nrunning, queue_len(&r->deferred), r->cfg.slots);
+	service_tick(&r->service);
+}
+
 static int main_loop(struct runner *r)
 {
 	for (;;) {
@@ -843,6 +865,7 @@ static int main_loop(struct runner *r)
 			if (r->flights && !r->nrunning)
 				step_flights(r); /* jobs that ended at once (refused, cancelled…) */
 		}
+		report_counts(r);
 		if (r->drain && !r->flights && !runnable_left(r))
 			return r->unsuccessful || r->left || left_waiting(r) ? EXIT_FAILURE_ANY
 									 : EXIT_OK;
@@ -901,6 +924,7 @@ static int start(struct runner *r, const char *config_path)
 	if (history_open(&r->history, r->spool.root_fd, r->cfg.fsync) < 0)
 		log_warn("cannot open %s/history; auto timeouts use auto_timeout_default",
 			 r->spool.root);
+	service_start(&r->service, &r->cfg, &r->spool);
 	/* Watch before scanning: a file renamed in between is then an event
 	 * and a scan entry, and the queue keeps it once. */
 	if (add_watches(r) < 0) {
@@ -932,6 +956,9 @@ static int start(struct runner *r, const char *config_path)
 	}
 	r->cancels_pending = true;
 	r->sched_dirty = true;
+	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered), 0,
+		       queue_len(&r->deferred), r->cfg.slots);
+	service_ready(&r->service);
 	return EXIT_OK;
 }
 
@@ -990,6 +1017,10 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	}
 	if (r.spool.root && rc != EXIT_TEMPFAIL && rc != EXIT_CONFIG)
 		log_summary(&r);
+	if (r.service.cfg) {
+		service_counts(&r.service, 0, 0, queue_len(&r.deferred), r.cfg.slots);
+		service_stop(&r.service, r.stop_signal ? signals_name(r.stop_signal) : "done");
+	}
 	watch_close(&r.watch);
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);

@@ -1,9 +1,9 @@
 #define _GNU_SOURCE
 #include "timeutil.h"
 
-#include <stdbool.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,5 +139,31 @@ int time_parse_when(const char *s, int64_t *epoch_ms)
 	if (!isdigit((unsigned char)*s) || *end || !isfinite(secs) || secs > 253402300799.0)
 		return -1;
 	*epoch_ms = (int64_t)(secs * 1000 + 0.5);
+	return 0;
+}
+
+int time_parse_duration(const char *s, int64_t *seconds)
+{
+	const int64_t max = INT64_C(100) * 366 * 86400;
+	int64_t n = 0, unit = 1;
+	const char *p = s;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		n = n * 10 + (*p - '0');
+		if (n > max)
+			return -1;
+	}
+	switch (*p) {
+	case '\0': break;
+	case 's': unit = 1; p++; break;
+	case 'm': unit = 60; p++; break;
+	case 'h': unit = 3600; p++; break;
+	case 'd': unit = 86400; p++; break;
+	default: return -1;
+	}
+	if (*p || n > max / unit)
+		return -1;
+	*seconds = n * unit;
 	return 0;
 }

@@ -36,4 +36,10 @@ int64_t time_seconds_to_ns(double seconds);
  * saturating instead of overflowing. */
 int64_t time_ms_to_ns(int64_t ms);
 
+/* Parses a retention duration: a whole number with an optional unit, s
+ * (the default), m, h or d: "90s", "30m", "12h", "7d", "0". At most
+ * 100 years. 0 and *seconds set, or -1 (nothing set) for anything else:
+ * a sign, a fraction, spaces, an unknown unit, an overflow. */
+int time_parse_duration(const char *s, int64_t *seconds);
+
 #endif

@@ -158,7 +158,6 @@ class WaitAll(SpoolTest):
         self.assertEqual(sorted(ids), ["w1", "w2", "w3"])
 
     def test_wait_all_with_nothing_and_timeout(self):
-        self.spool.start()
         p = run_cli("wait", "--all", *self.spool.args())
         self.assertEqual((p.returncode, p.stdout), (0, ""), p.stderr)
         open(self.spool.path("pause"), "w").close()
