@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "slurm.h"
 #include "task.h"
 
 struct config {
@@ -32,6 +33,8 @@ struct config {
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */
+	bool slurm_executor; /* [runner] executor = slurm (else local) */
+	struct slurm_config slurm; /* [slurm] */
 };
 
 /* Built-in defaults: spool "spool" in the current directory, 1 hour timeout,

@@ -16,6 +16,7 @@
 #include "exitcodes.h"
 #include "fsutil.h"
 #include "log.h"
+#include "node.h"
 #include "result.h"
 #include "run.h"
 #include "runner.h"
@@ -262,6 +263,8 @@ int main(int argc, char **argv)
 		return cmd_watch(argc - 1, argv + 1);
 	if (!strcmp(cmd, "exec"))
 		return cmd_exec(argc - 1, argv + 1);
+	if (!strcmp(cmd, "node-run")) /* internal: a Slurm batch job on its node */
+		return node_run_main(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
