@@ -243,6 +243,7 @@ json_t *result_from_run(const struct task *t, struct run_outcome *o,
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
 	json_object_set_new(r, "runner", runner_info());
+	json_object_set_new(r, "slurm", json_null()); /* the Slurm executor fills it in */
 	return r;
 }
 
@@ -282,6 +283,7 @@ json_t *result_not_run(const char *status, const char *id, const struct task_err
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
 	json_object_set_new(r, "runner", runner_info());
+	json_object_set_new(r, "slurm", json_null()); /* the Slurm executor fills it in */
 	return r;
 }
 

@@ -509,31 +509,40 @@ enum slurm_phase slurm_state_phase(const char *state)
 	return SLURM_RUNNING; /* RUNNING, COMPLETING, SIGNALING, STAGE_OUT, RESIZING, unknown */
 }
 
+static const struct {
+	const char *state, *status, *code;
+	enum slurm_retry_as retry_as;
+} ends[] = {
+	{ "CANCELLED", "killed", "slurm_cancelled", SLURM_RETRY_AS_SIGNAL },
+	{ "NODE_FAIL", "killed", "slurm_node_fail", SLURM_RETRY_AS_SIGNAL },
+	{ "PREEMPTED", "killed", "slurm_preempted", SLURM_RETRY_AS_SIGNAL },
+	{ "OUT_OF_MEMORY", "killed", "slurm_out_of_memory", SLURM_RETRY_AS_SIGNAL },
+	{ "BOOT_FAIL", "killed", "slurm_boot_fail", SLURM_RETRY_AS_SIGNAL },
+	{ "TIMEOUT", "killed", "slurm_timeout", SLURM_RETRY_AS_TIMEOUT },
+	{ "DEADLINE", "killed", "slurm_deadline", SLURM_RETRY_AS_TIMEOUT },
+	{ "REVOKED", "error", "slurm_revoked", SLURM_RETRY_AS_NONE },
+	{ "SPECIAL_EXIT", "error", "slurm_special_exit", SLURM_RETRY_AS_NONE },
+	{ "VANISHED", "error", "slurm_vanished", SLURM_RETRY_AS_SIGNAL },
+};
+
 void slurm_state_end(const char *state, struct slurm_end *e)
 {
-	static const struct {
-		const char *state, *status, *code;
-		enum slurm_retry_as retry_as;
-	} table[] = {
-		{ "CANCELLED", "killed", "slurm_cancelled", SLURM_RETRY_AS_SIGNAL },
-		{ "NODE_FAIL", "killed", "slurm_node_fail", SLURM_RETRY_AS_SIGNAL },
-		{ "PREEMPTED", "killed", "slurm_preempted", SLURM_RETRY_AS_SIGNAL },
-		{ "OUT_OF_MEMORY", "killed", "slurm_out_of_memory", SLURM_RETRY_AS_SIGNAL },
-		{ "BOOT_FAIL", "killed", "slurm_boot_fail", SLURM_RETRY_AS_SIGNAL },
-		{ "TIMEOUT", "killed", "slurm_timeout", SLURM_RETRY_AS_TIMEOUT },
-		{ "DEADLINE", "killed", "slurm_deadline", SLURM_RETRY_AS_TIMEOUT },
-		{ "REVOKED", "error", "slurm_revoked", SLURM_RETRY_AS_NONE },
-		{ "SPECIAL_EXIT", "error", "slurm_special_exit", SLURM_RETRY_AS_NONE },
-		{ "VANISHED", "error", "slurm_vanished", SLURM_RETRY_AS_SIGNAL },
-	};
-	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
-		if (!strcmp(state, table[i].state)) {
-			*e = (struct slurm_end){ table[i].status, table[i].code, table[i].retry_as };
+	for (size_t i = 0; i < sizeof ends / sizeof *ends; i++) {
+		if (!strcmp(state, ends[i].state)) {
+			*e = (struct slurm_end){ ends[i].status, ends[i].code, ends[i].retry_as };
 			return;
 		}
 	}
 	/* COMPLETED or FAILED, yet no result from node-run: it never ran the task. */
 	*e = (struct slurm_end){ "error", "slurm_no_result", SLURM_RETRY_AS_NONE };
+}
+
+enum slurm_retry_as slurm_code_retry_as(const char *code)
+{
+	for (size_t i = 0; i < sizeof ends / sizeof *ends; i++)
+		if (!strcmp(code, ends[i].code))
+			return ends[i].retry_as;
+	return SLURM_RETRY_AS_NONE;
 }
 
 void slurm_end_message(const struct slurm_job_info *j, const struct slurm_end *e,

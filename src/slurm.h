@@ -140,6 +140,9 @@ struct slurm_end {
  * see the spool; its own message is in the job's output file). */
 void slurm_state_end(const char *state, struct slurm_end *e);
 
+/* The retry_as of an error.code slurm_state_end gives (NONE for others). */
+enum slurm_retry_as slurm_code_retry_as(const char *code);
+
 /* One line for error.message: "Slurm job 12 ended NODE_FAIL (reason:
  * ...) on node n1". */
 void slurm_end_message(const struct slurm_job_info *j, const struct slurm_end *e,

@@ -311,6 +311,7 @@ static void test_state_end(void **state)
 		assert_string_equal(e.status, cases[i].status);
 		assert_string_equal(e.code, cases[i].code);
 		assert_int_equal(e.retry_as, cases[i].as);
+		assert_int_equal(slurm_code_retry_as(e.code), cases[i].as);
 	}
 }
 
