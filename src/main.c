@@ -76,6 +76,9 @@ static const char usage_text[] =
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
 	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
 	"\n"
+	"With [runner] executor = slurm in the config, each task runs as a Slurm\n"
+	"batch job (the internal command node-run); see docs/slurm.md.\n"
+	"\n"
 	"See spoolrun(1) and README.md for the task and result formats.\n";
 
 static int usage_error(const char *fmt, const char *arg)
