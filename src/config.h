@@ -35,6 +35,12 @@ struct config {
 	enum log_level log_level; /* [log] level */
 	bool slurm_executor; /* [runner] executor = slurm (else local) */
 	struct slurm_config slurm; /* [slurm] */
+	unsigned slots;      /* [runner] slots: tasks running at once (1-1024) */
+	struct config_cap {  /* [concurrency] KEY = N: per limit_key caps */
+		char *key;   /* as iniparser gives it: lowercased; matched ignoring case */
+		unsigned cap;
+	} *concurrency;
+	size_t nconcurrency;
 };
 
 /* Built-in defaults: spool "spool" in the current directory, 1 hour timeout,

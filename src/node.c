@@ -184,12 +184,11 @@ static int node_run_task(struct spool *s, const struct config *cfg, const struct
 	struct node_run nr = { s, t->id };
 	struct run_options opt = {
 		.max_output = cfg->max_output, .max_log = cfg->max_log, .open_log = node_open_log,
-		.sync_logs = s->durable, .signal_fd = sigfd, .on_signal = node_on_signal,
-		.extra_fd = -1, .ctx = &nr, .as_user = as_user,
+		.sync_logs = s->durable, .ctx = &nr, .as_user = as_user,
 	};
 	spool_remove_logs(s, t->id);
 	struct run_outcome o;
-	if (run_task(t, &opt, &o) < 0)
+	if (run_task(t, &opt, sigfd, node_on_signal, NULL, &o) < 0)
 		log_err("node-run: %s: the runner failed while running it; the task was killed", t->id);
 	char out_path[4096], err_path[4096];
 	snprintf(out_path, sizeof out_path, "%s/%s.stdout", s->logs_path, t->id);
