@@ -364,3 +364,71 @@ json_t *slurm_flight_result(struct slurm_flight *f, const struct result_context 
 	*err = e ? strdup(e) : NULL;
 	return r;
 }
+
+/* ---- behind the executor seam ---------------------------------------------- */
+
+/* The loop starts, cancels, stops and concludes Slurm flights itself
+ * (job.c: they need the task file's name, attempt and state); the seam
+ * gives them what every running task has: no descriptors, a timer. */
+static void *slurm_seam_start(const struct task *t, const struct run_options *opt)
+{
+	(void)t;
+	(void)opt;
+	errno = ENOTSUP;
+	return NULL;
+}
+
+static int slurm_seam_pollfds(void *h, struct pollfd *fds, int max)
+{
+	(void)h;
+	(void)fds;
+	(void)max;
+	return 0;
+}
+
+static void slurm_seam_on_ready(void *h, const struct pollfd *fds, int n)
+{
+	(void)h;
+	(void)fds;
+	(void)n;
+}
+
+static int64_t slurm_seam_advance(void *h, int64_t now)
+{
+	return slurm_flight_advance(h, now);
+}
+
+static void slurm_seam_abort(void *h)
+{
+	slurm_flight_cancel(h);
+}
+
+/* Only reached when a job is cleared without its conclusion (the runner
+ * gives up on it): the flight is forgotten, the job left to Slurm. */
+static void slurm_seam_finish(void *h, struct run_outcome *o)
+{
+	memset(o, 0, sizeof *o);
+	o->status = RUN_ABORTED;
+	o->exit_code = -1;
+	slurm_flight_leave(h);
+	free(h);
+}
+
+static pid_t slurm_seam_pid(const void *h)
+{
+	(void)h;
+	return 0; /* no local process; status shows the job id instead */
+}
+
+static void slurm_seam_bytes(const void *h, uint64_t *out, uint64_t *err)
+{
+	(void)h;
+	*out = *err = 0;
+}
+
+const struct executor executor_slurm = {
+	.name = "slurm", .start = slurm_seam_start, .pollfds = slurm_seam_pollfds,
+	.on_ready = slurm_seam_on_ready, .on_child = NULL, .advance = slurm_seam_advance,
+	.abort = slurm_seam_abort, .finish = slurm_seam_finish, .pid = slurm_seam_pid,
+	.bytes = slurm_seam_bytes,
+};

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "executor.h"
 #include "result.h"
 #include "run.h"
 #include "slurm.h"
@@ -108,6 +109,11 @@ json_t *slurm_compose_result(const struct task *t, const struct slurm_job_info *
 
 /* Pure: what retry_decide needs of a result document. */
 void slurm_outcome_of(const json_t *result, struct run_outcome *o);
+
+/* The seam's view of a flight (handle = struct slurm_flight *, malloc'ed):
+ * no descriptors, advance on a timer, abort = cancel. Starting, stopping
+ * and concluding are slurm_flight_* calls job.c makes itself. */
+extern const struct executor executor_slurm;
 
 /* How many flights the fleet follows (for tests and status). */
 size_t slurm_fleet_size(void);
