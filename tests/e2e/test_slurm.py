@@ -188,6 +188,18 @@ class Control(SlurmTest):
         self.assertEqual(r["error"]["code"], "slurm_cancelled")
         self.assertIn("CANCELLED", r["error"]["message"])
 
+    def test_slurm_end_counts_for_retry_on(self):
+        first = self.marker("first")
+        cmd = f"if [ -e {first} ]; then echo second; else touch {first}; exec sleep 60; fi"
+        self.spool.submit({"id": "rt", "command": cmd, "retries": 1, "retry_backoff": 0.1,
+                           "retry_on": {"signal": True}})
+        wait_for(lambda: os.path.exists(first), timeout=30, what="the first attempt to start")
+        cluster.run("scancel", self.job_of("rt"))
+        r = self.spool.result("rt", 60)
+        self.assertEqual((r["status"], r["stdout"], r["attempt"]), ("succeeded", "second\n", 2), r)
+        self.assertEqual(r["attempts"][0]["status"], "killed")
+        self.assertIn("retry_reason", r["attempts"][0])
+
     def test_status_shows_job(self):
         started = self.marker("started")
         self.spool.submit({"id": "st", "command": f"touch {started}; exec sleep 60"})
