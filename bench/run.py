@@ -661,7 +661,7 @@ def sbatch_loop_batch(cluster, n):
 def spoolrun_slurm_batch(cluster, n):
     """n /bin/true tasks through the Slurm executor (slots = n): seconds
     from the first rename into incoming/ to the nth result."""
-    os.environ["SLURM_CONF"] = cluster.conf
+    ENV["SLURM_CONF"] = cluster.conf  # the watcher's sbatch and squeue
     w = Watcher("slurm", fsync=False, extra=f"[runner]\nexecutor = slurm\nslots = {n}\n"
                 f"[slurm]\npoll_interval = {SLURM_POLL}\n")
     w.start(warm=False)
@@ -673,6 +673,9 @@ def spoolrun_slurm_batch(cluster, n):
         for name in names:
             os.rename(os.path.join(w.stage, name), os.path.join(w.incoming(), name))
         t1 = waitn_result(wt)
+        bad = [n for n in os.listdir(w.results()) if w.result(n[:-5])["status"] != "succeeded"]
+        if bad:
+            raise RuntimeError(f"{len(bad)} Slurm task(s) did not succeed, e.g. {bad[0]}")
         return (t1 - t0) / 1e9
     finally:
         w.close()
