@@ -463,7 +463,8 @@ static void conclude_slurm(const struct job_env *env, struct job *j)
 	free(f);
 	j->handle = NULL;
 	j->st.slurm_job_name[0] = j->st.slurm_job_id[0] = j->st.slurm_state[0] = '\0';
-	bool cancelled = o.status == RUN_ABORTED;
+	/* A cancelled task is never retried, also when its job finished first. */
+	bool cancelled = o.status == RUN_ABORTED || j->cancelled;
 	bool deferred = retried(env, j, &o, cancelled, out, out ? strlen(out) : 0, err,
 				err ? strlen(err) : 0);
 	free(out);

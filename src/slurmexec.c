@@ -223,6 +223,11 @@ int64_t slurm_flight_advance(struct slurm_flight *f, int64_t now)
 void slurm_flight_cancel(struct slurm_flight *f)
 {
 	f->cancel = true;
+	/* Re-attached by name only: a job of that name may be in Slurm. */
+	if (f->phase == FLIGHT_SUBMIT && f->look_first && look_up_by_name(f) == 1) {
+		f->look_first = false;
+		f->phase = FLIGHT_IN_SLURM;
+	}
 	if (f->phase == FLIGHT_SUBMIT) {
 		f->phase = FLIGHT_OVER;
 		return;
