@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import SpoolTest, run_cli, wait_for
+from harness import BIN, SpoolTest, run_cli, wait_for
 from slurm_cluster import SlurmCluster, unavailable
 
 cluster = None
@@ -287,6 +287,28 @@ class Crashes(SlurmTest):
             jid, name = line.split("|")
             if name.startswith(tag):
                 yield jid
+
+    def test_crash_between_sbatch_and_recording_the_id(self):
+        """The watcher recorded the job's name, sbatch ran, the watcher died
+        before recording the id: the restart finds the job by name."""
+        self.spool.stop()
+        marks = self.marker("marks")
+        with open(self.spool.path("active", "w1.json"), "w") as f:
+            json.dump({"id": "w1", "command": f"echo w1 >> {marks}; sleep 1"}, f)
+        name = f"{root_tag(self.spool)}w1-1"
+        with open(self.spool.path("active", ".w1.json.state"), "w") as f:
+            json.dump({"attempt": 1, "executor": "slurm", "slurm_job_name": name}, f)
+        job = cluster.run("sbatch", "--parsable", "--no-requeue", f"--job-name={name}",
+                          f"--output={self.spool.path('logs', 'w1.slurm')}",
+                          f"--wrap=exec {BIN} node-run --spool {self.spool.root} "
+                          f"--config {self.spool.config} --attempt 1 w1.json").stdout.strip()
+        self.spool.start()
+        r = self.spool.result("w1", 60)
+        self.assertEqual(r["status"], "succeeded", r)
+        self.assertEqual(r["slurm"]["job_id"], job)
+        with open(marks) as f:
+            self.assertEqual(f.read(), "w1\n")  # ran once: not submitted again
+        self.assertEqual([j for j in self._ours(root_tag(self.spool))], [job])
 
     def test_controller_stopped_for_a_while(self):
         cluster.stop_ctld()
