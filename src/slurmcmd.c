@@ -257,7 +257,11 @@ static int ask(char *const argv[], parser parse, struct slurmcmd_job *jobs, size
 		slurmcmd_output_clear(&o);
 		return answered ? 0 : -1;
 	}
-	size_t cap = 2 * n + 16;
+	/* One entry per line: scontrol lists every job of the cluster, not
+	 * only ours, and none may be cut off. */
+	size_t cap = 1;
+	for (const char *p = o.out; *p; p++)
+		cap += *p == '\n';
 	struct slurm_job_info *infos = calloc(cap, sizeof *infos);
 	if (infos) {
 		apply(jobs, n, infos, parse(o.out, infos, cap), found);
@@ -268,38 +272,27 @@ static int ask(char *const argv[], parser parse, struct slurmcmd_job *jobs, size
 }
 
 /* Jobs squeue no longer knows: sacct, else scontrol (which knows what the
- * controller remembers). */
+ * controller remembers). One call each, for all of them. */
 static void ask_history(const struct slurm_config *c, struct slurmcmd_job *jobs, size_t n,
 			bool *found)
 {
-	char *ids = job_list(jobs, n, NULL);
-	bool any_missing = false;
-	for (size_t i = 0; i < n; i++)
-		any_missing |= !found[i];
-	if (!ids || !any_missing) {
-		free(ids);
-		return;
-	}
-	/* Only the missing ones: reuse found[] as the filter. */
-	bool *want = calloc(n, sizeof *want);
-	for (size_t i = 0; want && i < n; i++)
-		want[i] = !found[i];
-	char *missing = want ? job_list(jobs, n, want) : NULL;
-	free(want);
-	free(ids);
-	if (!missing)
-		return;
+	bool *missing = calloc(n, sizeof *missing);
+	bool any = false;
+	for (size_t i = 0; missing && i < n; i++)
+		any |= missing[i] = !found[i];
+	char *ids = any ? job_list(jobs, n, missing) : NULL;
 	char *jobs_arg = NULL;
-	if (asprintf(&jobs_arg, "--jobs=%s", missing) >= 0) {
+	free(missing);
+	if (ids && asprintf(&jobs_arg, "--jobs=%s", ids) >= 0) {
 		char *sacct[] = { c->sacct, "--noheader", "--allocations", "--parsable2",
 				  "--format=" SLURM_SACCT_FORMAT, jobs_arg, NULL };
 		if (ask(sacct, slurm_parse_sacct, jobs, n, found) < 0) {
 			char *scontrol[] = { c->scontrol, "--oneliner", "show", "job", NULL };
 			ask(scontrol, slurm_parse_scontrol, jobs, n, found);
 		}
+		free(jobs_arg);
 	}
-	free(jobs_arg);
-	free(missing);
+	free(ids);
 }
 
 int slurmcmd_poll(const struct slurm_config *c, struct slurmcmd_job *jobs, size_t n)

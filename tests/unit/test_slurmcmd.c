@@ -167,7 +167,9 @@ static void test_poll_scontrol_and_vanished(void **state)
 	struct fixture *f = *state;
 	use(&f->cfg.squeue, script(f, "squeue", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1"));
 	use(&f->cfg.sacct, script(f, "sacct", "echo 'Slurm accounting storage is disabled' >&2; exit 1"));
+	/* Every job of the cluster, ours last: none may be cut off. */
 	use(&f->cfg.scontrol, script(f, "scontrol",
+				     "i=100; while [ $i -lt 400 ]; do echo \"JobId=$i JobState=RUNNING Reason=None NodeList=n1\"; i=$((i+1)); done\n"
 				     "echo 'JobId=5 JobName=x JobState=TIMEOUT Reason=TimeLimit NodeList=n3 ExitCode=0:0'"));
 	struct slurmcmd_job jobs[2] = { job("5"), job("6") };
 	assert_int_equal(slurmcmd_poll(&f->cfg, jobs, 2), 0);
