@@ -14,6 +14,7 @@ skip with a visible reason instead of silently.
 
 Run as a script, it starts a cluster, prints its SLURM_CONF and waits for
 Enter (handy for trying commands by hand)."""
+import ctypes
 import os
 import shutil
 import signal
@@ -38,6 +39,13 @@ def unavailable():
 
 def _which(p):
     return shutil.which(p, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def _die_with_parent():
+    """Popen preexec_fn: the daemon gets SIGTERM when the test process dies,
+    however it dies (a killed test run must not leave a cluster behind)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _free_ports(n):
@@ -111,7 +119,8 @@ class SlurmCluster:
              "--key-file", key, "--log-file", os.path.join(d, "log", "munged.log"),
              "--pid-file", os.path.join(d, "munge", "munged.pid"),
              "--seed-file", os.path.join(d, "munge", "munged.seed")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         self._wait(lambda: os.path.exists(self.munge_socket), 20, "munged's socket")
         self.ctld_port, self.slurmd_port = _free_ports(2)
         self.conf = os.path.join(d, "slurm.conf")
@@ -168,7 +177,8 @@ PartitionName=debug Nodes={h} Default=YES MaxTime=INFINITE State=UP OverSubscrib
         """Starts slurmctld (again, after stop_ctld(): it recovers its state)."""
         self.procs["slurmctld"] = subprocess.Popen(
             [_which("slurmctld"), "-D", "-f", self.conf], env=self.env(),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         self._wait(lambda: self.run("scontrol", "ping", check=False).returncode == 0
                    and "UP" in self.run("scontrol", "ping", check=False).stdout, 30, "slurmctld to answer")
 
@@ -179,7 +189,8 @@ PartitionName=debug Nodes={h} Default=YES MaxTime=INFINITE State=UP OverSubscrib
     def start_slurmd(self):
         self.procs["slurmd"] = subprocess.Popen(
             [_which("slurmd"), "-D", "-f", self.conf], env=self.env(),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
 
     def wait_idle(self, timeout=60):
         def idle():
