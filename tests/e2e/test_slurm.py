@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -199,6 +200,21 @@ class Control(SlurmTest):
         self.assertEqual((r["status"], r["stdout"], r["attempt"]), ("succeeded", "second\n", 2), r)
         self.assertEqual(r["attempts"][0]["status"], "killed")
         self.assertIn("retry_reason", r["attempts"][0])
+
+    def test_tail_follows_a_task_running_in_slurm(self):
+        go = self.marker("go")
+        self.spool.submit({"id": "tf", "command": f"echo first; while [ ! -e {go} ]; do sleep 0.1; done; echo last"})
+        wait_for(lambda: run_cli("tail", "--spool", self.spool.root, "tf").stdout == "first\n",
+                 timeout=30, interval=0.1, what="tail to show the node's output while it runs")
+        follow = subprocess.Popen([BIN, "tail", "-f", "--spool", self.spool.root, "tf"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            open(go, "w").close()
+            out, _ = follow.communicate(timeout=60)
+        finally:
+            follow.kill()
+        self.assertEqual(out, "first\nlast\n")
+        self.assertEqual(self.spool.result("tf", 30)["status"], "succeeded")
 
     def test_status_shows_job(self):
         started = self.marker("started")
