@@ -22,10 +22,6 @@
 #include "signals.h"
 #include "task.h"
 
-void node_result_name(const char *name, char *out, size_t len)
-{
-	snprintf(out, len, ".%s.node-result", name);
-}
 
 char **node_argv(const char *self, const char *config, const char *root, const char *name,
 		 int attempt)
@@ -59,8 +55,9 @@ void node_argv_free(char **argv)
 
 json_t *node_result_load(struct spool *s, const char *name)
 {
-	char file[400], why[64];
-	node_result_name(name, file, sizeof file);
+	char file[SPOOL_NAME_SIZE], why[64];
+	if (spool_name_node_result(name, false, file) < 0)
+		return NULL;
 	char *buf;
 	size_t len;
 	struct stat st;
@@ -78,9 +75,9 @@ json_t *node_result_load(struct spool *s, const char *name)
 
 void node_result_remove(struct spool *s, const char *name)
 {
-	char file[400];
-	node_result_name(name, file, sizeof file);
-	if (unlinkat(s->active_fd, file, 0) < 0 && errno != ENOENT)
+	char file[SPOOL_NAME_SIZE];
+	if (spool_name_node_result(name, false, file) == 0 && unlinkat(s->active_fd, file, 0) < 0 &&
+	    errno != ENOENT)
 		log_warn("cannot remove active/%s", file);
 }
 
@@ -158,9 +155,9 @@ static bool node_on_signal(void *ctx, int sig)
  * start while this job runs), fsynced, renamed. */
 static int leave_result(struct spool *s, const char *name, const json_t *result)
 {
-	char file[400], tmp[420];
-	node_result_name(name, file, sizeof file);
-	snprintf(tmp, sizeof tmp, "%s.tmp", file);
+	char file[SPOOL_NAME_SIZE], tmp[SPOOL_NAME_SIZE];
+	if (spool_name_node_result(name, false, file) < 0 || spool_name_node_result(name, true, tmp) < 0)
+		return -1;
 	size_t len;
 	char *text = result_dump(result, &len);
 	if (!text)
@@ -281,9 +278,7 @@ int node_run_main(int argc, char **argv)
 		fprintf(stderr, "spoolrun node-run: %s\n", err);
 		rc = EXIT_IOERR;
 	} else {
-		char stale[400];
-		node_result_name(no.name, stale, sizeof stale);
-		unlinkat(s.active_fd, stale, 0); /* an earlier attempt's, never this one's */
+		node_result_remove(&s, no.name); /* an earlier attempt's, never this one's */
 		rc = node_run_file(&s, &cfg, &no);
 		spool_close(&s);
 	}

@@ -34,10 +34,7 @@ char **node_argv(const char *self, const char *config, const char *root, const c
 		 int attempt);
 void node_argv_free(char **argv);
 
-/* ".NAME.node-result": the file node-run leaves in active/. out >= 340. */
-void node_result_name(const char *name, char *out, size_t len);
-
-/* The node's result for active/name, or NULL when there is none (yet) or
+/* The node's result (spool_name_node_result) for active/name, or NULL when there is none (yet) or
  * it is not a JSON object. */
 json_t *node_result_load(struct spool *s, const char *name);
 void node_result_remove(struct spool *s, const char *name);

@@ -145,9 +145,10 @@ static void submit(struct slurm_flight *f, int64_t now)
 	f->recorded_name = true;
 	char out_path[PATH_MAX], **argv = node_argv(env->self, env->config_path, env->spool->root,
 						   f->name, f->attempt);
-	snprintf(out_path, sizeof out_path, "%s/%s.slurm", env->spool->logs_path, f->t->id);
 	if (!argv)
 		return submit_later(f, now, "out of memory");
+	if (spool_path_log(env->spool, f->t->id, "slurm", out_path, sizeof out_path) < 0)
+		snprintf(out_path, sizeof out_path, "/dev/null");
 	struct slurm_submission s = {
 		.job_name = f->job_name, .output_path = out_path, .workdir = env->spool->root,
 		.node_argv = (const char *const *)argv, .timeout = f->t->timeout,
