@@ -493,8 +493,10 @@ static void start_slurm(const struct job_env *env, struct job *j, bool reattach)
 		slurm_flight_attach(f, j->st.slurm_job_name, j->st.slurm_job_id);
 		log_info("%s: following Slurm job %s again", j->t.id,
 			 j->st.slurm_job_id[0] ? j->st.slurm_job_id : j->st.slurm_job_name);
-	} else
+	} else {
 		j->st.started_ms = time_realtime_ms();
+		service_started(env->service, j->t.id, j->name, j->st.attempt); /* in Slurm's hands */
+	}
 	j->ex = &executor_slurm;
 	j->handle = f;
 	j->phase = JOB_RUNNING;
