@@ -21,6 +21,7 @@
 #include "run.h"
 #include "signals.h"
 #include "task.h"
+#include "taskfile.h"
 
 
 char **node_argv(const char *self, const char *config, const char *root, const char *name,
@@ -207,40 +208,34 @@ static int node_run_task(struct spool *s, const struct config *cfg, const struct
 	return rc;
 }
 
-/* Reads, checks and parses active/name as the watcher did before it
- * submitted it, then runs it. */
+/* Reads, checks and parses active/name through the watcher's own pipeline
+ * (taskfile.h: the same limits, owner policy and parser as before it was
+ * submitted), then runs it. */
 static int node_run_file(struct spool *s, const struct config *cfg, const struct node_options *no)
 {
-	char *buf = NULL, why[400];
-	size_t len;
-	struct stat st;
-	if (spool_read_task(s->active_fd, no->name, cfg->max_task_bytes, true, &buf, &len, &st, why,
-			    sizeof why) < 0) {
-		log_errx("node-run: %s", why);
-		return EXIT_NOINPUT;
-	}
 	struct owner_policy owners;
-	struct identity who;
-	bool as_user = false;
-	if (owner_policy_init(&owners, cfg, why, sizeof why) < 0 ||
-	    owner_check(&owners, st.st_uid, &who, &as_user, why, sizeof why) < 0) {
-		log_errx("node-run: %s: %s", no->name, why);
-		free(buf);
-		return EXIT_DATAERR;
+	char why[400];
+	if (owner_policy_init(&owners, cfg, why, sizeof why) < 0) {
+		log_errx("node-run: %s", why);
+		return EXIT_CONFIG;
 	}
-	struct task t;
-	struct task_error e;
+	struct taskfile tf;
 	int rc;
-	if (task_parse(buf, len, no->name, &cfg->task, &t, &e) < 0) {
-		log_errx("node-run: %s", e.message);
+	switch (taskfile_load_at(&tf, s->active_fd, no->name, cfg, &owners)) {
+	case TASKFILE_OK:
+		rc = node_run_task(s, cfg, no, &tf.task, tf.as_user ? &tf.user : NULL);
+		break;
+	case TASKFILE_UNREADABLE:
+		log_errx("node-run: %s", tf.error.message);
+		rc = EXIT_NOINPUT;
+		break;
+	default:
+		log_errx("node-run: %s", tf.error.message);
 		rc = EXIT_DATAERR;
-	} else
-		rc = node_run_task(s, cfg, no, &t, as_user ? &who : NULL);
-	if (as_user)
-		identity_clear(&who);
+		break;
+	}
+	taskfile_clear(&tf);
 	owner_policy_clear(&owners);
-	task_clear(&t);
-	free(buf);
 	return rc;
 }
 
