@@ -117,7 +117,8 @@ static void add_running(void *ctx, const char *name)
 	 * state when the attempt starts (task_state.h), for every slot. */
 	struct task_state ts;
 	task_state_load(l->s, l->s->active_fd, name, &ts);
-	int pid = l->watcher_pid && ts.pid ? ts.pid : 0;
+	bool slurm = !strcmp(ts.executor, "slurm") && ts.slurm_job_name[0];
+	int pid = l->watcher_pid && ts.pid && !slurm ? ts.pid : 0;
 	int64_t elapsed = pid ? elapsed_ms(pid) : -1;
 	if (pid && elapsed < 0 && ts.started_ms)
 		elapsed = time_realtime_ms() > ts.started_ms ? time_realtime_ms() - ts.started_ms : 0;
@@ -129,7 +130,14 @@ static void add_running(void *ctx, const char *name)
 	json_object_set_new(entry, "started_at", pid && ts.started_ms
 			    ? timestamp_ns(ts.started_ms * NS_PER_MS) : json_null());
 	json_object_set_new(entry, "attempt", json_integer(ts.attempt ? ts.attempt : 1));
-	json_object_set_new(entry, "executor", pid ? json_string(ts.executor) : json_null());
+	json_object_set_new(entry, "executor", pid || slurm ? json_string(ts.executor) : json_null());
+	/* A task in Slurm has no local process: its job id and state instead. */
+	json_object_set_new(entry, "slurm", !slurm ? json_null() :
+		json_pack("{s:o, s:o}", "job_id", ts.slurm_job_id[0] ? json_string(ts.slurm_job_id) : json_null(),
+			  "state", ts.slurm_state[0] ? json_string(ts.slurm_state) : json_string("SUBMITTING")));
+	if (slurm && ts.started_ms)
+		json_object_set_new(entry, "elapsed_ms", json_integer(time_realtime_ms() > ts.started_ms
+								      ? time_realtime_ms() - ts.started_ms : 0));
 	json_array_append_new(l->list, entry);
 	task_state_clear(&ts);
 }
@@ -268,7 +276,20 @@ void status_print_text(const json_t *st)
 	else
 		printf("watcher  not running%s\n",
 		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
-	json_array_foreach(json_object_get(st, "running"), i, v)
+	json_array_foreach(json_object_get(st, "running"), i, v) {
+		json_t *sl = json_object_get(v, "slurm");
+		if (json_is_object(sl)) {
+			printf("running  %s  slurm job %s %s  %.1f s  %lld bytes out, %lld err%s\n",
+			       json_string_value(json_object_get(v, "id")),
+			       json_is_string(json_object_get(sl, "job_id"))
+				       ? json_string_value(json_object_get(sl, "job_id")) : "-",
+			       json_string_value(json_object_get(sl, "state")),
+			       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
+			       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
+			       (long long)json_integer_value(json_object_get(v, "stderr_bytes")),
+			       lifecycle_status_suffix(v));
+			continue;
+		}
 		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err%s\n",
 		       json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "pid")),
@@ -276,6 +297,7 @@ void status_print_text(const json_t *st)
 		       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
 		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")),
 		       lifecycle_status_suffix(v));
+	}
 	json_array_foreach(json_object_get(st, "queued"), i, v)
 		printf("queued   %s  priority %lld%s\n", json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "priority")),

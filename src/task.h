@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "events.h"
+#include "slurm.h"
 
 #define TASK_ID_MAX 128
 #define TASK_AFTER_MAX 100   /* ids in "after" */
@@ -87,6 +88,7 @@ struct task {
 	bool timeout_auto;       /* "timeout": "auto", or [task] timeout = auto */
 	enum timeout_source timeout_source; /* of timeout; an auto one is settled at start */
 	const char *history_key; /* runs compared for an auto timeout; NULL: the command */
+	struct slurm_request slurm; /* "slurm": only with [runner] executor = slurm */
 };
 
 struct task_defaults {
@@ -101,6 +103,7 @@ struct task_defaults {
 	double auto_timeout_factor;  /* [task] auto_timeout_factor */
 	double auto_timeout_min;     /* [task] auto_timeout_min, seconds */
 	double auto_timeout_default; /* [task] auto_timeout_default, seconds */
+	bool slurm_allowed;      /* [runner] executor = slurm: the field "slurm" is taken */
 };
 
 struct task_error {
