@@ -530,6 +530,7 @@ static void conclude_slurm(const struct job_env *env, struct job *j)
 	if (result)
 		json_object_set_new(result, "attempts", json_deep_copy(task_state_attempts(&j->st)));
 	j->cancel_spent = j->cancelled;
+	history_note_result(env->history, &j->t, result);
 	submit(env, j, result, time_monotonic_ns());
 }
 
@@ -548,6 +549,7 @@ static void note_slurm_state(const struct job_env *env, struct job *j)
 /* Starts the counted attempt on the executor and records who runs it. */
 static void start_run(const struct job_env *env, struct job *j)
 {
+	history_settle_timeout(env->history, &env->cfg->task, &j->t);
 	if (env->cfg->slurm_executor) {
 		start_slurm(env, j, false);
 		return;
@@ -559,7 +561,6 @@ static void start_run(const struct job_env *env, struct job *j)
 		.as_user = j->as_user ? &j->user : NULL, .ctx = j,
 	};
 	spool_remove_logs(env->spool, j->t.id);
-	history_settle_timeout(env->history, &env->cfg->task, &j->t);
 	log_debug("%s: starting %s (timeout %g s, %s)", j->t.id, j->t.argv[0], j->t.timeout,
 		  timeout_source_name(j->t.timeout_source));
 	j->ex = env->executor;
