@@ -30,8 +30,8 @@ static const char usage_text[] =
 	"       spoolrun exec     [--config FILE] TASKFILE|-\n"
 	"       spoolrun submit   [options] [--wait] -- CMD [ARG...] | FILE|-\n"
 	"       spoolrun wait     [--timeout S] ID...\n"
-	"       spoolrun cancel   [--wait] ID\n"
-	"       spoolrun status   [--json]\n"
+	"       spoolrun cancel   [--wait] [--ahead] ID\n"
+	"       spoolrun status   [--all | -n N] [--failed] [--json]\n"
 	"       spoolrun tail     [-f] ID\n"
 	"       spoolrun validate FILE...\n"
 	"       spoolrun --help | --version\n"
@@ -49,16 +49,18 @@ static const char usage_text[] =
 	"            its result JSON on stdout\n"
 	"  submit    validate a task and write it atomically into incoming/; print its id\n"
 	"  wait      wait for results and print them, one JSON per line\n"
-	"  cancel    cancel a queued, deferred or running task\n"
-	"  status    what runs, what waits, what finished last\n"
+	"  cancel    cancel a queued, deferred or running task, saying what it did\n"
+	"  status    a table of what runs, what waits, what finished last\n"
 	"  tail      a task's output from its logs; -f follows it to its end\n"
 	"  validate  check task files without submitting them\n"
 	"\n"
-	"options of every command but exec and validate:\n"
-	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
-	"                     defaults); relative paths in it are relative to FILE\n"
-	"  -s, --spool DIR    spool root, overriding [spool] root; every directory\n"
-	"                     below it is created if missing\n"
+	"options:\n"
+	"  -c, --config FILE  INI config, for every command (default: $SPOOLRUN_CONFIG,\n"
+	"                     else built-in defaults); relative paths in it are\n"
+	"                     relative to FILE\n"
+	"  -s, --spool DIR    spool root, overriding [spool] root (all but exec and\n"
+	"                     validate); watch and drain create what is missing, the\n"
+	"                     other commands create nothing (exit 66 when it is not there)\n"
 	"  -h, --help         help\n"
 	"  -V, --version      the version\n"
 	"\n"
@@ -73,9 +75,11 @@ static const char usage_text[] =
 	"the task's exit code; 128+N killed by signal N; 124 timeout; 127 program\n"
 	"not found; 126 could not start otherwise; 125 cancelled; 75 interrupted\n"
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
-	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
+	"66 task file unreadable, no such spool or task; 69 wait gave up (--timeout);\n"
+	"73 id taken (queued, running, deferred, or it has a result); 74 a result or\n"
+	"log that is not one (FIFO, link, bad JSON).\n"
 	"\n"
-	"See spoolrun(1) and README.md for the task and result formats.\n";
+	"See spoolrun(1), README.md and docs/ for the task and result formats.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -91,7 +95,8 @@ struct options {
 };
 
 /* Parses the options shared by the subcommands; returns the index of the
- * first operand, or -1 after a usage error, or -2 after --help. */
+ * first operand, or -1 after a usage error, -2 after --help, -3 when
+ * $SPOOLRUN_CONFIG names no file. */
 static int parse_options(int argc, char **argv, bool allow_spool, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -100,9 +105,10 @@ static int parse_options(int argc, char **argv, bool allow_spool, struct options
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	o->config = getenv("SPOOLRUN_CONFIG");
-	if (o->config && !*o->config)
-		o->config = NULL;
+	const char *from_env = getenv("SPOOLRUN_CONFIG");
+	if (from_env && !*from_env)
+		from_env = NULL;
+	o->config = from_env;
 	opterr = 0;
 	optind = 1;
 	int ch;
@@ -118,6 +124,11 @@ static int parse_options(int argc, char **argv, bool allow_spool, struct options
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]), -1;
 		default: return usage_error("unknown option %s", argv[optind - 1]), -1;
 		}
+	}
+	/* A variable set long ago and forgotten: name it, not only the file. */
+	if (from_env && o->config == from_env && access(from_env, F_OK) < 0) {
+		fprintf(stderr, "spoolrun: $SPOOLRUN_CONFIG (%s): %s\n", from_env, strerror(errno));
+		return -3;
 	}
 	return optind;
 }
@@ -194,7 +205,7 @@ static int cmd_exec(int argc, char **argv)
 	struct options o = { 0 };
 	int i = parse_options(argc, argv, false, &o);
 	if (i < 0)
-		return i == -2 ? EXIT_OK : EXIT_USAGE;
+		return i == -2 ? EXIT_OK : i == -3 ? EXIT_CONFIG : EXIT_USAGE;
 	if (argc - i != 1)
 		return usage_error("%s needs exactly one TASKFILE (or - for stdin)", "exec");
 	struct config cfg;
@@ -216,7 +227,7 @@ static int cmd_watch(int argc, char **argv)
 	struct options o = { 0 };
 	int i = parse_options(argc, argv, true, &o);
 	if (i < 0)
-		return i == -2 ? EXIT_OK : EXIT_USAGE;
+		return i == -2 ? EXIT_OK : i == -3 ? EXIT_CONFIG : EXIT_USAGE;
 	if (i != argc)
 		return usage_error("this command takes no operands, got '%s'", argv[i]);
 	return runner_run(o.config, o.spool, !strcmp(argv[0], "drain"));
