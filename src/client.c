@@ -293,8 +293,14 @@ int client_wait(int argc, char **argv)
 	int rc = check_ids("wait", argv + i, argc - i);
 	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK) {
 		struct awaited *a = calloc((size_t)(argc - i), sizeof *a);
-		for (int k = 0; a && k < argc - i; k++)
+		for (int k = 0; a && k < argc - i; k++) {
+			struct task_location loc;
 			a[k].id = argv[i + k];
+			lookup_task(&c.spool, a[k].id, c.cfg.max_task_bytes, &loc);
+			if (loc.place == PLACE_NONE)
+				say(&c, "no task %s in %s yet (not queued, running, deferred or finished); "
+				    "waiting for it to be submitted", a[k].id, c.spool.root);
+		}
 		rc = a ? wait_for_results(&c, a, argc - i, timeout) : EXIT_OSERR;
 		free(a);
 	}
@@ -496,7 +502,10 @@ static int read_task_file(struct client *c, struct submit_opts *o, const char *p
 		return cliopt_error(c->cmd, "--id, --timeout, --priority, --env, --cwd and --output go "
 				    "with -- CMD, not with a FILE");
 	if (read_path_bounded(path, c->cfg.max_task_bytes, text, len) < 0) {
-		say(c, "%s: %s", path, errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
+		int err = errno;
+		say(c, "%s: %s%s", path, err == EFBIG ? "larger than max_task_bytes" : strerror(err),
+		    err == ENOENT && !strchr(path, '/') && !strstr(path, ".json")
+			    ? " (to run a command, put it after --: spoolrun submit -- CMD ARG...)" : "");
 		return EXIT_NOINPUT;
 	}
 	json_t *doc = json_loadb(*text, *len, 0, NULL), *v = json_object_get(doc, "id");
@@ -589,9 +598,9 @@ int client_submit(int argc, char **argv)
 /* ---- cancel --------------------------------------------------------------- */
 
 static const char cancel_usage[] =
-	"usage: spoolrun cancel [--wait] [--ahead] [--config FILE] [--spool DIR] ID\n"
+	"usage: spoolrun cancel [--wait] [--ahead] [--config FILE] [--spool DIR] ID...\n"
 	"\n"
-	"Cancels task ID and says what it did:\n"
+	"Cancels each task ID and says what it did:\n"
 	"  queued or deferred  cancelled: published as \"cancelled\" without running\n"
 	"  running             cancelling: its whole tree gets TERM, then KILL after\n"
 	"                      kill_grace; published as \"cancelled\"\n"
@@ -600,7 +609,9 @@ static const char cancel_usage[] =
 	"The watcher acts on the request (cancel/ID); with no watcher running, it\n"
 	"does so when one starts. --ahead cancels an id not submitted yet, as soon\n"
 	"as it arrives. With --wait, waits for the result, prints it and exits as\n"
-	"spoolrun wait does (for a finished task: prints its result, exit 0).\n"
+	"spoolrun wait does (a finished task's result is printed at once). Exit:\n"
+	"the first failure to cancel (66 no such task), else 0 (or, with --wait,\n"
+	"as spoolrun wait).\n"
 	"Messages go to stdout, or to stderr with --wait.\n";
 
 /* Puts cancel/ID in place: 0, or an exit code after saying why not. */
@@ -635,14 +646,14 @@ static int report_finished(struct client *c, const char *id, bool wait, FILE *ou
 	return EXIT_OK;
 }
 
-static int cancel(struct client *c, const char *id, bool wait, bool ahead)
+/* Asks for id to be cancelled and says what that does, on out. */
+static int cancel(struct client *c, const char *id, bool ahead, FILE *out)
 {
-	FILE *out = wait ? stderr : stdout;
 	struct task_location loc;
 	int pid, rc;
 	lookup_task(&c->spool, id, c->cfg.max_task_bytes, &loc);
 	if (loc.place == PLACE_FINISHED)
-		return report_finished(c, id, wait, out);
+		return report_finished(c, id, false, out);
 	if (loc.place == PLACE_NONE && !ahead) {
 		say(c, "no such task %s in %s (to cancel it when it is submitted, use --ahead)", id,
 		    c->spool.root);
@@ -658,7 +669,7 @@ static int cancel(struct client *c, const char *id, bool wait, bool ahead)
 		if (unlinkat(c->spool.cancel_fd, id, 0) < 0 && errno != ENOENT)
 			say(c, "cannot remove %s/cancel/%s: %s", c->spool.root, id, strerror(errno));
 		if (loc.place == PLACE_NONE)
-			return report_finished(c, id, wait, out);
+			return report_finished(c, id, false, out);
 	}
 	bool watched = lookup_watcher(&c->spool, &pid);
 	if (loc.place == PLACE_NONE)
@@ -671,10 +682,32 @@ static int cancel(struct client *c, const char *id, bool wait, bool ahead)
 		fprintf(out, "%s: no watcher runs on %s: the cancel takes effect when one starts\n",
 			id, c->spool.root);
 	fflush(out);
-	if (!wait)
-		return EXIT_OK;
-	struct awaited a = { .id = id };
-	return wait_for_results(c, &a, 1, -1);
+	return EXIT_OK;
+}
+
+/* Cancels every id; with --wait, then waits for all their results.
+ * Exit: the first failure to cancel, else (--wait) as wait does. */
+static int cancel_all(struct client *c, char **ids, int n, bool wait, bool ahead)
+{
+	int rc = EXIT_OK, waiting = 0;
+	struct awaited *a = calloc((size_t)n, sizeof *a);
+	if (!a)
+		return EXIT_OSERR;
+	for (int i = 0; i < n; i++) {
+		struct task_location loc;
+		lookup_task(&c->spool, ids[i], c->cfg.max_task_bytes, &loc);
+		int one = loc.place == PLACE_FINISHED ? report_finished(c, ids[i], wait,
+								       wait ? stderr : stdout)
+						      : cancel(c, ids[i], ahead, wait ? stderr : stdout);
+		if (one != EXIT_OK && rc == EXIT_OK)
+			rc = one;
+		if (one == EXIT_OK && loc.place != PLACE_FINISHED)
+			a[waiting++].id = ids[i];
+	}
+	if (wait && waiting && rc == EXIT_OK)
+		rc = wait_for_results(c, a, waiting, -1);
+	free(a);
+	return rc;
 }
 
 int client_cancel(int argc, char **argv)
@@ -686,11 +719,11 @@ int client_cancel(int argc, char **argv)
 	int i = parse(&c, argc, argv, opts, LEN(opts), cancel_usage, set_flag, flags, NULL);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
-	if (argc - i != 1)
-		return cliopt_error("cancel", "needs one task ID");
-	int rc = check_ids("cancel", argv + i, 1);
+	if (argc == i)
+		return cliopt_error("cancel", "needs at least one task ID");
+	int rc = check_ids("cancel", argv + i, argc - i);
 	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK)
-		rc = cancel(&c, argv[i], flags[OPT_WAIT], flags[OPT_AHEAD]);
+		rc = cancel_all(&c, argv + i, argc - i, flags[OPT_WAIT], flags[OPT_AHEAD]);
 	close_client(&c);
 	return rc;
 }

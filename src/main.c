@@ -30,7 +30,7 @@ static const char usage_text[] =
 	"       spoolrun exec     [--config FILE] TASKFILE|-\n"
 	"       spoolrun submit   [options] [--wait] -- CMD [ARG...] | FILE|-\n"
 	"       spoolrun wait     [--timeout S] ID...\n"
-	"       spoolrun cancel   [--wait] [--ahead] ID\n"
+	"       spoolrun cancel   [--wait] [--ahead] ID...\n"
 	"       spoolrun status   [--all | -n N] [--failed] [--json]\n"
 	"       spoolrun tail     [-f] ID\n"
 	"       spoolrun validate FILE...\n"
@@ -283,5 +283,17 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (!strcmp(cmd, clients[i].name))
 			return clients[i].run(argc - 1, argv + 1);
+	/* A prefix of one command ("stat", "can") is most likely that one. */
+	const char *guess = NULL;
+	static const char *const all[] = { "watch", "drain", "exec", "submit", "wait", "cancel",
+					   "status", "tail", "validate" };
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		if (!strncmp(all[i], cmd, strlen(cmd)))
+			guess = guess ? "" : all[i];
+	if (guess && *guess && *cmd) {
+		fprintf(stderr, "spoolrun: unknown command '%s'; did you mean '%s'? (see spoolrun --help)\n",
+			cmd, guess);
+		return EXIT_USAGE;
+	}
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -478,3 +478,41 @@ class PythonClient(CliTest):
         p = py_client("run", "--id", "viaconf", "--", "true", env=env)
         self.assertEqual(p.returncode, 73)
         self.assertIn("already", p.stderr)
+
+
+class RoughEdges(CliTest):
+    """Beyond the issue's list: what a pueue or task-spooler user tries next."""
+
+    def test_cancel_several_ids_at_once(self):
+        self.spool.stop()
+        for rid in ("a1", "a2"):
+            self.cli("submit", "--id", rid, "--", "true")
+        p = self.cli("cancel", "a1", "a2", "zz")
+        self.assertEqual(p.returncode, 66)
+        self.assertIn("a1: cancelled (queued)", p.stdout)
+        self.assertIn("a2: cancelled (queued)", p.stdout)
+        self.assertIn("no such task zz", p.stderr)
+        self.spool.start()
+        self.assertEqual(self.spool.result("a2")["status"], "cancelled")
+        p = self.cli("cancel", "--wait", "a1", "a2")
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(len(p.stdout.splitlines()), 2, "both results printed")
+
+    def test_a_mistyped_command_gets_a_suggestion(self):
+        p = run_cli("stat")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("did you mean 'status'", p.stderr)
+
+    def test_submit_without_the_separator_says_how(self):
+        p = self.cli("submit", "echo")
+        self.assertEqual(p.returncode, 66)
+        self.assertIn("put it after --", p.stderr)
+        p = self.cli("submit", "echo", "hi")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("put it after --", p.stderr)
+
+    def test_wait_on_an_unknown_id_says_so_and_keeps_waiting(self):
+        p = self.cli("wait", "--timeout", "0.2", "not-yet")
+        self.assertEqual(p.returncode, 69)
+        self.assertIn("no task not-yet", p.stderr)
+        self.assertIn("waiting for it to be submitted", p.stderr)
