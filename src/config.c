@@ -27,10 +27,13 @@ void config_defaults(struct config *c)
 	c->max_attempts = 3;
 	c->task.retry_backoff = 10;
 	c->task.retry_backoff_max = 600;
+	c->api_limits = (struct api_limit_policy){ .backoff = 60, .backoff_max = 1800,
+						   .max_wait = 8 * 24 * 3600, .max_deferrals = 100 };
 	c->usage_limit_pattern = strdup("usage limit reached\\|([0-9]{9,12})");
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
+	c->slots = 1;
 }
 
 void config_clear(struct config *c)
@@ -40,6 +43,9 @@ void config_clear(struct config *c)
 	free(c->results_dir);
 	free(c->allowed_owners);
 	free(c->usage_limit_pattern);
+	for (size_t i = 0; i < c->nconcurrency; i++)
+		free(c->concurrency[i].key);
+	free(c->concurrency);
 	memset(c, 0, sizeof *c);
 }
 
@@ -141,9 +147,14 @@ static const struct key_spec keys[] = {
 	KEY("retry:backoff", K_SECONDS, task.retry_backoff, 0, 0),
 	KEY("retry:backoff_max", K_SECONDS, task.retry_backoff_max, 0, 0),
 	KEY("retry:usage_limit_pattern", K_STRING, usage_limit_pattern, 0, 0),
+	KEY("retry:rate_limit_backoff", K_SECONDS, api_limits.backoff, 0, 0),
+	KEY("retry:rate_limit_backoff_max", K_SECONDS, api_limits.backoff_max, 0, 0),
+	KEY("retry:usage_limit_max_wait", K_SECONDS, api_limits.max_wait, 0, 0),
+	KEY("retry:limit_deferrals", K_COUNT, api_limits.max_deferrals, 0, 100000),
 	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
 	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
 	KEY("log:level", K_LEVEL, log_level, 0, 0),
+	KEY("runner:slots", K_COUNT, slots, 1, 1024),
 	LIMIT("memory_mb", memory_mb),
 	LIMIT("cpu_seconds", cpu_seconds),
 	LIMIT("open_files", open_files),
@@ -252,6 +263,28 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 	return 0;
 }
 
+/* [concurrency] KEY = N: at most N tasks with limit_key KEY run at once. */
+static int apply_concurrency(struct config *c, const char *path, const char *key,
+			     const char *val, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (!task_id_valid(key, strlen(key)))
+		return set_error(err, errlen, "%s: [concurrency] %s: not a valid limit_key (1 to 128 "
+				 "of A-Z a-z 0-9 . _ -, not starting with '.')", path, key);
+	if (parse_uint(false, val, &n) < 0 || n < 1 || n > 1024)
+		return set_error(err, errlen, "%s: [concurrency] %s: expected a whole number from 1 "
+				 "to 1024, got \"%s\"", path, key, val);
+	struct config_cap *grown = realloc(c->concurrency,
+					   (c->nconcurrency + 1) * sizeof *grown);
+	if (!grown)
+		return set_error(err, errlen, "%s: out of memory", path);
+	c->concurrency = grown;
+	if (!(grown[c->nconcurrency].key = strdup(key)))
+		return set_error(err, errlen, "%s: out of memory", path);
+	grown[c->nconcurrency++].cap = (unsigned)n;
+	return 0;
+}
+
 static int apply_entry(struct config *c, const char *path, const char *name,
 		       const char *val, char *err, size_t errlen)
 {
@@ -259,7 +292,7 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (!colon) {
 		/* A section header. */
 		static const char *const sections[] = { "spool", "task", "output", "log", "limits",
-						       "retry" };
+						       "retry", "runner", "concurrency" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;
@@ -268,6 +301,8 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (colon == name)
 		return set_error(err, errlen, "%s: %s: key outside of any section", path,
 				 colon + 1);
+	if (!strncmp(name, "concurrency:", 12))
+		return apply_concurrency(c, path, colon + 1, val ? val : "", err, errlen);
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		if (strcmp(name, keys[i].name) == 0)
 			return apply_key(c, path, &keys[i], val ? val : "", err, errlen);
@@ -293,6 +328,16 @@ static int check_pattern(const struct config *c, const char *path, char *err, si
 	if (groups < 1)
 		return set_error(err, errlen, "%s: [retry] usage_limit_pattern: needs a group "
 				 "capturing the Unix time, e.g. \"limit reached\\|([0-9]+)\"", path);
+	return 0;
+}
+
+/* The limit back-off must be able to grow from its start to its cap. */
+static int check_limit_policy(const struct config *c, const char *path, char *err, size_t errlen)
+{
+	const struct api_limit_policy *p = &c->api_limits;
+	if (p->backoff_max < p->backoff)
+		return set_error(err, errlen, "%s: [retry] rate_limit_backoff_max: %g is less than "
+				 "rate_limit_backoff (%g)", path, p->backoff_max, p->backoff);
 	return 0;
 }
 
@@ -390,6 +435,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	iniparser_freedict(d);
 	if (rc == 0)
 		rc = check_pattern(&next, path, err, errlen);
+	if (rc == 0)
+		rc = check_limit_policy(&next, path, err, errlen);
 	if (rc == 0 && !(next.path = strdup(path)))
 		rc = set_error(err, errlen, "%s: out of memory", path);
 	if (rc < 0) {

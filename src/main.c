@@ -37,7 +37,8 @@ static const char usage_text[] =
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
-	"them one at a time with a timeout and full capture of stdout and stderr,\n"
+	"them with a timeout and full capture of stdout and stderr (one at a time,\n"
+	"or [runner] slots at once, [concurrency] KEY = N per limit_key),\n"
 	"and publishes one result JSON file per task in DIR/results/.\n"
 	"\n"
 	"commands (each has --help):\n"
@@ -78,6 +79,11 @@ static const char usage_text[] =
 	"66 task file unreadable, no such spool or task; 69 wait gave up (--timeout);\n"
 	"73 id taken (queued, running, deferred, or it has a result); 74 a result or\n"
 	"log that is not one (FIFO, link, bad JSON).\n"
+	"\n"
+	"Claude Code: with \"output\": \"jsonl\" its events fill \"summary\"; a usage\n"
+	"limit (rate_limit_event, \"resets <when>\" text) defers the task and its\n"
+	"limit_key until the reset, a 429/529 for [retry] rate_limit_backoff,\n"
+	"without spending retries (docs/claude.md).\n"
 	"\n"
 	"See spoolrun(1), README.md and docs/ for the task and result formats.\n";
 
@@ -184,10 +190,9 @@ static int exec_task(const struct config *cfg, const char *path)
 			task_clear(&t);
 			return EXIT_OSERR;
 		}
-		struct run_options opt = { .max_output = cfg->max_output, .signal_fd = sigfd,
-					   .extra_fd = -1, .on_signal = exec_on_signal };
+		struct run_options opt = { .max_output = cfg->max_output };
 		struct run_outcome o;
-		if (run_task(&t, &opt, &o) < 0)
+		if (run_task(&t, &opt, sigfd, exec_on_signal, NULL, &o) < 0)
 			fprintf(stderr, "spoolrun: runner failure: %s\n", strerror(errno));
 		json_t *r = result_from_run(&t, &o, &ctx);
 		rc = print_result(r);

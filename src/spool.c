@@ -139,14 +139,14 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	s->rejected_path = join(s->root, "rejected");
 	if (!s->results_path || !s->logs_path || !s->rejected_path)
 		return set_error(err, errlen, "out of memory");
-	const struct { const char *name; int *fd; } dirs[] = {
-		{ "incoming", &s->incoming_fd }, { "active", &s->active_fd },
-		{ "rejected", &s->rejected_fd }, { "logs", &s->logs_fd }, { "tmp", &s->tmp_fd },
-		{ "deferred", &s->deferred_fd }, { "cancel", &s->cancel_fd },
-	};
-	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-		char *p = join(s->root, dirs[i].name);
-		int rc = p ? open_layout_dir(p, c->check_perms, dirs[i].fd, err, errlen)
+	/* In the order of layout_dirs, which the checks before creating use. */
+	int *fds[] = { &s->incoming_fd, &s->active_fd, &s->rejected_fd, &s->logs_fd, &s->tmp_fd,
+		       &s->deferred_fd, &s->cancel_fd };
+	_Static_assert(sizeof fds / sizeof *fds == sizeof layout_dirs / sizeof *layout_dirs,
+		       "one fd per directory of the layout");
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
+		char *p = join(s->root, layout_dirs[i]);
+		int rc = p ? open_layout_dir(p, c->check_perms, fds[i], err, errlen)
 			   : set_error(err, errlen, "out of memory");
 		free(p);
 		if (rc < 0)
@@ -226,7 +226,8 @@ void spool_remove_state(struct spool *s, int dirfd, const char *name)
 
 int spool_requeue(struct spool *s, const char *name)
 {
-	if (renameat(s->active_fd, name, s->incoming_fd, name) < 0)
+	/* Never over a file a producer dropped in meanwhile. */
+	if (rename_noreplace(s->active_fd, name, s->incoming_fd, name) < 0)
 		return -1;
 	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->incoming_fd) : 0;
@@ -283,7 +284,9 @@ int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t 
 	return s->durable ? fsync_dirfd(dirfd) : 0;
 }
 
-int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen)
+int spool_defer(struct spool *s, const char *name,
+		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
+		char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s", name);
 	for (int n = 2; ; n++) {
@@ -294,7 +297,7 @@ int spool_defer(struct spool *s, const char *name, const json_t *state, char *ou
 			return -1;
 		snprintf(out, outlen, "%s.%d", name, n);
 	}
-	if (spool_save_state(s, s->deferred_fd, out, state) < 0)
+	if (save_state(ctx, out) < 0)
 		return -1;
 	if (rename_noreplace(s->active_fd, name, s->deferred_fd, out) < 0) {
 		int saved = errno;
@@ -310,7 +313,8 @@ int spool_undefer(struct spool *s, const char *name)
 {
 	char st[320];
 	state_name(name, st, sizeof st);
-	if (renameat(s->deferred_fd, name, s->active_fd, name) < 0)
+	/* Never over a task of the same name running in active/. */
+	if (rename_noreplace(s->deferred_fd, name, s->active_fd, name) < 0)
 		return -1;
 	if (renameat(s->deferred_fd, st, s->active_fd, st) < 0 && errno != ENOENT)
 		log_warn("cannot move the state of %s back to active/", name);
@@ -555,24 +559,38 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
 	return rc;
 }
 
-int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
-		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
+	       struct spool_peeked *p)
 {
 	(void)s;
-	char *buf = NULL, why[512], derived[TASK_ID_MAX + 1];
+	char *buf = NULL, why[512];
 	size_t len;
-	*priority = 0;
-	task_id_from_filename(name, derived);
-	snprintf(id, idlen, "%s", derived);
-	if (spool_read_task(dirfd, name, max, true, &buf, &len, st, why, sizeof why) < 0)
-		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+	p->priority = 0;
+	p->limit_key[0] = '\0';
+	task_id_from_filename(name, p->id);
+	if (spool_read_task(dirfd, name, max, true, &buf, &len, &p->st, why, sizeof why) < 0)
+		return fstatat(dirfd, name, &p->st, AT_SYMLINK_NOFOLLOW);
 	json_t *doc = json_loadb(buf, len, 0, NULL);
-	json_t *p = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
-	if (json_is_integer(p))
-		*priority = json_integer_value(p);
+	json_t *pr = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
+	json_t *k = json_object_get(doc, "limit_key");
+	if (json_is_integer(pr))
+		p->priority = json_integer_value(pr);
 	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		snprintf(id, idlen, "%s", json_string_value(v));
+		snprintf(p->id, sizeof p->id, "%s", json_string_value(v));
+	if (json_is_string(k) && json_string_length(k) < sizeof p->limit_key)
+		snprintf(p->limit_key, sizeof p->limit_key, "%s", json_string_value(k));
 	json_decref(doc);
 	free(buf);
 	return 0;
+}
+
+int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
+		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+{
+	struct spool_peeked p;
+	int rc = spool_peek(s, dirfd, name, max, &p);
+	*priority = p.priority;
+	snprintf(id, idlen, "%s", p.id);
+	*st = p.st;
+	return rc;
 }

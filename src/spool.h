@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "task.h"
 
 struct spool {
 	char *root;          /* absolute */
@@ -63,7 +64,8 @@ bool spool_is_task_name(const char *name);
 int spool_claim(struct spool *s, const char *name);
 
 /* Puts active/name back into incoming/, to be run again; a stop that puts a
- * task back is not an interrupted attempt, so its record goes. */
+ * task back is not an interrupted attempt, so its record goes. Never over a
+ * file in incoming/: -1 with EEXIST when the name is taken. */
 int spool_requeue(struct spool *s, const char *name);
 
 /* Removes active/name (and its attempt record) once its result is published. */
@@ -77,11 +79,15 @@ json_t *spool_load_state(struct spool *s, int dirfd, const char *name);
 int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t *state);
 void spool_remove_state(struct spool *s, int dirfd, const char *name);
 
-/* Moves active/name to deferred/ with its state (saved there first); the
- * name used in deferred/ (name, or name.N if taken) goes into out. */
-int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen);
+/* Moves active/name to deferred/ with its state: save_state(ctx, NAME)
+ * writes deferred/.NAME.state first (task_state.h), then the task follows;
+ * the name used in deferred/ (name, or name.N if taken) goes into out. */
+int spool_defer(struct spool *s, const char *name,
+		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
+		char *out, size_t outlen);
 
-/* Moves deferred/name back to active/name, its state with it. */
+/* Moves deferred/name back to active/name, its state with it; never over a
+ * file in active/ (-1 with EEXIST: a task of that name runs now). */
 int spool_undefer(struct spool *s, const char *name);
 
 /* cancel/<id>: whether it exists; removing it once the task is cancelled
@@ -133,6 +139,16 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
  * -1 when the file is gone. */
 int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
 		    int64_t *priority, char *id, size_t idlen, struct stat *st);
+
+/* The same, with the task's limit_key ("" when none or unreadable). */
+struct spool_peeked {
+	int64_t priority;
+	char id[TASK_ID_MAX + 1];
+	char limit_key[TASK_ID_MAX + 1];
+	struct stat st;
+};
+int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
+	       struct spool_peeked *p);
 
 /* Removes whatever a crash left in tmp/, and state files in active/ and
  * deferred/ whose task is no longer beside them. */

@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "lookup.h"
 #include "queue.h"
+#include "task_state.h"
 #include "timeutil.h"
 
 #define COMMAND_MAX 200      /* bytes of a command kept for display */
@@ -140,36 +141,27 @@ static int64_t log_size(struct spool *s, const char *id, const char *stream)
 		       ? (int64_t)st.st_size : 0;
 }
 
-/* What the running task is doing. The task's state file is asked first
- * ("pid", "started_at_ms", "stdout_bytes", "stderr_bytes": a runner with
- * several slots records them there); else, with one slot, the task's
- * main process is the watcher's only child, and its output is its logs. */
-static void running_data(struct spool *s, int watcher_pid, size_t n_active, struct status_row *r)
+/* What the running task is doing: who runs it and since when come from
+ * its state (task_state.h: the watcher records them for every slot when
+ * an attempt starts); its output so far is the size of its logs. */
+static void running_data(struct spool *s, struct status_row *r)
 {
-	json_t *state = spool_load_state(s, s->active_fd, r->file);
-	json_t *pid = json_object_get(state, "pid"), *start = json_object_get(state, "started_at_ms");
+	struct task_state ts;
+	task_state_load(s, s->active_fd, r->file, &ts);
 	r->stdout_bytes = log_size(s, r->id, "stdout");
 	r->stderr_bytes = log_size(s, r->id, "stderr");
-	if (json_is_integer(json_object_get(state, "stdout_bytes")))
-		r->stdout_bytes = json_integer_value(json_object_get(state, "stdout_bytes"));
-	if (json_is_integer(json_object_get(state, "stderr_bytes")))
-		r->stderr_bytes = json_integer_value(json_object_get(state, "stderr_bytes"));
-	if (json_is_integer(pid) && json_is_integer(start)) {
-		r->pid = json_integer_value(pid);
-		r->elapsed_ms = time_realtime_ms() - json_integer_value(start);
-	} else if (watcher_pid && n_active == 1) {
-		char path[128];
-		long long child = 0;
-		snprintf(path, sizeof path, "/proc/%d/task/%d/children", watcher_pid, watcher_pid);
-		FILE *f = fopen(path, "re");
-		if (f && fscanf(f, "%lld", &child) == 1 && child > 0) {
-			r->pid = child;
-			r->elapsed_ms = elapsed_ms(child);
-		}
-		if (f)
-			fclose(f);
+	r->attempt = ts.attempt ? ts.attempt : 1;
+	if (ts.pid) {
+		int64_t now = time_realtime_ms();
+		r->pid = ts.pid;
+		r->started_ms = ts.started_ms;
+		snprintf(r->executor, sizeof r->executor, "%s", ts.executor);
+		if (ts.started_ms)
+			r->elapsed_ms = now > ts.started_ms ? now - ts.started_ms : 0;
+		else
+			r->elapsed_ms = elapsed_ms(ts.pid);
 	}
-	json_decref(state);
+	task_state_clear(&ts);
 }
 
 struct collector {
@@ -180,12 +172,6 @@ struct collector {
 	size_t n;
 	bool failed; /* out of memory */
 };
-
-static void count_active(void *ctx, const char *name)
-{
-	struct collector *c = ctx;
-	c->n += name[0] != '.';
-}
 
 static void add_active(void *ctx, const char *name)
 {
@@ -206,7 +192,7 @@ static void add_active(void *ctx, const char *name)
 	describe(r, doc);
 	json_decref(doc);
 	if (r->state == STATUS_RUNNING)
-		running_data(c->s, c->st->watcher_pid, c->n, r);
+		running_data(c->s, r);
 }
 
 static void add_queued(void *ctx, const char *name)
@@ -226,13 +212,12 @@ static void add_deferred(void *ctx, const char *name)
 	struct collector *c = ctx;
 	if (name[0] == '.')
 		return;
-	json_t *st = spool_load_state(c->s, c->s->deferred_fd, name);
-	const char *id = json_string_value(json_object_get(st, "id"));
-	int64_t when = json_integer_value(json_object_get(st, "not_before_ms"));
+	struct task_state st;
 	char derived[TASK_ID_MAX + 1];
+	task_state_load(c->s, c->s->deferred_fd, name, &st);
 	task_id_from_filename(name, derived);
-	queue_push(&c->q, name, id ? id : derived, 0, when * NS_PER_MS);
-	json_decref(st);
+	queue_push(&c->q, name, st.id[0] ? st.id : derived, 0, st.not_before_ms * NS_PER_MS);
+	task_state_clear(&st);
 }
 
 /* Drains the queue into rows of state, reading each task file in dirfd. */
@@ -248,10 +233,11 @@ static void rows_from_queue(struct collector *c, int dirfd, enum status_state st
 			r->priority = e.priority;
 			r->when_ms = e.mtime_ns / NS_PER_MS;
 		} else {
-			json_t *st = spool_load_state(c->s, dirfd, e.name);
+			struct task_state st;
+			task_state_load(c->s, dirfd, e.name, &st);
 			r->when_ms = e.mtime_ns / NS_PER_MS;
-			r->attempts = (int)json_array_size(json_object_get(st, "attempts"));
-			json_decref(st);
+			r->attempts = (int)json_array_size(st.attempts);
+			task_state_clear(&st);
 		}
 		if (r)
 			describe(r, doc);
@@ -357,7 +343,6 @@ struct status_report *status_collect(struct spool *s, size_t max_task_bytes,
 	st->watcher_running = lookup_watcher(s, &st->watcher_pid);
 	st->paused = spool_paused(s);
 	struct collector c = { .s = s, .st = st, .max = max_task_bytes };
-	dir_each(s->active_fd, count_active, &c);
 	dir_each(s->active_fd, add_active, &c);
 	queue_init(&c.q);
 	dir_each(s->incoming_fd, add_queued, &c);

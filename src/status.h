@@ -5,9 +5,8 @@
  * touching the second: status_collect() reads the spool into a plain list
  * of rows (struct status_report), status_print_table() and
  * status_print_json() present it. Sources: the lock (whether a watcher
- * runs, its pid), active/ (running tasks; the running pid, start and output
- * so far come from the task's state file when it has them, else from /proc
- * and logs/), incoming/ in run order, deferred/ with times, cancel/, and
+ * runs, its pid), active/ (running tasks; pid, start and executor from each
+ * task's state, task_state.h; output so far from logs/), incoming/ in run order, deferred/ with times, cancel/, and
  * results/ newest first. Nothing is created, followed or opened blocking.
  * Collecting is status.c, presenting status_render.c. */
 #ifndef SPOOLRUN_STATUS_H
@@ -40,8 +39,11 @@ struct status_row {
 	bool cancel_requested;   /* cancel/ID exists */
 	bool has_exit_code;
 	int exit_code;
-	int64_t pid;             /* running: the task's pid, 0 unknown */
+	int64_t pid;             /* running: the task's pid (or executor job id), 0 unknown */
+	int64_t started_ms;      /* running: Unix ms its attempt started, 0 unknown */
 	int64_t elapsed_ms;      /* running: -1 unknown */
+	int attempt;             /* running: which attempt this is (1 for the first) */
+	char executor[16];       /* running: "local", "slurm", ...; "" unknown */
 	int64_t duration_ms;     /* finished: -1 unknown */
 	int64_t stdout_bytes, stderr_bytes;  /* running: output so far */
 	int64_t priority;        /* queued */

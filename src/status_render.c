@@ -215,6 +215,10 @@ static json_t *row_json(const struct status_row *r)
 								    : json_null());
 		json_object_set_new(o, "stdout_bytes", json_integer(r->stdout_bytes));
 		json_object_set_new(o, "stderr_bytes", json_integer(r->stderr_bytes));
+		json_object_set_new(o, "started_at", r->pid ? timestamp_ms(r->started_ms) : json_null());
+		json_object_set_new(o, "attempt", json_integer(r->attempt ? r->attempt : 1));
+		json_object_set_new(o, "executor", r->pid && r->executor[0] ? json_string(r->executor)
+									     : json_null());
 		break;
 	case STATUS_QUEUED:
 		json_object_set_new(o, "task_file", json_string(r->file));
