@@ -20,6 +20,11 @@ def read(*parts):
         return f.read()
 
 
+def reference():
+    """Every page of docs/, one text."""
+    return "\n".join(open(p).read() for p in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))))
+
+
 def slug(title):
     """A heading's anchor, as GitHub makes it."""
     return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
@@ -43,30 +48,31 @@ class Docs(unittest.TestCase):
         self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""))
 
     def test_every_command_is_documented(self):
+        """In the man page and with an entry (**`cmd ...`**) in a page of docs/."""
         usage = run_cli("--help").stdout
         commands = sorted(set(re.findall(r"^(?:usage:)? +spoolrun (\w+)", usage, re.M)))
         self.assertGreaterEqual(len(commands), 9, usage)
-        man, cli, readme = read("docs", "spoolrun.1"), read("docs", "cli.md"), read("README.md")
+        man, docs = read("docs", "spoolrun.1"), reference()
         for c in commands:
             self.assertIn(c, man, f"spoolrun {c} missing from docs/spoolrun.1")
-            self.assertIn(f"**`{c}", cli, f"spoolrun {c} has no entry in docs/cli.md")
-            self.assertIn(f"spoolrun {c}", readme, f"spoolrun {c} missing from README's links")
+            self.assertIn(f"**`{c}", docs, f"spoolrun {c} has no entry in docs/*.md")
             self.assertEqual(run_cli(c, "--help").returncode, 0, c)
 
     def test_every_option_of_every_command_is_documented(self):
-        cli = read("docs", "cli.md")
+        docs = reference()
         for c in ("submit", "wait", "cancel", "status", "tail", "validate"):
             for opt in set(re.findall(r"--[a-z][a-z-]+", run_cli(c, "--help").stdout)):
-                self.assertIn(f"`{opt}", cli, f"spoolrun {c} {opt} missing from docs/cli.md")
+                self.assertIn(f"`{opt}", docs, f"spoolrun {c} {opt} missing from docs/*.md")
 
     def test_every_config_key_is_documented(self):
+        """In a page of docs/ (as `key`), the man page and conf/spoolrun.ini."""
         src = read("src", "config.c")
         keys = re.findall(r'KEY\("(\w+):(\w+)"', src) + \
             [("limits", k) for k in re.findall(r'LIMIT\("(\w+)"', src)]
         self.assertGreater(len(keys), 20)
-        man, conf, ini = read("docs", "spoolrun.1"), read("docs", "config.md"), read("conf", "spoolrun.ini")
+        man, docs, ini = read("docs", "spoolrun.1"), reference(), read("conf", "spoolrun.ini")
         for section, key in keys:
-            self.assertIn(f"`{key}`", conf, f"[{section}] {key} missing from docs/config.md")
+            self.assertIn(f"`{key}`", docs, f"[{section}] {key} missing from docs/*.md")
             self.assertIn(key, man, f"[{section}] {key} missing from docs/spoolrun.1")
             self.assertIn(key, ini, f"[{section}] {key} missing from conf/spoolrun.ini")
 
@@ -117,3 +123,15 @@ class Tour(unittest.TestCase):
         self.assertRegex(p.stdout, r"\.tmp: ok")
         self.assertRegex(p.stdout, r"cancell(ed|ing)")
         self.assertIn("ID", p.stdout)
+
+    def test_python_example_runs_as_written(self):
+        block = re.search(r"```python\n(.*?)```", read("docs", "python.md"), re.S).group(1)
+        spool = Spool()
+        self.addCleanup(spool.cleanup)
+        spool.start()
+        script = block.replace('spool="spool"', f'spool="{spool.root}"')
+        p = subprocess.run(["python3", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout.splitlines(), ["failed 3 hello",
+                                                 "FAKE:echo Summarise README.md."], p.stderr)
