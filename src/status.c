@@ -315,7 +315,8 @@ static void collect_finished(struct collector *c, const struct status_view *view
 	dir_each(c->s->results_fd, add_result_name, &l);
 	c->failed |= l.failed;
 	c->st->finished_total = l.n;
-	qsort(l.v, l.n, sizeof *l.v, newest_first);
+	if (l.n)
+		qsort(l.v, l.n, sizeof *l.v, newest_first);
 	size_t want = view->finished < 0 ? l.n : (size_t)view->finished;
 	for (size_t i = 0, shown = 0; i < l.n && shown < want; i++) {
 		char why[1024];
