@@ -47,7 +47,9 @@ import json
 import os
 import re
 import secrets
+import shutil
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -237,7 +239,40 @@ def _field_problem(key, v):
             "retry_on, limit_key, output)")
 
 
+def _spoolrun_program():
+    """The spoolrun program whose validator to use: $SPOOLRUN_BIN, else
+    spoolrun on PATH, else build/spoolrun beside this script; None."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "spoolrun")
+    for cand in (os.environ.get("SPOOLRUN_BIN"), shutil.which("spoolrun"), here):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def _validate(data):
+    """Checks the task bytes with `spoolrun validate` itself when the
+    program is at hand (the watcher's own rules, whatever fields a newer
+    runner knows): True when it judged them (raising InvalidTask when
+    invalid), False when it could not be asked."""
+    prog = _spoolrun_program()
+    if not prog:
+        return False
+    try:
+        p = subprocess.run([prog, "validate", "-"], input=data, capture_output=True,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if p.returncode == 0:
+        return True
+    if p.returncode == 65:
+        msg = p.stderr.decode(errors="replace").strip()
+        raise InvalidTask(msg[3:] if msg.startswith("-: ") else msg)
+    return False
+
+
 def _check_task(task):
+    """The runner's rules, in Python: for when spoolrun itself cannot be
+    asked (see _validate)."""
     if not isinstance(task, dict):
         raise InvalidTask(f"a task must be a dict, got {type(task).__name__}")
     if "command" not in task:
@@ -369,7 +404,9 @@ def submit(task, spool=None, results_dir=None, fsync=True):
 
     Checks the task by the runner's rules first (known fields, their types
     and ranges, JSON-serialisable) and raises InvalidTask otherwise, writing
-    nothing. When the
+    nothing: with `spoolrun validate` itself when the program is found
+    ($SPOOLRUN_BIN, PATH, or build/ beside this script), else with the same
+    rules written here. When the
     task has no "id", a unique sortable one is generated (new_id()) and
     added to the copy that is written; the caller's dict is not modified.
 
@@ -381,15 +418,18 @@ def submit(task, spool=None, results_dir=None, fsync=True):
     reject the task as a duplicate id, and wait(id) would find the other
     task's result). spool and results_dir: see spool_paths()."""
     spool, results = spool_paths(spool, results_dir)
-    _check_task(task)
+    if not isinstance(task, dict):
+        raise InvalidTask(f"a task must be a dict, got {type(task).__name__}")
     task = dict(task)
     if "id" not in task:
         task["id"] = new_id()
-    tid = task["id"]
     try:
         data = (json.dumps(task, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     except (TypeError, ValueError) as e:
-        raise InvalidTask(f"task {tid} is not serialisable as JSON: {e}") from None
+        raise InvalidTask(f"the task is not serialisable as JSON: {e}") from None
+    if not _validate(data):
+        _check_task(task)
+    tid = task["id"]
     incoming = os.path.join(spool, "incoming")
     if not os.path.isdir(incoming):
         raise NoSpool(f"cannot open {incoming}: no such directory (is {spool} a spoolrun "

@@ -115,6 +115,27 @@ class Client(SpoolTest):
         self.assertEqual(os.listdir(self.spool.path("incoming")), [])
         self.assertEqual(self.spool.results(), [])
 
+    def test_python_rules_agree_with_the_runner(self):
+        """Without a spoolrun program at hand the client checks with its own
+        copy of the rules: each case is judged the same by both."""
+        cases = [{"command": ["true"]}, {"command": "echo $X", "env": {"X": None}},
+                 {"command": ["true"], "timeout": -1}, {"command": ["true"], "timout": 5},
+                 {"command": ["true"], "retries": "2"}, {"command": ["true"], "output": "xml"},
+                 {"command": ["true"], "limits": {"memory": 1}}, {"command": ["true"], "id": "-x"},
+                 {"command": []}, {"command": ["true"], "priority": 1.5},
+                 {"command": ["true"], "retry_on": {"exit_codes": [256]}},
+                 {"command": ["true"], "format": 2}, {"command": ["true"], "meta": {"a": 1}},
+                 {"command": ["true"], "env": {"A=B": "x"}}, {"command": ["true"], "cwd": ""}]
+        for task in cases:
+            p = subprocess.run([os.environ["SPOOLRUN_BIN"], "validate", "-"],
+                               input=json.dumps(task), capture_output=True, text=True)
+            try:
+                client._check_task(task)
+                python_ok = True
+            except client.InvalidTask:
+                python_ok = False
+            self.assertEqual(python_ok, p.returncode == 0, (task, p.stderr))
+
     def test_client_side_shape_check(self):
         for bad in ([], "echo", {}, {"cmd": ["x"]}, {"command": []}, {"command": ""},
                     {"command": ["", "x"]}, {"command": [1]}, {"command": ["x"], "id": "../x"},
