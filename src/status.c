@@ -305,6 +305,8 @@ static void add_finished(struct collector *c, const char *name, const json_t *re
 	r->has_exit_code = json_is_integer(code);
 	r->exit_code = (int)json_integer_value(code);
 	r->duration_ms = json_is_integer(dur) ? json_integer_value(dur) : -1;
+	const char *sig = json_string_value(json_object_get(json_object_get(res, "signal"), "name"));
+	snprintf(r->signal, sizeof r->signal, "%s", sig ? sig : "");
 	r->when_ms = parse_rfc3339_ms(json_string_value(json_object_get(res, "finished_at")));
 	describe(r, json_object_get(res, "task"));
 }

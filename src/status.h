@@ -39,6 +39,7 @@ struct status_row {
 	bool cancel_requested;   /* cancel/ID exists */
 	bool has_exit_code;
 	int exit_code;
+	char signal[16];         /* finished: the signal that ended it ("SIGKILL"), "" none */
 	int64_t pid;             /* running: the task's pid (or executor job id), 0 unknown */
 	int64_t started_ms;      /* running: Unix ms its attempt started, 0 unknown */
 	int64_t elapsed_ms;      /* running: -1 unknown */

@@ -92,6 +92,8 @@ static void row_cells(const struct status_row *r, int64_t now, char cells[N_COLS
 	snprintf(cells[COL_STATE], 160, "%s", state_text(r));
 	if (r->has_exit_code)
 		snprintf(cells[COL_EXIT], 160, "%d", r->exit_code);
+	else if (r->signal[0])
+		snprintf(cells[COL_EXIT], 160, "%s", r->signal);
 	if (r->state == STATUS_RUNNING && r->elapsed_ms >= 0)
 		status_format_duration(r->elapsed_ms, cells[COL_TIME], 160);
 	else if (r->state == STATUS_FINISHED)

@@ -516,3 +516,7 @@ class RoughEdges(CliTest):
         self.assertEqual(p.returncode, 69)
         self.assertIn("no task not-yet", p.stderr)
         self.assertIn("waiting for it to be submitted", p.stderr)
+
+    def test_status_shows_the_signal_that_killed_a_task(self):
+        self.cli("submit", "--id", "shot", "--wait", "--", "sh", "-c", "kill -KILL $$")
+        self.assertRegex(self.cli("status").stdout, r"shot +killed +SIGKILL ")
