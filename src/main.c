@@ -274,28 +274,24 @@ int main(int argc, char **argv)
 		printf("spoolrun %s\n", SPOOLRUN_VERSION);
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "watch") || !strcmp(cmd, "drain"))
-		return cmd_watch(argc - 1, argv + 1);
-	if (!strcmp(cmd, "exec"))
-		return cmd_exec(argc - 1, argv + 1);
+	/* Every command, in one table. */
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
-	} clients[] = {
+	} commands[] = {
+		{ "watch", cmd_watch }, { "drain", cmd_watch }, { "exec", cmd_exec },
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
 	};
-	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
-		if (!strcmp(cmd, clients[i].name))
-			return clients[i].run(argc - 1, argv + 1);
-	/* A prefix of one command ("stat", "can") is most likely that one. */
 	const char *guess = NULL;
-	static const char *const all[] = { "watch", "drain", "exec", "submit", "wait", "cancel",
-					   "status", "tail", "validate" };
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-		if (!strncmp(all[i], cmd, strlen(cmd)))
-			guess = guess ? "" : all[i];
-	if (guess && *guess && *cmd) {
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+		/* A prefix of one command ("stat", "can") is most likely that one. */
+		if (*cmd && !strncmp(commands[i].name, cmd, strlen(cmd)))
+			guess = guess ? "" : commands[i].name;
+	}
+	if (guess && *guess) {
 		fprintf(stderr, "spoolrun: unknown command '%s'; did you mean '%s'? (see spoolrun --help)\n",
 			cmd, guess);
 		return EXIT_USAGE;
