@@ -237,7 +237,10 @@ static int wait_for_results(struct client *c, struct awaited *a, int n, double t
 		int64_t until = said ? deadline : started + time_seconds_to_ns(NO_WATCHER_NOTICE_S);
 		if (until > deadline)
 			until = deadline;
-		int ms = until == INT64_MAX ? -1 : (int)((until - now) / NS_PER_MS) + 1;
+		/* At most an hour per poll: a --timeout of years must not
+		 * overflow poll's int milliseconds; the loop just looks again. */
+		int64_t left_ms = (until - now) / NS_PER_MS + 1;
+		int ms = until == INT64_MAX ? -1 : left_ms > 3600000 ? 3600000 : (int)left_ms;
 		struct pollfd p = { w.fd, POLLIN, 0 };
 		if (poll(&p, 1, ms) > 0) {
 			char buf[4096];
@@ -633,6 +636,7 @@ static int report_finished(struct client *c, const char *id, bool wait, FILE *ou
 	char name[TASK_ID_MAX + 8], why[1024];
 	json_t *r;
 	snprintf(name, sizeof name, "%s.json", id);
+	snprintf(why, sizeof why, "%s/%s: gone (moved away meanwhile)", c->spool.results_path, name);
 	if (lookup_result(&c->spool, name, &r, why, sizeof why) <= 0) {
 		say(c, "%s", why);
 		return EXIT_IOERR;
@@ -894,11 +898,12 @@ static int print_from_result(struct client *c, const char *id)
 		say(c, "%s", why);
 		return EXIT_IOERR;
 	}
-	const char *out = json_string_value(json_object_get(r, "stdout"));
-	const char *err = json_string_value(json_object_get(r, "stderr"));
-	fputs(out ? out : "", stdout);
-	fflush(stdout);
-	fputs(err ? err : "", stderr);
+	json_t *out = json_object_get(r, "stdout"), *err = json_object_get(r, "stderr");
+	/* The kept output may hold NUL bytes: write lengths, not C strings. */
+	if (json_is_string(out))
+		xwrite_all(STDOUT_FILENO, json_string_value(out), json_string_length(out));
+	if (json_is_string(err))
+		xwrite_all(STDERR_FILENO, json_string_value(err), json_string_length(err));
 	json_decref(r);
 	return EXIT_OK;
 }
