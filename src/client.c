@@ -799,7 +799,31 @@ struct followed {
 	int fd;
 	off_t offset;
 	bool seen;    /* the log exists (or existed) */
+	long lines;   /* -n: start at the last this many lines; < 0 all */
 };
+
+/* Where the last n lines of fd begin (a final newline ends the last line,
+ * it does not start an empty one). */
+static off_t last_lines_start(int fd, long n)
+{
+	struct stat st;
+	char buf[65536];
+	if (fstat(fd, &st) < 0 || st.st_size == 0)
+		return 0;
+	off_t end = st.st_size, pos = end;
+	long seen = 0;
+	while (pos > 0) {
+		size_t chunk = pos < (off_t)sizeof buf ? (size_t)pos : sizeof buf;
+		ssize_t got = pread(fd, buf, chunk, pos - (off_t)chunk);
+		if (got != (ssize_t)chunk)
+			return 0;
+		for (size_t k = chunk; k-- > 0;)
+			if (buf[k] == '\n' && pos - (off_t)chunk + (off_t)k != end - 1 && ++seen >= n)
+				return pos - (off_t)chunk + (off_t)k + 1;
+		pos -= (off_t)chunk;
+	}
+	return 0;
+}
 
 /* -1 when the log is there but is not a log (said); 0 otherwise. */
 static int copy_new(struct client *c, const char *id, struct followed *f)
@@ -816,6 +840,8 @@ static int copy_new(struct client *c, const char *id, struct followed *f)
 		if (f->fd < 0)
 			return 0;
 		f->seen = true;
+		if (f->lines >= 0)
+			f->offset = f->lines ? last_lines_start(f->fd, f->lines) : lseek(f->fd, 0, SEEK_END);
 	}
 	struct stat st;
 	if (fstat(f->fd, &st) == 0 && st.st_size < f->offset)
@@ -836,12 +862,13 @@ static int copy_both(struct client *c, const char *id, struct followed f[2])
 }
 
 static const char tail_usage[] =
-	"usage: spoolrun tail [-f] [--config FILE] [--spool DIR] ID\n"
+	"usage: spoolrun tail [-f] [-n N] [--config FILE] [--spool DIR] ID\n"
 	"\n"
 	"Prints task ID's output from logs/ID.stdout (to stdout) and logs/ID.stderr\n"
 	"(to stderr); for a finished task whose logs are gone, the output kept in\n"
 	"its result. With -f (--follow), keeps printing what the task writes until\n"
 	"its result is published (waiting for it to start if it is queued).\n"
+	"With -n N (--lines N), starts at the last N lines of each stream.\n"
 	"Exit 0 (also for a task that wrote nothing, or has not started), 66 when\n"
 	"there is no such task, 74 when a log or the result is not a regular file.\n";
 
@@ -908,10 +935,10 @@ static int print_from_result(struct client *c, const char *id)
 	return EXIT_OK;
 }
 
-static int tail(struct client *c, const char *id, bool follow)
+static int tail(struct client *c, const char *id, bool follow, long lines)
 {
-	struct followed f[2] = { { "stdout", STDOUT_FILENO, -1, 0, false },
-				 { "stderr", STDERR_FILENO, -1, 0, false } };
+	struct followed f[2] = { { "stdout", STDOUT_FILENO, -1, 0, false, lines },
+				 { "stderr", STDERR_FILENO, -1, 0, false, lines } };
 	struct task_location loc;
 	int rc = EXIT_OK;
 	lookup_task(&c->spool, id, c->cfg.max_task_bytes, &loc);
@@ -932,19 +959,40 @@ static int tail(struct client *c, const char *id, bool follow)
 	return rc;
 }
 
+struct tail_opts {
+	bool follow;
+	long lines;
+};
+
+static int tail_option(void *ctx, const struct cliopt *opt, const char *value)
+{
+	struct tail_opts *o = ctx;
+	char *end;
+	if (opt->key == OPT_FOLLOW) {
+		o->follow = true;
+		return 0;
+	}
+	errno = 0;
+	o->lines = strtol(value, &end, 10);
+	if (!*value || *end || errno || o->lines < 0)
+		return cliopt_bad_value("tail", opt, value, "is not a number of lines (0 or more)");
+	return 0;
+}
+
 int client_tail(int argc, char **argv)
 {
 	struct client c = { 0 };
-	bool flags[N_OPT_KEYS] = { 0 };
-	static const struct cliopt opts[] = { { "follow", 'f', false, OPT_FOLLOW } };
-	int i = parse(&c, argc, argv, opts, LEN(opts), tail_usage, set_flag, flags, NULL);
+	struct tail_opts o = { false, -1 };
+	static const struct cliopt opts[] = { { "follow", 'f', false, OPT_FOLLOW },
+					      { "lines", 'n', true, OPT_LAST } };
+	int i = parse(&c, argc, argv, opts, LEN(opts), tail_usage, tail_option, &o, NULL);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
 	if (argc - i != 1)
 		return cliopt_error("tail", "needs one task ID");
 	int rc = check_ids("tail", argv + i, 1);
 	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK)
-		rc = tail(&c, argv[i], flags[OPT_FOLLOW]);
+		rc = tail(&c, argv[i], o.follow, o.lines);
 	close_client(&c);
 	return rc;
 }
@@ -977,7 +1025,7 @@ static int status_option(void *ctx, const struct cliopt *opt, const char *value)
 }
 
 static const char status_usage[] =
-	"usage: spoolrun status [--all | -n N] [--failed] [--json] [--config FILE] [--spool DIR]\n"
+	"usage: spoolrun status [--all | -n N] [--failed] [--json] [--config FILE] [--spool DIR] [ID...]\n"
 	"\n"
 	"Shows whether a watcher runs on the spool, then one table row per task:\n"
 	"running (with pid, elapsed time and output so far, or \"interrupted\" when\n"
@@ -985,7 +1033,8 @@ static const char status_usage[] =
 	"the 10 latest finished (-n N: the N latest; --all: every one; --failed:\n"
 	"only those that did not succeed). Colour only on a terminal, never with\n"
 	"NO_COLOR set. --json prints one JSON object instead, for programs.\n"
-	"Exit 66 when there is no spool.\n";
+	"With IDs, only those tasks (and every result of each). Exit 66 when there\n"
+	"is no spool, or no task of one of the IDs.\n";
 
 int client_status(int argc, char **argv)
 {
@@ -998,11 +1047,21 @@ int client_status(int argc, char **argv)
 	int i = parse(&c, argc, argv, opts, LEN(opts), status_usage, status_option, &o, NULL);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
-	if (i != argc)
-		return cliopt_error("status", "takes no operands, got '%s'", argv[i]);
-	int rc = open_client(&c);
-	if (rc == EXIT_OK) {
+	int rc = check_ids("status", argv + i, argc - i);
+	if (i < argc)
+		o.view.finished = -1; /* every result of the ids asked about */
+	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK) {
 		struct status_report *st = status_collect(&c.spool, c.cfg.max_task_bytes, &o.view);
+		int missing = st && i < argc ? status_keep_ids(st, argv + i, argc - i) : 0;
+		if (missing) {
+			for (int k = i; k < argc; k++) {
+				struct task_location loc;
+				lookup_task(&c.spool, argv[k], c.cfg.max_task_bytes, &loc);
+				if (loc.place == PLACE_NONE)
+					say(&c, "no such task %s in %s", argv[k], c.spool.root);
+			}
+			rc = EXIT_NOINPUT;
+		}
 		if (!st)
 			rc = EXIT_OSERR;
 		else if (o.json)

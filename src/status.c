@@ -173,6 +173,26 @@ struct collector {
 	bool failed; /* out of memory */
 };
 
+/* Whether results/ID.json was published for this very file (its name and
+ * inode in the result's task_file_stamp "INODE:MTIME:SIZE"): the runner
+ * publishes first and lets the file go after, and status must not show a
+ * finished task as running in between. */
+static bool published(struct spool *s, const char *id, const char *name, const struct stat *sb)
+{
+	char rname[TASK_ID_MAX + 8], why[1024];
+	json_t *r;
+	unsigned long long ino;
+	snprintf(rname, sizeof rname, "%s.json", id);
+	if (lookup_result(s, rname, &r, why, sizeof why) <= 0)
+		return false;
+	const char *file = json_string_value(json_object_get(r, "task_file"));
+	const char *stamp = json_string_value(json_object_get(r, "task_file_stamp"));
+	bool same = file && !strcmp(file, name) && stamp && sscanf(stamp, "%llu:", &ino) == 1 &&
+		    ino == (unsigned long long)sb->st_ino;
+	json_decref(r);
+	return same;
+}
+
 static void add_active(void *ctx, const char *name)
 {
 	struct collector *c = ctx;
@@ -182,6 +202,8 @@ static void add_active(void *ctx, const char *name)
 	if (name[0] == '.' || spool_peek_task(c->s, c->s->active_fd, name, c->max, &prio, id,
 					      sizeof id, &sb) < 0)
 		return;
+	if (published(c->s, id, name, &sb))
+		return; /* between its publication and its removal: finished */
 	struct status_row *r = add_row(c->st, c->st->watcher_running ? STATUS_RUNNING
 								    : STATUS_INTERRUPTED, id, name);
 	if (!r) {
@@ -362,6 +384,35 @@ struct status_report *status_collect(struct spool *s, size_t max_task_bytes,
 		return NULL;
 	}
 	return st;
+}
+
+int status_keep_ids(struct status_report *st, char **ids, int n)
+{
+	size_t kept = 0;
+	int missing = 0;
+	for (size_t i = 0; i < st->n; i++) {
+		bool wanted = false;
+		for (int k = 0; k < n && !wanted; k++)
+			wanted = !strcmp(st->rows[i].id, ids[k]);
+		if (wanted)
+			st->rows[kept++] = st->rows[i];
+		else {
+			free(st->rows[i].command);
+			free(st->rows[i].label);
+			free(st->rows[i].status);
+		}
+	}
+	st->n = kept;
+	st->finished_total = 0; /* of these ids: every one is shown */
+	for (size_t i = 0; i < st->n; i++)
+		st->finished_total += st->rows[i].state == STATUS_FINISHED;
+	for (int k = 0; k < n; k++) {
+		bool found = false;
+		for (size_t i = 0; i < st->n && !found; i++)
+			found = !strcmp(st->rows[i].id, ids[k]);
+		missing += !found;
+	}
+	return missing;
 }
 
 void status_free(struct status_report *st)

@@ -74,6 +74,10 @@ struct status_report *status_collect(struct spool *s, size_t max_task_bytes,
 				     const struct status_view *view);
 void status_free(struct status_report *st);
 
+/* Keeps only the rows of the n ids given (every finished result of each,
+ * whatever the view). Returns how many of the ids have no row at all. */
+int status_keep_ids(struct status_report *st, char **ids, int n);
+
 /* An aligned table for a person; colour only when colour is true. */
 void status_print_table(const struct status_report *st, FILE *out, bool colour);
 

@@ -520,3 +520,23 @@ class RoughEdges(CliTest):
     def test_status_shows_the_signal_that_killed_a_task(self):
         self.cli("submit", "--id", "shot", "--wait", "--", "sh", "-c", "kill -KILL $$")
         self.assertRegex(self.cli("status").stdout, r"shot +killed +SIGKILL ")
+
+    def test_tail_last_lines(self):
+        self.cli("submit", "--id", "ten", "--wait", "--", "seq", "1", "10")
+        self.assertEqual(self.cli("tail", "-n", "3", "ten").stdout, "8\n9\n10\n")
+        self.assertEqual(self.cli("tail", "--lines", "0", "ten").stdout, "")
+        self.assertEqual(self.cli("tail", "-n", "99", "ten").stdout.count("\n"), 10)
+        p = self.cli("tail", "-n", "-1", "ten")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--lines: '-1'", p.stderr)
+
+    def test_status_of_some_ids(self):
+        for rid in ("s1", "s2"):
+            self.cli("submit", "--id", rid, "--wait", "--", "true")
+        p = self.cli("status", "s2")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("s2 ", p.stdout)
+        self.assertNotIn("s1 ", p.stdout)
+        p = self.cli("status", "s1", "ghost")
+        self.assertEqual(p.returncode, 66)
+        self.assertIn("no such task ghost", p.stderr)
