@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clean.h"
 #include "cliopt.h"
 #include "config.h"
 #include "exitcodes.h"
@@ -24,6 +25,7 @@
 #include "spool.h"
 #include "status.h"
 #include "task.h"
+#include "taskfile.h"
 #include "timeutil.h"
 #include "watch.h"
 
@@ -166,17 +168,19 @@ static bool is_own(const struct awaited *a, const json_t *r)
  * published as ID@N.json: for a submitted file, those are checked too. */
 static int check_result(struct client *c, struct awaited *a)
 {
-	char name[TASK_ID_MAX + 32], why[1024];
-	for (int n = 1; n < 10000; n++) {
+	char name[SPOOL_NAME_SIZE], why[1024];
+	for (unsigned n = 1; n < 10000; n++) {
 		json_t *r;
-		if (n == 1)
-			snprintf(name, sizeof name, "%s.json", a->id);
-		else
-			snprintf(name, sizeof name, "%s@%d.json", a->id, n);
+		if (spool_name_result(a->id, n, name) < 0)
+			return 0;
 		int got = lookup_result(&c->spool, name, &r, why, sizeof why);
 		if (got < 0 && (n == 1 || !a->own_file)) {
 			say(c, "%s", why);
 			a->code = EXIT_IOERR;
+			return -1;
+		}
+		if (got == 0 && n == 1 && clean_said_removed(&c->spool, a->id, c->cmd)) {
+			a->code = EXIT_NOINPUT; /* removed by clean: it will not come */
 			return -1;
 		}
 		if (got == 0)
@@ -544,7 +548,7 @@ static int refuse_taken(struct client *c, const char *id)
 static int submit(struct client *c, struct submit_opts *o, int argc, char **argv, int i,
 		  bool command_form)
 {
-	char *text = NULL, id[TASK_ID_MAX + 1] = "", name[TASK_ID_MAX + 8];
+	char *text = NULL, id[TASK_ID_MAX + 1] = "", name[SPOOL_NAME_SIZE];
 	size_t len = 0;
 	int rc;
 	if (!command_form && argc - i != 1)
@@ -556,7 +560,7 @@ static int submit(struct client *c, struct submit_opts *o, int argc, char **argv
 		struct task t;
 		struct task_error e;
 		ino_t ino = 0;
-		snprintf(name, sizeof name, "%s.json", id);
+		spool_name_result(id, 1, name); /* ID.json: an id always fits */
 		if (task_parse(text, len, name, &c->cfg.task, &t, &e) < 0) {
 			report_invalid(c, &e, name, command_form ? NULL : argv[i]);
 			rc = EXIT_DATAERR;
@@ -633,9 +637,9 @@ static int request_cancel(struct client *c, const char *id)
 /* A finished task: says how it ended; with --wait prints its result. */
 static int report_finished(struct client *c, const char *id, bool wait, FILE *out)
 {
-	char name[TASK_ID_MAX + 8], why[1024];
+	char name[SPOOL_NAME_SIZE], why[1024];
 	json_t *r;
-	snprintf(name, sizeof name, "%s.json", id);
+	spool_name_result(id, 1, name);
 	snprintf(why, sizeof why, "%s/%s: gone (moved away meanwhile)", c->spool.results_path, name);
 	if (lookup_result(&c->spool, name, &r, why, sizeof why) <= 0) {
 		say(c, "%s", why);
@@ -745,30 +749,25 @@ static const char validate_usage[] =
 
 static int validate_one(struct client *c, const char *path)
 {
-	char *text;
-	size_t len;
-	if (read_path_bounded(path, c->cfg.max_task_bytes, &text, &len) < 0) {
-		fprintf(stderr, "%s: %s\n", path,
-			errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
-		return EXIT_NOINPUT;
-	}
-	struct task t;
-	struct task_error e;
-	const char *base = strcmp(path, "-") ? basename(path) : "stdin";
+	struct taskfile tf;
+	enum taskfile_stage stage = taskfile_load_path(&tf, path, &c->cfg);
 	int rc = EXIT_OK;
-	if (task_parse(text, len, base, &c->cfg.task, &t, &e) == 0)
+	/* The message opens with the file's base name: say the path once. */
+	const char *msg = tf.error.message;
+	size_t n = strlen(tf.name);
+	if (n && !strncmp(msg, tf.name, n) && !strncmp(msg + n, ": ", 2))
+		msg += n + 2;
+	if (stage == TASKFILE_OK)
 		printf("%s: ok\n", path);
-	else {
-		/* The message opens with the file's base name: say it once. */
-		const char *msg = e.message;
-		size_t n = strlen(base);
-		if (!strncmp(msg, base, n) && !strncmp(msg + n, ": ", 2))
-			msg += n + 2;
+	else if (stage == TASKFILE_UNREADABLE) {
 		fprintf(stderr, "%s: %s\n", path, msg);
+		rc = EXIT_NOINPUT;
+	} else {
+		/* The id says where the watcher would file the rejection. */
+		fprintf(stderr, "%s: %s (rejected as id \"%s\")\n", path, msg, tf.id);
 		rc = EXIT_DATAERR;
 	}
-	task_clear(&t);
-	free(text);
+	taskfile_clear(&tf);
 	return rc;
 }
 
@@ -830,8 +829,9 @@ static int copy_new(struct client *c, const char *id, struct followed *f)
 {
 	char why[1024];
 	if (f->fd < 0) {
-		char name[200];
-		snprintf(name, sizeof name, "%s.%s", id, f->suffix);
+		char name[SPOOL_NAME_SIZE];
+		if (spool_name_log(id, f->suffix, name) < 0)
+			return 0;
 		f->fd = lookup_open_log(&c->spool, name, why, sizeof why);
 		if (f->fd < 0 && errno == EINVAL) {
 			say(c, "%s", why);
@@ -875,9 +875,9 @@ static const char tail_usage[] =
 /* 1 when the result is there, 0 not yet, -1 when it is no result. */
 static int result_there(struct client *c, const char *id)
 {
-	char name[TASK_ID_MAX + 8], why[1024];
+	char name[SPOOL_NAME_SIZE], why[1024];
 	json_t *r;
-	snprintf(name, sizeof name, "%s.json", id);
+	spool_name_result(id, 1, name);
 	int got = lookup_result(&c->spool, name, &r, why, sizeof why);
 	if (got < 0)
 		say(c, "%s", why);
@@ -918,9 +918,9 @@ static int follow_logs(struct client *c, const char *id, struct followed f[2])
 /* The output a result keeps, for a finished task whose logs are gone. */
 static int print_from_result(struct client *c, const char *id)
 {
-	char name[TASK_ID_MAX + 8], why[1024];
+	char name[SPOOL_NAME_SIZE], why[1024];
 	json_t *r;
-	snprintf(name, sizeof name, "%s.json", id);
+	spool_name_result(id, 1, name);
 	if (lookup_result(&c->spool, name, &r, why, sizeof why) < 0) {
 		say(c, "%s", why);
 		return EXIT_IOERR;

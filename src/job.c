@@ -13,6 +13,9 @@
 #include "log.h"
 #include "result.h"
 #include "retry.h"
+#include "run.h"
+#include "service.h"
+#include "taskfile.h"
 #include "timeutil.h"
 
 /* Back-off of a failing publication or move: 100 ms doubling to 30 s. */
@@ -25,12 +28,29 @@ static void format_stamp(const struct stat *st, char *out, size_t len)
 		 st->st_mtim.tv_nsec, (intmax_t)st->st_size);
 }
 
+/* The identity of the task file, for telling a reappearing file (the
+ * very same inode, linked back) from a new one: its inode and its birth
+ * time, which no producer can set (cp -p, tar and rsync -t preserve the
+ * mtime, and a file system may hand a freed inode to the next file). ""
+ * where the file system keeps no birth time: then no file is ever taken
+ * for another. */
+static void format_identity(int dirfd, const char *name, char *out, size_t len)
+{
+	struct statx sx;
+	out[0] = '\0';
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &sx) == 0 &&
+	    (sx.stx_mask & STATX_BTIME))
+		snprintf(out, len, "%ju:b%jd.%09u", (uintmax_t)sx.stx_ino,
+			 (intmax_t)sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
+}
+
 void job_init(struct job *j, const char *name, enum job_origin origin)
 {
 	memset(j, 0, sizeof *j);
 	snprintf(j->name, sizeof j->name, "%s", name);
 	j->origin = origin;
 	j->phase = JOB_BEGIN;
+	j->publish_first = 1;
 	j->rep.end = JOB_LEFT;
 	task_state_init(&j->st);
 }
@@ -57,6 +77,12 @@ bool job_running(const struct job *j)
 	return j->phase == JOB_RUNNING;
 }
 
+static int next_delay(const struct job *j)
+{
+	int d = j->retry_delay_ms ? j->retry_delay_ms * 2 : RETRY_FIRST_MS;
+	return d > RETRY_MAX_MS ? RETRY_MAX_MS : d;
+}
+
 static void schedule_retry(struct job *j, int64_t now)
 {
 	j->retry_delay_ms = j->retry_delay_ms ? j->retry_delay_ms * 2 : RETRY_FIRST_MS;
@@ -65,29 +91,57 @@ static void schedule_retry(struct job *j, int64_t now)
 	j->retry_at_ns = now + (int64_t)j->retry_delay_ms * NS_PER_MS;
 }
 
-/* PUBLISHING: one try. On success the task file is let go. */
+/* Lets the task file go once its completion is recorded: into rejected/
+ * for a refused file, else removed. A file already gone is let go. */
+static int let_go(const struct job_env *env, struct job *j)
+{
+	int rc = j->rejected ? spool_keep_rejected(env->spool, j->name, j->kept, sizeof j->kept)
+			     : spool_finish(env->spool, j->name);
+	if (rc < 0 && errno == ENOENT)
+		rc = 0;
+	if (rc < 0)
+		log_warn("%s: cannot %s", j->name,
+			 j->rejected ? "move it to rejected/" : "remove it from active/");
+	return rc;
+}
+
+/* PUBLISHING, one try of the step it is at: record the completion
+ * durably, let the task file go, make the result visible. A failing step
+ * is tried again with back-off; what was done is never undone. */
 static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 {
-	char published[200];
-	if (spool_publish(env->spool, j->rep.id, j->result, published, sizeof published) < 0) {
+	char published[SPOOL_NAME_SIZE];
+	if (j->pub_step == PUB_RECORD) {
+		if (spool_record_done(env->spool, j->name, j->result, j->rec, sizeof j->rec) < 0) {
+			log_err("%s: cannot write its result in %s; retrying in %d ms", j->rep.id,
+				env->spool->results_path, next_delay(j));
+			schedule_retry(j, now);
+			return;
+		}
+		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
+		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
+		j->pub_step = PUB_LET_GO; /* j->result is kept for the service's hook and events */
+		j->retry_delay_ms = 0;
+	}
+	if (j->pub_step == PUB_LET_GO) {
+		if (let_go(env, j) < 0) {
+			schedule_retry(j, now);
+			return;
+		}
+		j->pub_step = PUB_RENAME;
+		j->retry_delay_ms = 0;
+	}
+	if (spool_publish_done(env->spool, j->rec, j->rep.id, j->publish_first, published,
+			       sizeof published) < 0) {
 		log_err("%s: cannot publish the result in %s; retrying in %d ms", j->rep.id,
-			env->spool->results_path,
-			j->retry_delay_ms ? j->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-						 : j->retry_delay_ms * 2 : RETRY_FIRST_MS);
+			env->spool->results_path, next_delay(j));
 		schedule_retry(j, now);
 		return;
 	}
-	const char *status = result_status(j->result);
-	j->rep.succeeded = !strcmp(status, "succeeded");
-	if (j->rejected) {
-		if (spool_keep_rejected(env->spool, j->name, j->kept, sizeof j->kept) < 0)
-			log_warn("%s: cannot move it to %s", j->name, env->spool->rejected_path);
-	} else if (spool_finish(env->spool, j->name) < 0)
-		log_warn("%s: published, but cannot remove it from active/", j->name);
 	if (j->cancel_spent)
 		spool_cancel_done(env->spool, j->rep.id);
-	if (!j->rejected)
-		log_info("%s: %s -> %s", j->rep.id, status, published);
+	log_info("%s: %s -> %s", j->rep.id, j->status, published);
+	service_published(env->service, j->name, j->result, published);
 	json_decref(j->result);
 	j->result = NULL;
 	j->rep.end = JOB_PUBLISHED;
@@ -105,31 +159,25 @@ static void submit(const struct job_env *env, struct job *j, json_t *result, int
 	}
 	j->result = result;
 	j->phase = JOB_PUBLISHING;
+	j->pub_step = PUB_RECORD;
 	j->retry_delay_ms = 0;
 	try_publish(env, j, now);
-}
-
-/* The id a refused file's result is filed under: its own when it has a
- * valid one, else one derived from its file name. */
-static void rejection_id(json_t *doc, const char *name, char id[TASK_ID_MAX + 1])
-{
-	json_t *v = json_object_get(doc, "id");
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		memcpy(id, json_string_value(v), json_string_length(v) + 1);
-	else
-		task_id_from_filename(name, id);
 }
 
 static void reject(const struct job_env *env, struct job *j, const struct task_error *e)
 {
 	char kept_path[4096];
 	spool_rejected_name(env->spool, j->name, j->kept, sizeof j->kept);
-	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, j->kept);
+	if (spool_path_rejected(env->spool, j->kept, kept_path, sizeof kept_path) < 0)
+		kept_path[0] = '\0';
 	struct result_context ctx = { .task_file = j->name, .task_file_stamp = j->stamp,
+				      .task_file_identity = j->identity[0] ? j->identity : NULL,
 				      .attempt = 0 }; /* it never ran */
 	j->rejected = true;
 	log_warnx("%s: rejected (%s): %s", j->name, e->code, e->message);
-	submit(env, j, result_rejected(j->rep.id, e, j->t.json, &ctx, kept_path),
+	snprintf(j->status, sizeof j->status, "rejected");
+	submit(env, j, result_rejected(j->rep.id, e, j->t.json, &ctx,
+					 kept_path[0] ? kept_path : NULL),
 	       time_monotonic_ns());
 }
 
@@ -139,12 +187,10 @@ static void reject(const struct job_env *env, struct job *j, const struct task_e
 static bool already_published(const struct job_env *env, const char *id, const char *stamp,
 			      bool *was_rejected)
 {
-	char name[200], why[64];
-	for (int n = 1; n < 100000; n++) {
-		if (n == 1)
-			snprintf(name, sizeof name, "%s.json", id);
-		else
-			snprintf(name, sizeof name, "%s@%d.json", id, n);
+	char name[SPOOL_NAME_SIZE], why[64];
+	for (unsigned n = 1; n < 100000; n++) {
+		if (spool_name_result(id, n, name) < 0)
+			return false;
 		char *buf;
 		size_t len;
 		struct stat st;
@@ -153,8 +199,8 @@ static bool already_published(const struct job_env *env, const char *id, const c
 			return false; /* results of one id are numbered without gaps */
 		json_t *doc = json_loadb(buf, len, JSON_ALLOW_NUL, NULL);
 		free(buf);
-		const char *s = json_string_value(json_object_get(doc, "task_file_stamp"));
-		bool same = s && strcmp(s, stamp) == 0;
+		const char *s = json_string_value(json_object_get(doc, "task_file_identity"));
+		bool same = s && stamp[0] && strcmp(s, stamp) == 0;
 		*was_rejected = same && !strcmp(result_status(doc), "rejected");
 		json_decref(doc);
 		if (same)
@@ -163,32 +209,22 @@ static bool already_published(const struct job_env *env, const char *id, const c
 	return false;
 }
 
-/* Reads and validates active/NAME; false with e filled when it is refused.
- * rep.id gets the task's id, or the one its rejection is filed under. */
+/* Reads and validates active/NAME through the one task file pipeline
+ * (taskfile.h); false with e filled when it is refused. rep.id gets the
+ * task's id, or the one its rejection is filed under. */
 static bool load_claimed(const struct job_env *env, struct job *j, struct task_error *e)
 {
-	char *buf = NULL, why[400];
-	size_t len = 0;
-	struct stat st;
-	bool ok = false;
-	if (spool_read_task(env->spool->active_fd, j->name, env->cfg->max_task_bytes, true, &buf,
-			    &len, &st, e->message, sizeof e->message) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_file");
-		if (fstatat(env->spool->active_fd, j->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			memset(&st, 0, sizeof st);
-	} else if (owner_check(env->owners, st.st_uid, &j->user, &j->as_user, why, sizeof why) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_owner");
-		size_t n = strlen(j->name);
-		snprintf(e->message, sizeof e->message, "%s: %.*s", j->name,
-			 (int)(sizeof e->message - 3 - (n < 255 ? n : 255)), why);
-	} else
-		ok = task_parse(buf, len, j->name, &env->cfg->task, &j->t, e) == 0;
-	free(buf);
-	format_stamp(&st, j->stamp, sizeof j->stamp);
-	if (ok)
-		memcpy(j->rep.id, j->t.id, TASK_ID_MAX + 1);
-	else
-		rejection_id(j->t.json, j->name, j->rep.id);
+	struct taskfile tf;
+	bool ok = taskfile_load_at(&tf, env->spool->active_fd, j->name, env->cfg, env->owners) ==
+		  TASKFILE_OK;
+	/* The job takes over what the pipeline found. */
+	j->t = tf.task;
+	*e = tf.error;
+	j->user = tf.user;
+	j->as_user = tf.as_user;
+	memcpy(j->rep.id, tf.id, TASK_ID_MAX + 1);
+	format_stamp(&tf.st, j->stamp, sizeof j->stamp);
+	format_identity(env->spool->active_fd, j->name, j->identity, sizeof j->identity);
 	j->parsed = ok;
 	return ok;
 }
@@ -197,6 +233,7 @@ static struct result_context context_of(const struct job *j)
 {
 	return (struct result_context){
 		.task_file = j->name, .task_file_stamp = j->stamp,
+		.task_file_identity = j->identity[0] ? j->identity : NULL,
 		.recovered = j->st.interrupted > 0,
 		.attempt = j->st.attempt,
 		.attempts = j->st.attempts,
@@ -291,10 +328,11 @@ static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 	j->phase = JOB_OVER;
 	char when[32];
 	time_format_rfc3339(j->defer_until_ms, when, sizeof when);
-	if (j->requeueing)
+	if (j->requeueing) {
 		log_info("%s: interrupted by the stop; put back in deferred/ (due at once), "
 			 "its history kept", j->t.id);
-	else
+		service_requeued(env->service, j->t.id, j->name);
+	} else
 		log_info("%s: deferred until %s", j->t.id, when);
 }
 
@@ -318,6 +356,7 @@ static void try_requeue(const struct job_env *env, struct job *j, int64_t now)
 		j->rep.end = JOB_REQUEUED;
 		j->phase = JOB_OVER;
 		log_info("%s: interrupted by the stop; put back in incoming/", j->t.id);
+		service_requeued(env->service, j->t.id, j->name);
 		return;
 	}
 	if (errno == EEXIST) {
@@ -390,16 +429,20 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	if (d.action != RETRY_NONE) {
 		log_info("%s: attempt %d %s; %s", t->id, j->st.attempt,
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);
+		service_deferred(env->service, t->id, j->name, j->st.attempt,
+				 d.action == RETRY_BACKOFF, d.not_before_ms, d.reason);
 		defer(env, j, d.not_before_ms, d.action == RETRY_USAGE_LIMIT);
 		return;
 	}
 	char out_path[4096], err_path[4096];
-	snprintf(out_path, sizeof out_path, "%s/%s.stdout", env->spool->logs_path, t->id);
-	snprintf(err_path, sizeof err_path, "%s/%s.stderr", env->spool->logs_path, t->id);
+	if (spool_path_log(env->spool, t->id, "stdout", out_path, sizeof out_path) < 0)
+		out_path[0] = '\0';
+	if (spool_path_log(env->spool, t->id, "stderr", err_path, sizeof err_path) < 0)
+		err_path[0] = '\0';
 	struct result_context ctx = context_of(j);
 	ctx.cancelled = cancelled;
-	ctx.stdout_log = o->out.log_created ? out_path : NULL;
-	ctx.stderr_log = o->err.log_created ? err_path : NULL;
+	ctx.stdout_log = o->out.log_created && out_path[0] ? out_path : NULL;
+	ctx.stderr_log = o->err.log_created && err_path[0] ? err_path : NULL;
 	/* Done either way, killed or finished first: the request is spent. */
 	j->cancel_spent = j->cancelled;
 	submit(env, j, result_from_run(t, o, &ctx), time_monotonic_ns());
@@ -424,6 +467,7 @@ static void start_run(const struct job_env *env, struct job *j)
 		return;
 	}
 	j->phase = JOB_RUNNING;
+	service_started(env->service, j->t.id, j->name, j->st.attempt);
 	/* For status: who runs it, since when. Not durable: a lost copy only
 	 * loses this, and an older attempt count is saved already. */
 	j->st.pid = (int)j->ex->pid(j->handle);
@@ -439,7 +483,7 @@ static bool finish_if_published(const struct job_env *env, struct job *j)
 {
 	bool was_rejected = false;
 	if (!spool_result_exists(env->spool, j->rep.id) ||
-	    !already_published(env, j->rep.id, j->stamp, &was_rejected))
+	    !already_published(env, j->rep.id, j->identity, &was_rejected))
 		return false;
 	log_info("%s: result already published; finishing its bookkeeping", j->name);
 	if (was_rejected ? spool_keep_rejected(env->spool, j->name, j->kept, sizeof j->kept)
@@ -460,9 +504,48 @@ static void duplicate_error(const struct job_env *env, const struct job *j, stru
 		 j->name, j->rep.id, env->spool->results_path);
 }
 
+/* A completion record a stop left (spool.h): let its task file go if it
+ * is still there, then publish it. name is the record's. */
+static void begin_completed(const struct job_env *env, struct job *j)
+{
+	snprintf(j->rec, sizeof j->rec, "%s", j->name);
+	json_t *doc = spool_load_done(env->spool, j->rec);
+	const char *file = json_string_value(json_object_get(doc, "task_file"));
+	const char *id = json_string_value(json_object_get(doc, "id"));
+	const char *kept = json_string_value(json_object_get(doc, "rejected_file"));
+	if (!doc || !id || !task_id_valid(id, strlen(id))) {
+		/* Not ours, or torn by a failing disk: nothing to publish. */
+		log_warnx("%s: unreadable completion record; removed", j->rec);
+		spool_drop_done(env->spool, j->rec);
+		json_decref(doc);
+		j->phase = JOB_OVER;
+		j->rep.end = JOB_LEFT;
+		return;
+	}
+	snprintf(j->rep.id, sizeof j->rep.id, "%s", id);
+	snprintf(j->status, sizeof j->status, "%s", result_status(doc));
+	j->rep.succeeded = !strcmp(j->status, "succeeded");
+	j->rejected = !strcmp(j->status, "rejected");
+	if (kept && strrchr(kept, '/'))
+		kept = strrchr(kept, '/') + 1;
+	snprintf(j->kept, sizeof j->kept, "%s", kept ? kept : "");
+	j->name[0] = '\0';
+	if (file && !strchr(file, '/') && strlen(file) < sizeof j->name)
+		snprintf(j->name, sizeof j->name, "%s", file);
+	json_decref(doc);
+	log_info("%s: completed before the last stop; publishing its result", j->rep.id);
+	j->phase = JOB_PUBLISHING;
+	j->pub_step = j->name[0] ? PUB_LET_GO : PUB_RENAME;
+	try_publish(env, j, time_monotonic_ns());
+}
+
 void job_begin(const struct job_env *env, struct job *j)
 {
 	struct task_error e = { 0 };
+	if (j->origin == JOB_COMPLETED) {
+		begin_completed(env, j);
+		return;
+	}
 	bool ok = load_claimed(env, j, &e);
 	if (finish_if_published(env, j))
 		return;
@@ -483,6 +566,8 @@ void job_begin(const struct job_env *env, struct job *j)
 	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;
 	if (until > time_realtime_ms()) {
 		/* Another task found this key's usage limit: wait with it. */
+		service_deferred(env->service, j->t.id, j->name, j->st.attempt, false, until,
+				 "another task of its limit_key met a usage limit");
 		defer(env, j, until, true);
 		return;
 	}

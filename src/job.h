@@ -35,6 +35,8 @@
 #include "task.h"
 #include "task_state.h"
 
+struct service;
+
 struct job_env {
 	const struct config *cfg;
 	struct spool *spool;
@@ -45,12 +47,14 @@ struct job_env {
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
 	void *ctx;
 	unsigned *jitter_seed;
+	struct service *service;     /* told of each step (service.h); may be NULL */
 };
 
 enum job_origin {
 	JOB_NEW,       /* claimed from incoming/ */
 	JOB_RETRY,     /* taken back from deferred/ when its time came */
 	JOB_RECOVERED, /* found in active/ at start-up: its last run was interrupted */
+	JOB_COMPLETED, /* a completion record left by a stop: publish it (name: the record's) */
 };
 
 enum job_phase {
@@ -87,7 +91,8 @@ struct job {
 	struct task t;
 	bool parsed;               /* t is a valid task */
 	struct task_state st;
-	char stamp[96];
+	char stamp[96];            /* inode:mtime:size, for information */
+	char identity[96];         /* inode:bBIRTH: what tells this file from another */
 	struct identity user;      /* with run_as_owner: who it runs as */
 	bool as_user;
 	/* RUNNING */
@@ -98,8 +103,12 @@ struct job {
 	bool stopping;             /* the runner stops: put it back */
 	bool requeueing;           /* being put back (not deferred for a retry) */
 	struct spool *log_spool;   /* where its logs go */
-	/* PUBLISHING */
-	json_t *result;
+	/* PUBLISHING: record the completion, let the file go, publish */
+	enum { PUB_RECORD, PUB_LET_GO, PUB_RENAME } pub_step;
+	json_t *result;            /* until recorded */
+	char rec[NAME_MAX + 1];    /* the completion record (spool.h) */
+	char status[32];           /* the result's status, for the log */
+	int publish_first;         /* 1: ID.json first; 2: a duplicate, from ID@2.json */
 	bool rejected;             /* the file goes to rejected/ once published */
 	char kept[NAME_MAX + 1];   /* its name there */
 	bool cancel_spent;         /* cancel/<id> to remove once published */

@@ -37,12 +37,12 @@ struct finder {
 static void check_one(void *ctx, const char *name)
 {
 	struct finder *f = ctx;
-	char id[TASK_ID_MAX + 1], own[TASK_ID_MAX + 8];
+	char id[TASK_ID_MAX + 1], own[SPOOL_NAME_SIZE];
 	int64_t prio;
 	struct stat st;
 	if (f->found || name[0] == '.' || (f->incoming && !spool_is_task_name(name)))
 		return;
-	snprintf(own, sizeof own, "%s.json", f->id);
+	spool_name_result(f->id, 1, own);
 	/* deferred/ may keep a task as NAME.json.N when NAME.json was taken. */
 	bool by_name = !strcmp(name, own) ||
 		       (!strncmp(name, own, strlen(own)) && name[strlen(own)] == '.');
@@ -67,10 +67,10 @@ static bool find_in(struct spool *s, int dirfd, bool incoming, const char *id, s
 
 void lookup_task(struct spool *s, const char *id, size_t max, struct task_location *loc)
 {
-	char name[TASK_ID_MAX + 8];
+	char name[SPOOL_NAME_SIZE];
 	struct stat st;
 	memset(loc, 0, sizeof *loc);
-	snprintf(name, sizeof name, "%s.json", id);
+	spool_name_result(id, 1, name);
 	if (fstatat(s->results_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		loc->place = PLACE_FINISHED;
 		return;

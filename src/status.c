@@ -134,10 +134,11 @@ static int64_t elapsed_ms(int64_t pid)
  * its first byte, as no log exists yet, and for anything but a file). */
 static int64_t log_size(struct spool *s, const char *id, const char *stream)
 {
-	char name[200];
+	char name[SPOOL_NAME_SIZE];
 	struct stat st;
-	snprintf(name, sizeof name, "%s.%s", id, stream);
-	return fstatat(s->logs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)
+	return spool_name_log(id, stream, name) == 0 &&
+			       fstatat(s->logs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISREG(st.st_mode)
 		       ? (int64_t)st.st_size : 0;
 }
 
@@ -179,10 +180,10 @@ struct collector {
  * finished task as running in between. */
 static bool published(struct spool *s, const char *id, const char *name, const struct stat *sb)
 {
-	char rname[TASK_ID_MAX + 8], why[1024];
+	char rname[SPOOL_NAME_SIZE], why[1024];
 	json_t *r;
 	unsigned long long ino;
-	snprintf(rname, sizeof rname, "%s.json", id);
+	spool_name_result(id, 1, rname);
 	if (lookup_result(s, rname, &r, why, sizeof why) <= 0)
 		return false;
 	const char *file = json_string_value(json_object_get(r, "task_file"));
@@ -238,7 +239,7 @@ static void add_deferred(void *ctx, const char *name)
 	char derived[TASK_ID_MAX + 1];
 	task_state_load(c->s, c->s->deferred_fd, name, &st);
 	task_id_from_filename(name, derived);
-	queue_push(&c->q, name, st.id[0] ? st.id : derived, 0, st.not_before_ms * NS_PER_MS);
+	queue_push(&c->q, name, st.id[0] ? st.id : derived, 0, time_ms_to_ns(st.not_before_ms));
 	task_state_clear(&st);
 }
 

@@ -114,7 +114,7 @@ class ReadOnlyCommands(unittest.TestCase):
         with tempfile.TemporaryDirectory() as t:
             missing = os.path.join(t, "typo", "path")
             for args in (["status"], ["wait", "--timeout", "0", "x"], ["tail", "x"],
-                         ["cancel", "x"], ["submit", "--", "true"]):
+                         ["cancel", "x"], ["submit", "--", "true"], ["clean", "--dry-run"]):
                 p = run_cli(args[0], "--spool", missing, *args[1:])
                 self.assertEqual(p.returncode, 66, (args, p.stderr))
                 self.assertIn(missing, p.stderr)
