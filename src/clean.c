@@ -198,10 +198,12 @@ long clean_run(struct spool *s, const struct clean_filter *f, bool dry,
 	       void (*fn)(void *ctx, const struct clean_item *item), void *ctx)
 {
 	struct run_ctx c = { s, f, dry, 0, fn, ctx };
-	if (dir_each(s->results_fd, clean_one, &c) < 0)
-		return -1;
+	/* Old markers first: with a cutoff of now (clean with no age), the
+	 * markers this run leaves would otherwise go at once. */
 	if (!f->nstatuses)
 		clean_markers(s, f->cutoff_ms, dry);
+	if (dir_each(s->results_fd, clean_one, &c) < 0)
+		return -1;
 	if (!dry && c.count && s->durable)
 		fsync_dirfd(s->results_fd);
 	return c.count;

@@ -163,6 +163,19 @@ static bool is_own(const struct awaited *a, const json_t *r)
 	return !stamp || sscanf(stamp, "%llu:", &ino) != 1 || ino == (unsigned long long)a->own_ino;
 }
 
+/* Whether a's result was removed by `spoolrun clean` and will not come
+ * (said on stderr). A cleaned id that is queued, running or deferred again
+ * (submit --wait of it, or a wait after such a submit) is waited for. */
+static bool removed_by_clean(struct client *c, const struct awaited *a)
+{
+	int64_t when;
+	struct task_location loc;
+	if (a->own_file || clean_marker(&c->spool, a->id, &when) < 0)
+		return false;
+	lookup_task(&c->spool, a->id, c->cfg.max_task_bytes, &loc);
+	return loc.place == PLACE_NONE && clean_said_removed(&c->spool, a->id, c->cmd);
+}
+
 /* Looks for a's result: 1 when printed, 0 not yet, -1 when what is there
  * is no result (said, naming the file). A duplicate id's result is
  * published as ID@N.json: for a submitted file, those are checked too. */
@@ -179,7 +192,7 @@ static int check_result(struct client *c, struct awaited *a)
 			a->code = EXIT_IOERR;
 			return -1;
 		}
-		if (got == 0 && n == 1 && clean_said_removed(&c->spool, a->id, c->cmd)) {
+		if (got == 0 && n == 1 && removed_by_clean(c, a)) {
 			a->code = EXIT_NOINPUT; /* removed by clean: it will not come */
 			return -1;
 		}

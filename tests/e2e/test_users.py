@@ -540,3 +540,12 @@ class RoughEdges(CliTest):
         p = self.cli("status", "s1", "ghost")
         self.assertEqual(p.returncode, 66)
         self.assertIn("no such task ghost", p.stderr)
+
+    def test_a_cleaned_id_submitted_again_is_waited_for(self):
+        self.cli("submit", "--id", "again", "--wait", "--", "echo", "one")
+        self.assertEqual(self.cli("clean").returncode, 0, "clean removes every result")
+        p = self.cli("wait", "again", timeout=20)
+        self.assertEqual(p.returncode, 66)
+        p = self.cli("submit", "--id", "again", "--wait", "--", "echo", "two", timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["stdout"], "two\n")
