@@ -30,10 +30,12 @@ $SPOOLRUN_CONFIG or "spool"; and results_dir=None, likewise):
 Errors: SpoolError is the base of every exception raised here.
 InvalidTask (also a ValueError): the task failed the client-side check
 (the runner's own rules: known fields, types, ranges) and was not
-submitted. IdTaken: the id is queued, running, deferred or has a result. TaskRejected: the runner refused the task
-(result status "rejected"); it carries the result, the error code, message
-and field. SpoolTimeout (also a TimeoutError): no result within the
-deadline; the task may still run later. Every other status (succeeded,
+submitted. IdTaken: the id is queued, running, deferred or has a result.
+TaskRejected: the runner refused the task (result status "rejected"); it
+carries the result, the error code, message and field. SpoolTimeout (also
+a TimeoutError): no result within the deadline; the task may still run
+later. ResultRemoved: `spoolrun clean` removed the result (exit 66, as
+`spoolrun wait`). Every other status (succeeded,
 failed, timeout, killed, error, cancelled, interrupted) is returned as the
 result dict: callers inspect result["status"].
 """
@@ -54,7 +56,7 @@ import sys
 import threading
 import time
 
-__all__ = ["SpoolError", "InvalidTask", "IdTaken", "TaskRejected", "SpoolTimeout", "new_id",
+__all__ = ["SpoolError", "InvalidTask", "IdTaken", "ResultRemoved", "TaskRejected", "SpoolTimeout", "new_id",
            "submit", "wait", "run", "claude_task", "execute_task", "spool_paths"]
 
 # The runner's id rule (src/task.c task_id_valid): never ".hidden", never "-option".
@@ -85,6 +87,17 @@ class IdTaken(SpoolError):
         what = (f"a result for it already exists ({path})" if place == "finished"
                 else f"a task with that id is already {place} ({path})")
         super().__init__(f"id {task_id} is taken: {what}; ids must be unique")
+
+
+class ResultRemoved(SpoolError):
+    """The result was removed by `spoolrun clean` (a marker cleaned/ID says
+    so) and the id is not queued, running or deferred again: it will not
+    come. Attribute: id."""
+
+    def __init__(self, task_id, marker):
+        self.id = task_id
+        super().__init__(f"{task_id}: its result was removed by spoolrun clean ({marker}); "
+                         f"it will not appear again")
 
 
 class TaskRejected(SpoolError):
@@ -518,6 +531,9 @@ def wait(task_id, timeout=None, spool=None, results_dir=None, interval=0.05):
             if result.get("status") == "rejected":
                 raise TaskRejected(result)
             return result
+        marker = os.path.join(spool, "cleaned", task_id)
+        if os.path.lexists(marker) and not _where_taken(spool, results, task_id):
+            raise ResultRemoved(task_id, marker)
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             raise SpoolTimeout(task_id, spool, timeout, results)
@@ -700,6 +716,9 @@ def main(argv=None):
     except IdTaken as e:
         print(f"spoolrun_client: {e}", file=sys.stderr)
         return 73
+    except ResultRemoved as e:
+        print(f"spoolrun_client: {e}", file=sys.stderr)
+        return 66
     except FileNotFoundError as e:
         print(f"spoolrun_client: {e}", file=sys.stderr)
         return 66

@@ -549,3 +549,10 @@ class RoughEdges(CliTest):
         p = self.cli("submit", "--id", "again", "--wait", "--", "echo", "two", timeout=20)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["stdout"], "two\n")
+
+    def test_python_wait_on_a_cleaned_result_says_so(self):
+        self.cli("submit", "--id", "gone", "--wait", "--", "true")
+        self.cli("clean")
+        p = py_client("wait", "--spool", self.spool.root, "--wait-timeout", "20", "gone")
+        self.assertEqual(p.returncode, 66, p.stderr)
+        self.assertIn("removed by spoolrun clean", p.stderr)
