@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,23 @@ static int check_result(struct client *c, struct awaited *a)
 	return 0;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	interrupted = sig;
+}
+
+/* Ctrl-C (or SIGTERM) during a wait stops the waiting, not the tasks:
+ * poll returns EINTR, and the caller says what still runs. */
+static void catch_interrupts(void)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 /* Once, after a moment without results: a wait on a spool nobody watches
  * would otherwise look like a slow task forever. */
 static void notice_no_watcher(struct client *c, int64_t started, bool *said)
@@ -239,8 +257,9 @@ static int wait_for_results(struct client *c, struct awaited *a, int n, double t
 	int left = n, rc = EXIT_OK;
 	bool said = false;
 	int64_t started = time_monotonic_ns();
+	catch_interrupts();
 	int64_t deadline = timeout_s < 0 ? INT64_MAX : started + time_seconds_to_ns(timeout_s);
-	while (left > 0) {
+	while (left > 0 && !interrupted) {
 		/* Check after the watch is in place: nothing can slip between. */
 		for (int i = 0; i < n; i++)
 			if (!a[i].done && check_result(c, &a[i]) != 0) {
@@ -269,9 +288,12 @@ static int wait_for_results(struct client *c, struct awaited *a, int n, double t
 		rc = a[i].done ? a[i].code : EXIT_OK;
 	if (left > 0) {
 		for (int i = 0; i < n; i++)
-			if (!a[i].done)
+			if (!a[i].done && interrupted)
+				say(c, "stopped waiting; %s goes on (spoolrun wait %s to wait again, "
+				       "spoolrun cancel %s to stop it)", a[i].id, a[i].id, a[i].id);
+			else if (!a[i].done)
 				say(c, "no result for %s yet", a[i].id);
-		rc = EXIT_UNAVAILABLE;
+		rc = interrupted ? 128 + interrupted : EXIT_UNAVAILABLE;
 	}
 	watch_close(&w);
 	return rc;
@@ -564,6 +586,8 @@ static int submit(struct client *c, struct submit_opts *o, int argc, char **argv
 	char *text = NULL, id[TASK_ID_MAX + 1] = "", name[SPOOL_NAME_SIZE];
 	size_t len = 0;
 	int rc;
+	if (o->wait)
+		catch_interrupts(); /* before the task exists: Ctrl-C never kills submit --wait */
 	if (!command_form && argc - i != 1)
 		return cliopt_error(c->cmd, argc == i ? "needs -- CMD [ARG...] or one FILE (or -)"
 				    : "takes one FILE (or -); to run a command, put it after --");

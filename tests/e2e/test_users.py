@@ -556,3 +556,18 @@ class RoughEdges(CliTest):
         p = py_client("wait", "--spool", self.spool.root, "--wait-timeout", "20", "gone")
         self.assertEqual(p.returncode, 66, p.stderr)
         self.assertIn("removed by spoolrun clean", p.stderr)
+
+    def test_ctrl_c_stops_the_wait_not_the_task(self):
+        gate, cmd = self.gate()
+        proc = subprocess.Popen([BIN, "submit", "--spool", self.spool.root, "--id", "bg",
+                                 "--wait", "--", *cmd], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(proc.kill)
+        self.running("bg")
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=20 * SLOW)
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("stopped waiting; bg goes on", err)
+        self.assertTrue(os.path.exists(self.spool.path("active", "bg.json")), "the task runs on")
+        open(gate, "w").close()
+        self.assertEqual(self.spool.result("bg")["status"], "succeeded")
