@@ -320,7 +320,8 @@ static const char wait_usage[] =
 	"first non-zero exit code of the results, in the order given (see\n"
 	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first,\n"
 	"66 when there is no spool, 74 when a result is not a result (a FIFO, a\n"
-	"symbolic link, bad JSON: the message names the file).\n";
+	"symbolic link, bad JSON: the message names the file). Ctrl-C stops the\n"
+	"waiting (exit 130), never the tasks.\n";
 
 int client_wait(int argc, char **argv)
 {
