@@ -118,7 +118,7 @@ static void row_cells(const struct status_row *r, int64_t now, char cells[N_COLS
 		break;
 	}
 	snprintf(cells[COL_LABEL], 160, "%s", r->label ? r->label : "");
-	const char *cmd = r->command ? r->command : "?";
+	const char *cmd = r->command ? r->command : "-";
 	if (strlen(cmd) > TABLE_COMMAND_MAX)
 		snprintf(cells[COL_COMMAND], 160, "%.*s...", TABLE_COMMAND_MAX - 3, cmd);
 	else
