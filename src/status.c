@@ -152,7 +152,18 @@ static void running_data(struct spool *s, struct status_row *r)
 	r->stdout_bytes = log_size(s, r->id, "stdout");
 	r->stderr_bytes = log_size(s, r->id, "stderr");
 	r->attempt = ts.attempt ? ts.attempt : 1;
-	if (ts.pid) {
+	if (!strcmp(ts.executor, "slurm") && ts.slurm_job_name[0]) {
+		/* A task in Slurm has no local process: its job id and state. */
+		int64_t now = time_realtime_ms();
+		r->in_slurm = true;
+		snprintf(r->executor, sizeof r->executor, "%s", ts.executor);
+		snprintf(r->slurm_job_id, sizeof r->slurm_job_id, "%s", ts.slurm_job_id);
+		snprintf(r->slurm_state, sizeof r->slurm_state, "%s",
+			 ts.slurm_state[0] ? ts.slurm_state : "SUBMITTING");
+		r->started_ms = ts.started_ms;
+		if (ts.started_ms)
+			r->elapsed_ms = now > ts.started_ms ? now - ts.started_ms : 0;
+	} else if (ts.pid) {
 		int64_t now = time_realtime_ms();
 		r->pid = ts.pid;
 		r->started_ms = ts.started_ms;

@@ -45,6 +45,9 @@ struct status_row {
 	int64_t elapsed_ms;      /* running: -1 unknown */
 	int attempt;             /* running: which attempt this is (1 for the first) */
 	char executor[16];       /* running: "local", "slurm", ...; "" unknown */
+	bool in_slurm;           /* running as a Slurm job: no local pid ... */
+	char slurm_job_id[32];   /* ... but a job id ("" before sbatch answered) */
+	char slurm_state[32];    /* ... and its state ("SUBMITTING" before that) */
 	int64_t duration_ms;     /* finished: -1 unknown */
 	int64_t stdout_bytes, stderr_bytes;  /* running: output so far */
 	int64_t priority;        /* queued */

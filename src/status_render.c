@@ -100,7 +100,11 @@ static void row_cells(const struct status_row *r, int64_t now, char cells[N_COLS
 		status_format_duration(r->duration_ms, cells[COL_TIME], 160);
 	switch (r->state) {
 	case STATUS_RUNNING:
-		snprintf(cells[COL_WHEN], 160, r->pid ? "pid %lld" : "", (long long)r->pid);
+		if (r->in_slurm)
+			snprintf(cells[COL_WHEN], 160, "slurm job %s %s",
+				 r->slurm_job_id[0] ? r->slurm_job_id : "-", r->slurm_state);
+		else
+			snprintf(cells[COL_WHEN], 160, r->pid ? "pid %lld" : "", (long long)r->pid);
 		break;
 	case STATUS_INTERRUPTED:
 		snprintf(cells[COL_WHEN], 160, "(watcher not running)");
@@ -217,10 +221,15 @@ static json_t *row_json(const struct status_row *r)
 								    : json_null());
 		json_object_set_new(o, "stdout_bytes", json_integer(r->stdout_bytes));
 		json_object_set_new(o, "stderr_bytes", json_integer(r->stderr_bytes));
-		json_object_set_new(o, "started_at", r->pid ? timestamp_ms(r->started_ms) : json_null());
+		json_object_set_new(o, "started_at", r->pid || r->in_slurm ? timestamp_ms(r->started_ms)
+								   : json_null());
 		json_object_set_new(o, "attempt", json_integer(r->attempt ? r->attempt : 1));
-		json_object_set_new(o, "executor", r->pid && r->executor[0] ? json_string(r->executor)
-									     : json_null());
+		json_object_set_new(o, "executor", (r->pid || r->in_slurm) && r->executor[0]
+							   ? json_string(r->executor) : json_null());
+		json_object_set_new(o, "slurm", !r->in_slurm ? json_null()
+			: json_pack("{s:o, s:s}", "job_id", r->slurm_job_id[0]
+					? json_string(r->slurm_job_id) : json_null(),
+				    "state", r->slurm_state));
 		break;
 	case STATUS_QUEUED:
 		json_object_set_new(o, "task_file", json_string(r->file));

@@ -16,6 +16,9 @@
 #define K_PID "pid"
 #define K_STARTED "started_ms"
 #define K_EXECUTOR "executor"
+#define K_SLURM_JOB_NAME "slurm_job_name"
+#define K_SLURM_JOB_ID "slurm_job_id"
+#define K_SLURM_STATE "slurm_state"
 
 void task_state_init(struct task_state *st)
 {
@@ -69,6 +72,9 @@ bool task_state_load(struct spool *s, int dirfd, const char *name, struct task_s
 	st->pid = bounded_int(doc, K_PID);
 	st->started_ms = json_integer_value(json_object_get(doc, K_STARTED));
 	copy_string(doc, K_EXECUTOR, st->executor, sizeof st->executor);
+	copy_string(doc, K_SLURM_JOB_NAME, st->slurm_job_name, sizeof st->slurm_job_name);
+	copy_string(doc, K_SLURM_JOB_ID, st->slurm_job_id, sizeof st->slurm_job_id);
+	copy_string(doc, K_SLURM_STATE, st->slurm_state, sizeof st->slurm_state);
 	json_decref(doc);
 	return true;
 }
@@ -95,6 +101,13 @@ int task_state_save(struct spool *s, int dirfd, const char *name, const struct t
 		json_object_set_new(doc, K_PID, json_integer(st->pid));
 		json_object_set_new(doc, K_STARTED, json_integer(st->started_ms));
 		json_object_set_new(doc, K_EXECUTOR, json_string(st->executor));
+	}
+	if (st->slurm_job_name[0]) { /* the attempt's Slurm job, kept until it ends */
+		json_object_set_new(doc, K_EXECUTOR, json_string(st->executor));
+		json_object_set_new(doc, K_STARTED, json_integer(st->started_ms));
+		json_object_set_new(doc, K_SLURM_JOB_NAME, json_string(st->slurm_job_name));
+		json_object_set_new(doc, K_SLURM_JOB_ID, string_or_null(st->slurm_job_id));
+		json_object_set_new(doc, K_SLURM_STATE, string_or_null(st->slurm_state));
 	}
 	bool was = s->durable;
 	s->durable = was && durable;
