@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,20 +122,6 @@ static int read_task(int dirfd, const char *name, size_t max, struct task *t)
 	return rc;
 }
 
-static void set_label(json_t *item, const struct task *t)
-{
-	json_object_set_new(item, "label", t->label ? json_string(t->label) : json_null());
-}
-
-static json_t *time_or_null(int64_t ms)
-{
-	char when[32];
-	if (!ms)
-		return json_null();
-	time_format_rfc3339(ms, when, sizeof when);
-	return json_string(when);
-}
-
 static const char *blocked_name(enum gate_state s)
 {
 	switch (s) {
@@ -145,107 +132,52 @@ static const char *blocked_name(enum gate_state s)
 	}
 }
 
-static void annotate_queued(struct spool *s, json_t *queued, size_t max)
+void lifecycle_annotate_rows(struct spool *s, struct status_report *st, size_t max)
 {
-	size_t n = json_array_size(queued), i;
+	size_t n = st->n;
 	struct task *tasks = calloc(n + 1, sizeof *tasks);
 	struct gate_task *gt = calloc(n + 1, sizeof *gt);
 	struct gate_verdict *gv = calloc(n + 1, sizeof *gv);
 	bool *valid = calloc(n + 1, sizeof *valid);
-	json_t *item;
 	if (!tasks || !gt || !gv || !valid)
 		goto out;
-	json_array_foreach(queued, i, item) {
-		const char *file = json_string_value(json_object_get(item, "task_file"));
-		valid[i] = read_task(s->incoming_fd, file, max, &tasks[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (st->rows[i].state == STATUS_QUEUED)
+			valid[i] = read_task(s->incoming_fd, st->rows[i].file, max, &tasks[i]) == 0;
 		gt[i] = valid[i] ? lifecycle_gate_task(&tasks[i]) : (struct gate_task){ .id = "" };
 	}
 	if (gate_decide(gt, n, lifecycle_result_status, s, time_realtime_ms(), gv) < 0)
 		goto out;
-	json_array_foreach(queued, i, item) {
-		set_label(item, &tasks[i]);
-		json_t *after = json_array();
-		for (size_t k = 0; k < tasks[i].n_after; k++)
-			json_array_append_new(after, json_string(tasks[i].after[k]));
-		json_object_set_new(item, "after", after);
-		json_object_set_new(item, "not_before", time_or_null(tasks[i].not_before_ms));
-		const char *blocked = valid[i] ? blocked_name(gv[i].state) : NULL;
-		json_object_set_new(item, "blocked", blocked ? json_string(blocked) : json_null());
-		json_object_set_new(item, "waiting_for", valid[i] && gv[i].dep
-				    ? json_string(gv[i].dep) : json_null());
+	for (size_t i = 0; i < n; i++) {
+		struct status_row *r = &st->rows[i];
+		if (!valid[i])
+			continue;
+		r->blocked = blocked_name(gv[i].state);
+		r->not_before_ms = tasks[i].not_before_ms;
+		if (gv[i].dep)
+			snprintf(r->waiting_for, sizeof r->waiting_for, "%s", gv[i].dep);
 	}
 out:
-	for (i = 0; tasks && i < n; i++)
+	for (size_t i = 0; tasks && i < n; i++)
 		task_clear(&tasks[i]);
 	free(tasks), free(gt), free(gv), free(valid);
 }
 
-static void label_from_file(json_t *list, int dirfd, size_t max)
+void lifecycle_keep_label(struct status_report *st, const char *label)
 {
-	size_t i;
-	json_t *item;
-	json_array_foreach(list, i, item) {
-		struct task t;
-		read_task(dirfd, json_string_value(json_object_get(item, "task_file")), max, &t);
-		set_label(item, &t);
-		task_clear(&t);
-	}
-}
-
-static void label_from_result(struct spool *s, json_t *recent)
-{
-	size_t i;
-	json_t *item;
-	json_array_foreach(recent, i, item) {
-		const char *name = json_string_value(json_object_get(item, "result_file"));
-		int fd = name ? openat(s->results_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-		json_t *r = fd >= 0 ? json_loadfd(fd, JSON_ALLOW_NUL, NULL) : NULL;
-		if (fd >= 0)
-			close(fd);
-		json_t *label = json_object_get(json_object_get(r, "task"), "label");
-		json_object_set_new(item, "label", json_is_string(label) ? json_copy(label) : json_null());
-		json_decref(r);
-	}
-}
-
-void lifecycle_annotate_status(struct spool *s, json_t *st, size_t max)
-{
-	annotate_queued(s, json_object_get(st, "queued"), max);
-	label_from_file(json_object_get(st, "running"), s->active_fd, max);
-	label_from_file(json_object_get(st, "deferred"), s->deferred_fd, max);
-	label_from_result(s, json_object_get(st, "recent"));
-}
-
-void lifecycle_filter_label(json_t *st, const char *label)
-{
-	static const char *const lists[] = { "running", "queued", "deferred", "recent" };
-	for (size_t l = 0; l < 4; l++) {
-		json_t *list = json_object_get(st, lists[l]);
-		for (size_t i = json_array_size(list); i-- > 0;) {
-			const char *have = json_string_value(json_object_get(json_array_get(list, i), "label"));
-			if (!have || strcmp(have, label))
-				json_array_remove(list, i);
+	size_t kept = 0;
+	for (size_t i = 0; i < st->n; i++) {
+		struct status_row *r = &st->rows[i];
+		if (r->label && !strcmp(r->label, label)) {
+			st->rows[kept++] = *r;
+			continue;
 		}
+		free(r->command);
+		free(r->label);
+		free(r->status);
 	}
-}
-
-const char *lifecycle_status_suffix(const json_t *item)
-{
-	static char buf[512];
-	const char *label = json_string_value(json_object_get(item, "label"));
-	const char *blocked = json_string_value(json_object_get(item, "blocked"));
-	const char *dep = json_string_value(json_object_get(item, "waiting_for"));
-	const char *when = json_string_value(json_object_get(item, "not_before"));
-	int n = snprintf(buf, sizeof buf, "%s%s%s", label ? "  [" : "", label ? label : "",
-			 label ? "]" : "");
-	if (n < 0 || (size_t)n >= sizeof buf || !blocked)
-		return buf;
-	if (!strcmp(blocked, "dependency"))
-		snprintf(buf + n, sizeof buf - (size_t)n, "  waiting for %s", dep ? dep : "?");
-	else if (!strcmp(blocked, "not_before"))
-		snprintf(buf + n, sizeof buf - (size_t)n, "  not before %s", when ? when : "?");
-	else
-		snprintf(buf + n, sizeof buf - (size_t)n, "  to be skipped (%s%s%s)", blocked,
-			 dep ? ": " : "", dep ? dep : "");
-	return buf;
+	st->n = kept;
+	st->finished_total = 0; /* of this label: every one listed is shown */
+	for (size_t i = 0; i < st->n; i++)
+		st->finished_total += st->rows[i].state == STATUS_FINISHED;
 }
