@@ -15,7 +15,8 @@ directory, as `spoolrun submit` does.
 `run`, `wait` and `claude` print the result JSON and exit like
 `spoolrun exec`: the task's exit code, 124 for a timeout, 65 when the task
 was rejected, 128+N for a signal, 125 when cancelled, 75 when interrupted,
-126/127 when it could not start; 3 when waiting timed out. Like `spoolrun
+122 when skipped (dependencies), 126/127 when it could not start; 3 when
+waiting timed out. Like `spoolrun
 submit`: 65 for an invalid task (nothing written), 66 when there is no
 spool, 73 when the id is taken.
 
@@ -23,6 +24,13 @@ The API (every function takes spool=None: the spool root, by default from
 $SPOOLRUN_CONFIG or "spool"; and results_dir=None, likewise):
 
     submit(task) -> id             write a task into incoming/, atomically
+                                   (lifecycle fields: after, after_policy,
+                                   not_before, label, timeout "auto",
+                                   history_key: docs/lifecycle.md)
+    resubmit(id, new_id=None) -> id  submit the task of results/<id>.json again
+    pause(wait=False), resume()    stop / restart starting tasks
+    wait_all(timeout=None) -> list wait for everything unfinished now
+    not_before(when) -> str        an RFC 3339 time from a datetime or seconds
     wait(id, timeout=None) -> dict  wait for results/<id>.json
     run(task, timeout=None) -> dict submit + wait
     execute_task(prompt, ...) -> dict  run the `claude` CLI on a prompt
@@ -57,7 +65,8 @@ import threading
 import time
 
 __all__ = ["SpoolError", "InvalidTask", "IdTaken", "ResultRemoved", "TaskRejected", "SpoolTimeout", "new_id",
-           "submit", "wait", "run", "claude_task", "execute_task", "spool_paths"]
+           "submit", "wait", "run", "claude_task", "execute_task", "spool_paths", "resubmit",
+           "pause", "resume", "wait_all", "not_before"]
 
 # The runner's id rule (src/task.c task_id_valid): never ".hidden", never "-option".
 ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
@@ -224,6 +233,8 @@ def _field_problem(key, v):
         return None
     if key == "stdin":
         return None if isinstance(v, str) else "must be a string"
+    if key == "timeout" and v == "auto":
+        return None
     if key in ("timeout", "kill_grace", "idle_timeout", "retry_backoff", "retry_backoff_max"):
         return None if _is_num(v) and 0 <= v <= _MAX_SECONDS else (
             f"must be a number of seconds from 0 to {_MAX_SECONDS:.0f}")
@@ -247,9 +258,46 @@ def _field_problem(key, v):
         return None if v in _OUTPUTS else 'must be "text", "jsonl" or "json"'
     if key == "meta":
         return None
+    if key in _LIFECYCLE_FIELDS:
+        return _lifecycle_problem(key, v)
     return ("unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, "
             "idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, "
-            "retry_on, limit_key, output)")
+            "retry_on, limit_key, output, after, after_policy, not_before, label, history_key)")
+
+
+_LIFECYCLE_FIELDS = ("after", "after_policy", "not_before", "label", "history_key")
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _lifecycle_problem(key, v):
+    """The lifecycle fields (docs/lifecycle.md), checked as the runner does."""
+    if key == "after":
+        ok = (isinstance(v, (list, tuple)) and 1 <= len(v) <= 100 and
+              all(isinstance(a, str) and ID_RE.match(a) for a in v) and len(set(v)) == len(v))
+        return None if ok else "must be a list of 1 to 100 distinct task ids"
+    if key == "after_policy":
+        return None if v in ("succeeded", "finished") else 'must be "succeeded" or "finished"'
+    if key == "not_before":
+        ok = (isinstance(v, str) and _RFC3339_RE.match(v)) or \
+            (_is_num(v) and 0 <= v <= 253402300799)
+        return None if ok else "must be an RFC 3339 time or Unix seconds"
+    if key == "label":
+        ok = isinstance(v, str) and 1 <= len(v) <= 128 and \
+            not any(ord(c) < 0x20 or ord(c) == 0x7f for c in v)
+        return None if ok else "must be 1 to 128 characters without control characters"
+    ok = isinstance(v, str) and v and "\0" not in v and len(v.encode()) <= 4096
+    return None if ok else "must be a string of 1 to 4096 bytes"
+
+
+def not_before(when):
+    """An RFC 3339 UTC time for a task's "not_before": when is a datetime
+    (naive ones are taken as UTC) or Unix seconds."""
+    if isinstance(when, datetime.datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.timestamp()
+    t = datetime.datetime.fromtimestamp(float(when), datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def _spoolrun_program():
@@ -551,6 +599,127 @@ def run(task, timeout=None, spool=None, results_dir=None):
     return wait(tid, timeout=timeout, spool=spool, results_dir=results_dir)
 
 
+# --- lifecycle: resubmit, pause, resume, wait_all ----------------------------
+
+def _taken(spool, results_dir, tid):
+    spool, results_dir = spool_paths(spool, results_dir)
+    name = tid + ".json"
+    dirs = [os.path.join(spool, d) for d in ("incoming", "active", "deferred")]
+    dirs.append(results_dir)
+    return any(os.path.lexists(os.path.join(d, name)) for d in dirs)
+
+
+def resubmit(task_id, new_id=None, spool=None, results_dir=None):
+    """Submits again the task echoed in results/<task_id>.json (which is
+    kept) and returns the new id: new_id, or by default <task_id>.r2, .r3,
+    ... (the first free one; resubmitting X.r2 gives X.r3), as `spoolrun
+    resubmit` does. Raises SpoolError when there is no such result or it
+    holds no task object, InvalidTask when the task is not valid."""
+    spool, results_dir = spool_paths(spool, results_dir)
+    path = os.path.join(results_dir, task_id + ".json")
+    try:
+        with open(path, "rb") as f:
+            result = json.loads(f.read())
+    except FileNotFoundError:
+        raise SpoolError(f"no result for {task_id} in {results_dir}") from None
+    task = result.get("task")
+    if not isinstance(task, dict):
+        raise SpoolError(f"{task_id} was rejected before it could be read as a JSON object: "
+                         "there is no task to submit again")
+    if new_id is None:
+        base = re.sub(r"\.r\d+$", "", task_id)
+        for n in range(2, 100000):
+            suffix = f".r{n}"
+            new_id = base[:128 - len(suffix)] + suffix
+            if not _taken(spool, results_dir, new_id):
+                break
+    elif _taken(spool, results_dir, new_id):
+        raise SpoolError(f"{new_id} is already queued, running, deferred or finished")
+    return submit(dict(task, id=new_id), spool=spool, results_dir=results_dir)
+
+
+def _watcher_running(spool):
+    import fcntl
+    try:
+        fd = os.open(os.path.join(spool, ".lock"), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _task_names(spool, sub):
+    try:
+        return [n for n in os.listdir(os.path.join(spool, sub)) if not n.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def pause(spool=None, wait=False, timeout=None, interval=0.05):
+    """Creates spool/pause: the watcher starts no new task. With wait,
+    returns once nothing runs any more (at once when no watcher runs);
+    raises SpoolTimeout after timeout seconds (the spool stays paused)."""
+    spool = spool_paths(spool)[0]
+    with open(os.path.join(spool, "pause"), "a"):
+        pass
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while wait and _task_names(spool, "active") and _watcher_running(spool):
+        if deadline is not None and time.monotonic() >= deadline:
+            raise SpoolTimeout("(pause --wait)", spool, timeout)
+        time.sleep(interval)
+
+
+def resume(spool=None):
+    """Removes spool/pause (nothing happens when it is not there)."""
+    spool = spool_paths(spool)[0]
+    try:
+        os.unlink(os.path.join(spool, "pause"))
+    except FileNotFoundError:
+        pass
+
+
+def _ids_in(spool, sub):
+    ids = []
+    for name in _task_names(spool, sub):
+        if not name.endswith(".json"):
+            continue
+        tid = name[:-5]
+        try:
+            with open(os.path.join(spool, sub, name), "rb") as f:
+                doc = json.loads(f.read())
+            if isinstance(doc, dict) and isinstance(doc.get("id"), str) and ID_RE.match(doc["id"]):
+                tid = doc["id"]
+        except (OSError, ValueError):
+            pass
+        ids.append(tid)
+    return ids
+
+
+def wait_all(timeout=None, spool=None, results_dir=None):
+    """Waits for every task queued, deferred or running now (not those
+    submitted later) and returns their results, as `spoolrun wait --all`.
+    A rejected one is returned like the others (no TaskRejected here);
+    SpoolTimeout when timeout seconds pass first."""
+    spool, results_dir = spool_paths(spool, results_dir)
+    ids = []
+    for sub in ("incoming", "active", "deferred", "active"):
+        ids += [i for i in _ids_in(spool, sub) if i not in ids]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    results = []
+    for tid in ids:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0)
+        try:
+            results.append(wait(tid, timeout=left, spool=spool, results_dir=results_dir))
+        except TaskRejected as e:
+            results.append(e.result)
+    return results
+
+
 # --- claude ---------------------------------------------------------------
 
 def claude_task(task_text, timeout=600, tools=None, model=None, cwd=None, claude="claude",
@@ -634,6 +803,8 @@ def exit_code(result):
         return 75
     if s == "cancelled":
         return 125
+    if s == "skipped":
+        return 122
     return 127 if (result.get("error") or {}).get("not_found") else 126
 
 
@@ -662,6 +833,9 @@ def main(argv=None):
     p.add_argument("--cwd")
     p.add_argument("--stdin", help="text for the task's stdin")
     p.add_argument("--shell", action="store_true", help="run one string through /bin/sh -c")
+    p.add_argument("--after", action="append", help="a task id it waits for (repeatable)")
+    p.add_argument("--delay", type=float, help="start no sooner than this many seconds from now")
+    p.add_argument("--label")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p = sub.add_parser("submit", help="submit a task file (or - for stdin); prints the id")
     common(p)
@@ -669,6 +843,15 @@ def main(argv=None):
     p = sub.add_parser("wait", help="wait for a task's result")
     common(p)
     p.add_argument("id")
+    p = sub.add_parser("resubmit", help="submit again the task of a result; prints the new id")
+    common(p)
+    p.add_argument("id")
+    p.add_argument("--id", dest="new_id", help="the new id (default ID.r2, ID.r3, ...)")
+    p = sub.add_parser("pause", help="stop starting tasks")
+    common(p)
+    p.add_argument("--wait", action="store_true", help="return once nothing runs")
+    p = sub.add_parser("resume", help="start tasks again")
+    common(p)
     p = sub.add_parser("claude", help="run the claude CLI on the prompt read from stdin")
     common(p)
     p.add_argument("--timeout", type=float, default=600)
@@ -688,14 +871,25 @@ def main(argv=None):
             return 0
         if a.cmd == "wait":
             return _print(wait(a.id, timeout=a.wait_timeout, **kw))
+        if a.cmd == "resubmit":
+            print(resubmit(a.id, new_id=a.new_id, **kw))
+            return 0
+        if a.cmd == "pause":
+            pause(spool=kw.get("spool"), wait=a.wait, timeout=a.wait_timeout)
+            return 0
+        if a.cmd == "resume":
+            resume(spool=kw.get("spool"))
+            return 0
         if a.cmd == "run":
             cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
             if not cmd:
                 ap.error("run: no command given (run [options] -- cmd args...)")
             task = {"command": " ".join(cmd) if a.shell else cmd}
-            for k in ("id", "timeout", "stdin"):
+            for k in ("id", "timeout", "stdin", "after", "label"):
                 if getattr(a, k) is not None:
                     task[k] = getattr(a, k)
+            if a.delay is not None:
+                task["not_before"] = not_before(time.time() + a.delay)
             # Where the caller is, as `spoolrun submit` (and pueue, tsp) do.
             task["cwd"] = os.path.abspath(a.cwd if a.cwd is not None else ".")
             return _print(run(task, timeout=a.wait_timeout, **kw))

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "lookup.h"
 #include "result.h"
@@ -302,17 +303,27 @@ static int wait_for_results(struct client *c, struct awaited *a, int n, double t
 /* ---- wait ----------------------------------------------------------------- */
 
 enum { OPT_TIMEOUT, OPT_WAIT, OPT_JSON, OPT_FOLLOW, OPT_AHEAD, OPT_ALL, OPT_FAILED, OPT_LAST,
-       OPT_ID, OPT_PRIORITY, OPT_ENV, OPT_CWD, OPT_OUTPUT, N_OPT_KEYS };
+       OPT_ID, OPT_PRIORITY, OPT_ENV, OPT_CWD, OPT_OUTPUT,
+       OPT_AFTER, OPT_AT, OPT_DELAY, OPT_LABEL, OPT_HISTORY_KEY, N_OPT_KEYS };
+
+struct wait_opts {
+	double timeout;
+	bool all;
+};
 
 static int wait_option(void *ctx, const struct cliopt *opt, const char *value)
 {
-	if (config_parse_seconds(value, 1e9, ctx) == 0)
+	struct wait_opts *o = ctx;
+	if (opt->key == OPT_ALL)
+		return o->all = true, 0;
+	if (config_parse_seconds(value, 1e9, &o->timeout) == 0)
 		return 0;
 	return cliopt_bad_value("wait", opt, value, "is not a number of seconds (0 to 1e9)");
 }
 
 static const char wait_usage[] =
 	"usage: spoolrun wait [--timeout S] [--config FILE] [--spool DIR] ID...\n"
+	"       spoolrun wait --all [--timeout S] [--config FILE] [--spool DIR]\n"
 	"\n"
 	"Waits until results/<ID>.json exists for every ID (at once when it does),\n"
 	"printing each result as one line of JSON as it arrives. Says so on stderr\n"
@@ -321,16 +332,69 @@ static const char wait_usage[] =
 	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first,\n"
 	"66 when there is no spool, 74 when a result is not a result (a FIFO, a\n"
 	"symbolic link, bad JSON: the message names the file). Ctrl-C stops the\n"
-	"waiting (exit 130), never the tasks.\n";
+	"waiting (exit 130), never the tasks. --all waits for every task queued,\n"
+	"deferred or running when it is called (not those submitted later); 0 at\n"
+	"once when there is none.\n";
+
+/* Every id queued, deferred or running (or interrupted) now, in table
+ * order. The spool is read twice, so a task moving from one directory to
+ * the next between two reads is seen in one of them. */
+static struct awaited *unfinished(struct client *c, int *n)
+{
+	struct status_view view = { .finished = 0 };
+	struct awaited *a = NULL;
+	*n = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		struct status_report *st = status_collect(&c->spool, c->cfg.max_task_bytes, &view);
+		for (size_t i = 0; st && i < st->n; i++) {
+			const struct status_row *r = &st->rows[i];
+			bool seen = r->state == STATUS_FINISHED;
+			for (int k = 0; k < *n && !seen; k++)
+				seen = !strcmp(a[k].id, r->id);
+			struct awaited *grown = seen ? NULL : realloc(a, (size_t)(*n + 1) * sizeof *a);
+			if (grown) {
+				a = grown;
+				a[*n] = (struct awaited){ .id = strdup(r->id) };
+				*n += a[*n].id != NULL;
+			}
+		}
+		status_free(st);
+	}
+	return a;
+}
+
+static int wait_all(struct client *c, double timeout_s)
+{
+	int n, rc = EXIT_OK;
+	struct awaited *a = unfinished(c, &n);
+	if (n)
+		rc = wait_for_results(c, a, n, timeout_s);
+	for (int k = 0; k < n; k++)
+		free((char *)a[k].id);
+	free(a);
+	return rc;
+}
 
 int client_wait(int argc, char **argv)
 {
 	struct client c = { 0 };
-	double timeout = -1;
-	static const struct cliopt opts[] = { { "timeout", 't', true, OPT_TIMEOUT } };
-	int i = parse(&c, argc, argv, opts, LEN(opts), wait_usage, wait_option, &timeout, NULL);
+	struct wait_opts w = { .timeout = -1 };
+	double timeout;
+	static const struct cliopt opts[] = { { "timeout", 't', true, OPT_TIMEOUT },
+					      { "all", 0, false, OPT_ALL } };
+	int i = parse(&c, argc, argv, opts, LEN(opts), wait_usage, wait_option, &w, NULL);
 	if (i < 0)
 		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	timeout = w.timeout;
+	if (w.all && i != argc)
+		return cliopt_error("wait", "--all takes no IDs, got '%s'", argv[i]);
+	if (w.all) {
+		int rc = open_client(&c);
+		if (rc == EXIT_OK)
+			rc = wait_all(&c, timeout);
+		close_client(&c);
+		return rc;
+	}
 	if (i == argc)
 		return cliopt_error("wait", "needs at least one ID");
 	int rc = check_ids("wait", argv + i, argc - i);
@@ -430,6 +494,43 @@ static json_t *absolute_dir(const char *dir)
 	return v;
 }
 
+/* --after ID (repeatable), --at TIME, --delay S, --label L, --history-key K. */
+static int submit_lifecycle_option(json_t *task, const struct cliopt *opt, const char *value)
+{
+	int64_t when = 0;
+	double secs;
+	char stamp[32];
+	switch (opt->key) {
+	case OPT_AFTER:
+		if (!task_id_valid(value, strlen(value)))
+			return cliopt_bad_value("submit", opt, value, "is not a task id");
+		if (!json_object_get(task, "after"))
+			json_object_set_new(task, "after", json_array());
+		json_array_append_new(json_object_get(task, "after"), json_string(value));
+		return 0;
+	case OPT_AT:
+	case OPT_DELAY:
+		if (json_object_get(task, "not_before"))
+			return cliopt_bad_value("submit", opt, value, "sets the time --at or --delay set "
+						"already: give one");
+		if (opt->key == OPT_AT && time_parse_when(value, &when) < 0)
+			return cliopt_bad_value("submit", opt, value, "is not an RFC 3339 time or Unix seconds");
+		if (opt->key == OPT_DELAY && config_parse_seconds(value, 1e9, &secs) < 0)
+			return cliopt_bad_value("submit", opt, value, "is not a number of seconds (0 to 1e9)");
+		if (opt->key == OPT_DELAY)
+			when = time_realtime_ms() + (int64_t)(secs * 1000);
+		time_format_rfc3339(when, stamp, sizeof stamp);
+		json_object_set_new(task, "not_before", json_string(stamp));
+		return 0;
+	case OPT_LABEL:
+		json_object_set_new(task, "label", json_string(value));
+		return 0;
+	default:
+		json_object_set_new(task, "history_key", json_string(value));
+		return 0;
+	}
+}
+
 static int submit_option(void *ctx, const struct cliopt *opt, const char *value)
 {
 	struct submit_opts *o = ctx;
@@ -446,10 +547,16 @@ static int submit_option(void *ctx, const struct cliopt *opt, const char *value)
 	case OPT_CWD: json_object_set_new(o->task, "cwd", absolute_dir(value)); return 0;
 	case OPT_OUTPUT: json_object_set_new(o->task, "output", json_string(value)); return 0;
 	case OPT_TIMEOUT:
+		if (!strcmp(value, "auto")) {
+			json_object_set_new(o->task, "timeout", json_string("auto"));
+			return 0;
+		}
 		if (config_parse_seconds(value, 1e9, &secs) < 0)
-			return cliopt_bad_value("submit", opt, value, "is not a number of seconds (0 to 1e9)");
+			return cliopt_bad_value("submit", opt, value, "is not a number of seconds (0 to 1e9) or auto");
 		json_object_set_new(o->task, "timeout", json_real(secs));
 		return 0;
+	case OPT_AFTER: case OPT_AT: case OPT_DELAY: case OPT_LABEL: case OPT_HISTORY_KEY:
+		return submit_lifecycle_option(o->task, opt, value);
 	case OPT_PRIORITY: {
 		errno = 0;
 		long long v = strtoll(value, &end, 10);
@@ -474,8 +581,10 @@ static int submit_option(void *ctx, const struct cliopt *opt, const char *value)
 }
 
 static const char submit_usage[] =
-	"usage: spoolrun submit [--id ID] [--timeout S] [--priority N] [--env K=V]...\n"
-	"                       [--cwd DIR] [--output text|jsonl|json] [--wait] -- CMD [ARG...]\n"
+	"usage: spoolrun submit [--id ID] [--timeout S|auto] [--priority N] [--env K=V]...\n"
+	"                       [--cwd DIR] [--output text|jsonl|json] [--after ID]...\n"
+	"                       [--at TIME | --delay S] [--label L] [--history-key K]\n"
+	"                       [--wait] -- CMD [ARG...]\n"
 	"       spoolrun submit [--wait] FILE|-\n"
 	"         (both also take --config FILE and --spool DIR)\n"
 	"\n"
@@ -488,7 +597,13 @@ static const char submit_usage[] =
 	"file, prints it on stdout and exits with the task's exit code (see\n"
 	"spoolrun --help). Exit 65 when the task is invalid (nothing is written),\n"
 	"66 when FILE cannot be read or there is no spool, 73 when the id is taken\n"
-	"(queued, running, deferred, or it has a result).\n";
+	"(queued, running, deferred, or it has a result).\n"
+	"\n"
+	"Lifecycle (docs/lifecycle.md): --after ID (repeatable) starts it only once\n"
+	"every ID has a result (skipped if one did not succeed); --at TIME (RFC 3339\n"
+	"or Unix seconds) or --delay S sets not_before; --label L tags it for\n"
+	"status --label; --timeout auto learns the timeout from earlier runs with\n"
+	"the same --history-key (default: the command).\n";
 
 /* Prints a validation error naming what the user wrote: the option behind
  * the field for the command form, the FILE otherwise (never the name of
@@ -500,7 +615,8 @@ static void report_invalid(struct client *c, const struct task_error *e, const c
 	size_t n = strlen(name);
 	if (!strncmp(msg, name, n) && !strncmp(msg + n, ": ", 2))
 		msg += n + 2;
-	static const char *const as_option[] = { "id", "timeout", "priority", "env", "cwd", "output" };
+	static const char *const as_option[] = { "id", "timeout", "priority", "env", "cwd", "output",
+						 "after", "label" };
 	for (size_t i = 0; !path && i < LEN(as_option); i++)
 		if (!strcmp(e->field, as_option[i])) {
 			say(c, "--%s: %s", as_option[i], msg);
@@ -542,8 +658,8 @@ static int read_task_file(struct client *c, struct submit_opts *o, const char *p
 			  char **text, size_t *len, char id[TASK_ID_MAX + 1])
 {
 	if (json_object_size(o->task) || o->env)
-		return cliopt_error(c->cmd, "--id, --timeout, --priority, --env, --cwd and --output go "
-				    "with -- CMD, not with a FILE");
+		return cliopt_error(c->cmd, "--id, --timeout, --priority, --env, --cwd, --output, --after, "
+				    "--at, --delay, --label and --history-key go with -- CMD, not with a FILE");
 	if (read_path_bounded(path, c->cfg.max_task_bytes, text, len) < 0) {
 		int err = errno;
 		say(c, "%s: %s%s", path, err == EFBIG ? "larger than max_task_bytes" : strerror(err),
@@ -625,7 +741,9 @@ int client_submit(int argc, char **argv)
 		{ "id", 'i', true, OPT_ID }, { "timeout", 't', true, OPT_TIMEOUT },
 		{ "priority", 'p', true, OPT_PRIORITY }, { "env", 'e', true, OPT_ENV },
 		{ "cwd", 'd', true, OPT_CWD }, { "output", 'o', true, OPT_OUTPUT },
-		{ "wait", 'w', false, OPT_WAIT },
+		{ "wait", 'w', false, OPT_WAIT }, { "after", 0, true, OPT_AFTER },
+		{ "at", 0, true, OPT_AT }, { "delay", 0, true, OPT_DELAY },
+		{ "label", 0, true, OPT_LABEL }, { "history-key", 0, true, OPT_HISTORY_KEY },
 	};
 	bool command_form;
 	int rc, i = parse(&c, argc, argv, opts, LEN(opts), submit_usage, submit_option, &o,
@@ -1040,6 +1158,7 @@ int client_tail(int argc, char **argv)
 struct status_opts {
 	struct status_view view;
 	bool json;
+	const char *label;
 };
 
 static int status_option(void *ctx, const struct cliopt *opt, const char *value)
@@ -1048,6 +1167,7 @@ static int status_option(void *ctx, const struct cliopt *opt, const char *value)
 	char *end;
 	switch (opt->key) {
 	case OPT_JSON: o->json = true; return 0;
+	case OPT_LABEL: o->label = value; return 0;
 	case OPT_ALL: o->view.finished = -1; return 0;
 	case OPT_FAILED: o->view.only_failed = true; return 0;
 	case OPT_LAST: {
@@ -1063,7 +1183,8 @@ static int status_option(void *ctx, const struct cliopt *opt, const char *value)
 }
 
 static const char status_usage[] =
-	"usage: spoolrun status [--all | -n N] [--failed] [--json] [--config FILE] [--spool DIR] [ID...]\n"
+	"usage: spoolrun status [--all | -n N] [--failed] [--label L] [--json] [--config FILE]\n"
+	"                       [--spool DIR] [ID...]\n"
 	"\n"
 	"Shows whether a watcher runs on the spool, then one table row per task:\n"
 	"running (with pid, elapsed time and output so far, or \"interrupted\" when\n"
@@ -1072,7 +1193,9 @@ static const char status_usage[] =
 	"only those that did not succeed). Colour only on a terminal, never with\n"
 	"NO_COLOR set. --json prints one JSON object instead, for programs.\n"
 	"With IDs, only those tasks (and every result of each). Exit 66 when there\n"
-	"is no spool, or no task of one of the IDs.\n";
+	"is no spool, or no task of one of the IDs. A queued task that waits says\n"
+	"for what: a dependency's id or its not_before time; --label L shows only\n"
+	"the tasks labelled L (docs/lifecycle.md).\n";
 
 int client_status(int argc, char **argv)
 {
@@ -1081,6 +1204,7 @@ int client_status(int argc, char **argv)
 	static const struct cliopt opts[] = {
 		{ "json", 'j', false, OPT_JSON }, { "all", 'a', false, OPT_ALL },
 		{ "failed", 0, false, OPT_FAILED }, { "last", 'n', true, OPT_LAST },
+		{ "label", 0, true, OPT_LABEL },
 	};
 	int i = parse(&c, argc, argv, opts, LEN(opts), status_usage, status_option, &o, NULL);
 	if (i < 0)
@@ -1091,6 +1215,8 @@ int client_status(int argc, char **argv)
 	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK) {
 		struct status_report *st = status_collect(&c.spool, c.cfg.max_task_bytes, &o.view);
 		int missing = st && i < argc ? status_keep_ids(st, argv + i, argc - i) : 0;
+		if (st && o.label)
+			lifecycle_keep_label(st, o.label);
 		if (missing) {
 			for (int k = i; k < argc; k++) {
 				struct task_location loc;
@@ -1107,6 +1233,255 @@ int client_status(int argc, char **argv)
 		else
 			status_print_table(st, stdout, status_use_colour(STDOUT_FILENO));
 		status_free(st);
+	}
+	close_client(&c);
+	return rc;
+}
+
+/* ---- resubmit, pause, resume (docs/lifecycle.md) -------------------------- */
+
+static bool id_taken(struct client *c, const char *id)
+{
+	struct task_location loc;
+	lookup_task(&c->spool, id, c->cfg.max_task_bytes, &loc);
+	return loc.place != PLACE_NONE;
+}
+
+/* The default id of a resubmission: ID.r2, ID.r3, ... (of the id without
+ * its own ".rN", so resubmitting ID.r2 gives ID.r3): the first not queued,
+ * running, deferred or finished. */
+static int next_resubmit_id(struct client *c, const char *id, char out[TASK_ID_MAX + 1])
+{
+	size_t base = strlen(id);
+	const char *dot = strrchr(id, '.');
+	if (dot && dot[1] == 'r' && dot[2] && strspn(dot + 2, "0123456789") == strlen(dot + 2))
+		base = (size_t)(dot - id);
+	for (unsigned n = 2; n < 100000; n++) {
+		char suffix[16];
+		int slen = snprintf(suffix, sizeof suffix, ".r%u", n);
+		size_t keep = base + (size_t)slen > TASK_ID_MAX ? TASK_ID_MAX - (size_t)slen : base;
+		snprintf(out, TASK_ID_MAX + 1, "%.*s%s", (int)keep, id, suffix);
+		if (!id_taken(c, out))
+			return 0;
+	}
+	return -1;
+}
+
+struct resubmit_opts {
+	const char *id;
+	bool wait;
+};
+
+static int resubmit_option(void *ctx, const struct cliopt *opt, const char *value)
+{
+	struct resubmit_opts *o = ctx;
+	if (opt->key == OPT_WAIT)
+		return o->wait = true, 0;
+	if (!task_id_valid(value, strlen(value)))
+		return cliopt_bad_value("resubmit", opt, value, "is not a valid task id");
+	o->id = value;
+	return 0;
+}
+
+static const char resubmit_usage[] =
+	"usage: spoolrun resubmit [--id NEW] [--wait] [--config FILE] [--spool DIR] ID\n"
+	"\n"
+	"Submits again the task echoed in results/ID.json (which is kept), under\n"
+	"the id NEW, by default ID.r2 (then ID.r3, ...: the first free one; the\n"
+	"resubmission of ID.r2 is ID.r3). Prints the new id. Works for rejected\n"
+	"tasks too when their file was JSON: the task is validated again first\n"
+	"(an invalid \"id\" is simply replaced). Exit 66 when ID has no result,\n"
+	"65 when its task cannot be submitted (not JSON, or invalid: the error\n"
+	"names the field), 73 when NEW is taken; --wait as for submit.\n";
+
+/* The echoed task of results/ID.json, under its new id, as text. */
+static int resubmission(struct client *c, const char *id, const char *new_id, char **text)
+{
+	char name[SPOOL_NAME_SIZE], why[512];
+	json_t *r = NULL;
+	spool_name_result(id, 1, name);
+	int found = lookup_result(&c->spool, name, &r, why, sizeof why);
+	if (found <= 0) {
+		if (found < 0)
+			say(c, "%s", why);
+		else
+			say(c, "no result for %s in %s", id, c->spool.results_path);
+		return found < 0 ? EXIT_IOERR : EXIT_NOINPUT;
+	}
+	json_t *task = json_deep_copy(json_object_get(r, "task"));
+	json_decref(r);
+	if (!json_is_object(task)) {
+		say(c, "%s was rejected before it could be read as a JSON object: there is no task "
+		    "to submit again", id);
+		json_decref(task);
+		return EXIT_DATAERR;
+	}
+	json_object_set_new(task, "id", json_string(new_id));
+	*text = json_dumps(task, JSON_INDENT(2));
+	json_decref(task);
+	return *text ? EXIT_OK : EXIT_SOFTWARE;
+}
+
+static int resubmit(struct client *c, const struct resubmit_opts *o, const char *id)
+{
+	char new_id[TASK_ID_MAX + 1], name[SPOOL_NAME_SIZE], *text = NULL;
+	if (!o->id && next_resubmit_id(c, id, new_id) < 0) {
+		say(c, "no free id %s.rN; give one with --id", id);
+		return EXIT_CANTCREAT;
+	}
+	if (o->id)
+		snprintf(new_id, sizeof new_id, "%s", o->id);
+	if (o->id && id_taken(c, new_id)) {
+		say(c, "%s is already queued, running, deferred or finished; ids must be unique",
+		    new_id);
+		return EXIT_CANTCREAT;
+	}
+	int rc = resubmission(c, id, new_id, &text);
+	struct task t = { 0 };
+	struct task_error e;
+	ino_t ino = 0;
+	spool_name_result(new_id, 1, name); /* ID.json, the task file's name too */
+	if (rc == EXIT_OK && task_parse(text, strlen(text), name, &c->cfg.task, &t, &e) < 0) {
+		say(c, "the task of %s is not valid: %s", id, e.message);
+		rc = EXIT_DATAERR;
+	} else if (rc == EXIT_OK && (rc = write_task(c, name, text, strlen(text), &ino)) == EXIT_OK) {
+		fprintf(o->wait ? stderr : stdout, "%s\n", new_id);
+		fflush(o->wait ? stderr : stdout);
+		struct awaited a = { .id = new_id, .own_file = name, .own_ino = ino };
+		if (o->wait)
+			rc = wait_for_results(c, &a, 1, -1);
+	}
+	task_clear(&t);
+	free(text);
+	return rc;
+}
+
+int client_resubmit(int argc, char **argv)
+{
+	struct client c = { 0 };
+	struct resubmit_opts o = { 0 };
+	static const struct cliopt opts[] = { { "id", 'i', true, OPT_ID },
+					      { "wait", 'w', false, OPT_WAIT } };
+	int i = parse(&c, argc, argv, opts, LEN(opts), resubmit_usage, resubmit_option, &o, NULL);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (argc - i != 1)
+		return cliopt_error("resubmit", "needs one task ID");
+	int rc = check_ids("resubmit", argv + i, 1);
+	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK) {
+		if (o.wait)
+			catch_interrupts();
+		rc = resubmit(&c, &o, argv[i]);
+	}
+	close_client(&c);
+	return rc;
+}
+
+static const char pause_usage[] =
+	"usage: spoolrun pause [--wait] [--timeout S] [--config FILE] [--spool DIR]\n"
+	"       spoolrun resume [--config FILE] [--spool DIR]\n"
+	"\n"
+	"pause creates the spool's pause file: the watcher starts no new task\n"
+	"(running ones go on). With --wait, returns once nothing runs any more (at\n"
+	"once when no watcher runs); --timeout S gives up after S seconds (exit 69).\n"
+	"resume removes the pause file: tasks start again.\n";
+
+static int pause_option(void *ctx, const struct cliopt *opt, const char *value)
+{
+	struct wait_opts *o = ctx;
+	if (opt->key == OPT_WAIT)
+		return o->all = true, 0; /* all: --wait */
+	if (config_parse_seconds(value, 1e9, &o->timeout) == 0)
+		return 0;
+	return cliopt_bad_value("pause", opt, value, "is not a number of seconds (0 to 1e9)");
+}
+
+/* How many tasks run now: 0 as well when no watcher runs. */
+static size_t running_now(struct client *c)
+{
+	struct status_view view = { .finished = 0 };
+	struct status_report *st = status_collect(&c->spool, c->cfg.max_task_bytes, &view);
+	size_t n = 0;
+	for (size_t i = 0; st && st->watcher_running && i < st->n; i++)
+		n += st->rows[i].state == STATUS_RUNNING;
+	status_free(st);
+	return n;
+}
+
+/* Waits until nothing runs: inotify on active/ says when a task leaves it;
+ * a check every second also notices a watcher that went away. */
+static int wait_until_idle(struct client *c, double timeout_s)
+{
+	struct watch w;
+	char active[4096];
+	snprintf(active, sizeof active, "%s/active", c->spool.root);
+	if (watch_open(&w) < 0 || watch_add(&w, active, IN_MOVED_FROM | IN_DELETE) < 0) {
+		say(c, "cannot watch %s: %s", active, strerror(errno));
+		watch_close(&w);
+		return EXIT_OSERR;
+	}
+	int64_t deadline = timeout_s < 0 ? INT64_MAX
+					 : time_monotonic_ns() + time_seconds_to_ns(timeout_s);
+	int rc = EXIT_OK;
+	while (running_now(c) > 0) {
+		int64_t now = time_monotonic_ns();
+		if (now >= deadline) {
+			say(c, "paused, but tasks still run");
+			rc = EXIT_UNAVAILABLE;
+			break;
+		}
+		int64_t left_ms = (deadline - now) / NS_PER_MS + 1;
+		struct pollfd p = { w.fd, POLLIN, 0 };
+		if (poll(&p, 1, left_ms < 1000 ? (int)left_ms : 1000) > 0) {
+			char buf[4096];
+			while (read(w.fd, buf, sizeof buf) > 0)
+				;
+		}
+	}
+	watch_close(&w);
+	return rc;
+}
+
+int client_pause(int argc, char **argv)
+{
+	struct client c = { 0 };
+	struct wait_opts o = { .timeout = -1 };
+	static const struct cliopt opts[] = { { "wait", 'w', false, OPT_WAIT },
+					      { "timeout", 't', true, OPT_TIMEOUT } };
+	int i = parse(&c, argc, argv, opts, LEN(opts), pause_usage, pause_option, &o, NULL);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (i != argc)
+		return cliopt_error("pause", "takes no operands, got '%s'", argv[i]);
+	int rc = open_client(&c);
+	if (rc == EXIT_OK) {
+		int fd = openat(c.spool.root_fd, "pause", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				0644);
+		if (fd < 0) {
+			say(&c, "cannot create %s/pause: %s", c.spool.root, strerror(errno));
+			rc = EXIT_IOERR;
+		} else {
+			close(fd);
+			if (o.all)
+				rc = wait_until_idle(&c, o.timeout);
+		}
+	}
+	close_client(&c);
+	return rc;
+}
+
+int client_resume(int argc, char **argv)
+{
+	struct client c = { 0 };
+	int i = parse(&c, argc, argv, NULL, 0, pause_usage, set_flag, NULL, NULL);
+	if (i < 0)
+		return i == -2 ? EXIT_OK : EXIT_USAGE;
+	if (i != argc)
+		return cliopt_error("resume", "takes no operands, got '%s'", argv[i]);
+	int rc = open_client(&c);
+	if (rc == EXIT_OK && unlinkat(c.spool.root_fd, "pause", 0) < 0 && errno != ENOENT) {
+		say(&c, "cannot remove %s/pause: %s", c.spool.root, strerror(errno));
+		rc = EXIT_IOERR;
 	}
 	close_client(&c);
 	return rc;

@@ -1,5 +1,6 @@
 /* client: the commands users run against a spool, beside the watcher:
- * submit, wait, cancel, validate, tail and status. Each takes its own
+ * submit, wait, cancel, validate, tail and status; resubmit, pause and
+ * resume (docs/lifecycle.md). Each takes its own
  * arguments (argv[0] is the command name) and returns an exit code
  * (exitcodes.h; results map to codes with result_exit_code()).
  *
@@ -20,5 +21,8 @@ int client_cancel(int argc, char **argv);
 int client_validate(int argc, char **argv);
 int client_tail(int argc, char **argv);
 int client_status(int argc, char **argv);
+int client_resubmit(int argc, char **argv);
+int client_pause(int argc, char **argv);
+int client_resume(int argc, char **argv);
 
 #endif

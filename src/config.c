@@ -28,6 +28,9 @@ void config_defaults(struct config *c)
 	c->max_task_bytes = 1 << 20;
 	c->file_mode = 0640;
 	c->task.timeout = 3600;
+	c->task.auto_timeout_factor = 3;
+	c->task.auto_timeout_min = 60;
+	c->task.auto_timeout_default = 3600;
 	c->task.kill_grace = 5;
 	c->max_attempts = 3;
 	c->task.retry_backoff = 10;
@@ -128,7 +131,7 @@ static char *resolve_path(const char *config_path, const char *value)
 
 /* K_SIZE and K_COUNT fields are size_t, uint64_t or unsigned: width says which. */
 enum key_type { K_PATH, K_STRING, K_BOOL, K_SECONDS, K_SIZE, K_COUNT, K_MODE, K_LEVEL, K_STOP,
-	       K_DURATION, K_EXECUTOR, K_PROGRAM, K_ARGS, K_INTERVAL };
+		K_TIMEOUT, K_FACTOR, K_DURATION, K_EXECUTOR, K_PROGRAM, K_ARGS, K_INTERVAL };
 
 struct key_spec {
 	const char *name; /* "section:key", as iniparser lowercases it */
@@ -150,7 +153,10 @@ static const struct key_spec keys[] = {
 	KEY("spool:allowed_owners", K_STRING, allowed_owners, 0, 0),
 	KEY("spool:run_as_owner", K_BOOL, run_as_owner, 0, 0),
 	KEY("spool:allow_root_tasks", K_BOOL, allow_root_tasks, 0, 0),
-	KEY("task:timeout", K_SECONDS, task.timeout, 0, 0),
+	KEY("task:timeout", K_TIMEOUT, task, 0, 0),
+	KEY("task:auto_timeout_factor", K_FACTOR, task.auto_timeout_factor, 0, 0),
+	KEY("task:auto_timeout_min", K_SECONDS, task.auto_timeout_min, 0, 0),
+	KEY("task:auto_timeout_default", K_SECONDS, task.auto_timeout_default, 0, 0),
 	KEY("task:kill_grace", K_SECONDS, task.kill_grace, 0, 0),
 	KEY("task:idle_timeout", K_SECONDS, task.idle_timeout, 0, 0),
 	KEY("task:max_attempts", K_COUNT, max_attempts, 1, 1000),
@@ -315,6 +321,22 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 		if (log_level_parse(val, field) < 0)
 			expected = "error, warn, info or debug";
 		break;
+	case K_TIMEOUT: {
+		/* Seconds, or "auto": learned from each task's history. */
+		struct task_defaults *t = field;
+		t->timeout_auto = !strcasecmp(val, "auto");
+		if (!t->timeout_auto && config_parse_seconds(val, MAX_SECONDS, &t->timeout) < 0)
+			expected = "a number of seconds >= 0 or auto";
+		break;
+	}
+	case K_FACTOR: {
+		double f;
+		if (config_parse_seconds(val, 1000, &f) < 0 || !(f >= 1))
+			expected = "a number from 1 to 1000";
+		else
+			*(double *)field = f;
+		break;
+	}
 	case K_DURATION:
 		if (time_parse_duration(val, field) < 0)
 			expected = "a duration such as 90s, 30m, 12h or 7d (0 = forever)";

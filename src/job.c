@@ -462,7 +462,9 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	ctx.stderr_log = o->err.log_created && err_path[0] ? err_path : NULL;
 	/* Done either way, killed or finished first: the request is spent. */
 	j->cancel_spent = j->cancelled;
-	submit(env, j, result_from_run(t, o, &ctx), time_monotonic_ns());
+	json_t *result = result_from_run(t, o, &ctx);
+	history_note_result(env->history, t, result);
+	submit(env, j, result, time_monotonic_ns());
 }
 
 /* --- Slurm (slurmexec.h): the job's flight is its executor handle ------ */
@@ -528,6 +530,7 @@ static void conclude_slurm(const struct job_env *env, struct job *j)
 	if (result)
 		json_object_set_new(result, "attempts", json_deep_copy(task_state_attempts(&j->st)));
 	j->cancel_spent = j->cancelled;
+	history_note_result(env->history, &j->t, result);
 	submit(env, j, result, time_monotonic_ns());
 }
 
@@ -546,6 +549,7 @@ static void note_slurm_state(const struct job_env *env, struct job *j)
 /* Starts the counted attempt on the executor and records who runs it. */
 static void start_run(const struct job_env *env, struct job *j)
 {
+	history_settle_timeout(env->history, &env->cfg->task, &j->t);
 	if (env->cfg->slurm_executor) {
 		start_slurm(env, j, false);
 		return;
@@ -557,7 +561,8 @@ static void start_run(const struct job_env *env, struct job *j)
 		.as_user = j->as_user ? &j->user : NULL, .ctx = j,
 	};
 	spool_remove_logs(env->spool, j->t.id);
-	log_debug("%s: starting %s", j->t.id, j->t.argv[0]);
+	log_debug("%s: starting %s (timeout %g s, %s)", j->t.id, j->t.argv[0], j->t.timeout,
+		  timeout_source_name(j->t.timeout_source));
 	j->ex = env->executor;
 	j->handle = j->ex->start(&j->t, &j->opt);
 	if (!j->handle) {
@@ -601,6 +606,12 @@ static void duplicate_error(const struct job_env *env, const struct job *j, stru
 		 "%s: field \"id\": a result for \"%s\" already exists in %s; "
 		 "ids must be unique, so this task was not run",
 		 j->name, j->rep.id, env->spool->results_path);
+}
+
+void job_skip(struct job *j, const struct task_error *e)
+{
+	j->skipping = true;
+	j->skip = *e;
 }
 
 /* A completion record a stop left (spool.h): let its task file go if it
@@ -664,6 +675,13 @@ void job_begin(const struct job_env *env, struct job *j)
 	if (spool_cancel_requested(env->spool, j->t.id)) {
 		j->cancel_spent = true;
 		end_unrun(env, j, "cancelled", "cancelled through cancel/ before it ran");
+		return;
+	}
+	if (j->skipping) {
+		struct result_context ctx = context_of(j);
+		log_info("%s: skipped (%s): %s", j->t.id, j->skip.code, j->skip.message);
+		submit(env, j, result_not_run("skipped", j->t.id, &j->skip, j->t.json, &ctx),
+		       time_monotonic_ns());
 		return;
 	}
 	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;

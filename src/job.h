@@ -4,8 +4,9 @@
  *
  *   BEGIN: read and check the file (never followed, never past
  *   max_task_bytes, owner allowed), parse and validate, refuse a duplicate
- *   id, honour a cancel request, count the attempt durably, start it on the
- *   executor.
+ *   id, honour a cancel request, publish it "skipped" when the runner says
+ *   its dependencies rule it out (job_skip), count the attempt durably,
+ *   settle an auto timeout from history, start it on the executor.
  *
  *          +--refused / cancelled / interrupted too often--------------+
  *          |                                                          v
@@ -30,6 +31,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "history.h"
 #include "slurmexec.h"
 #include "owner.h"
 #include "spool.h"
@@ -49,6 +51,7 @@ struct job_env {
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
 	void *ctx;
 	unsigned *jitter_seed;
+	const struct history *history; /* run times for auto timeouts; NULL: none */
 	struct service *service;     /* told of each step (service.h); may be NULL */
 };
 
@@ -97,6 +100,8 @@ struct job {
 	char identity[96];         /* inode:bBIRTH: what tells this file from another */
 	struct identity user;      /* with run_as_owner: who it runs as */
 	bool as_user;
+	bool skipping;             /* published "skipped" at BEGIN, with skip as its error */
+	struct task_error skip;
 	/* RUNNING */
 	const struct executor *ex;
 	void *handle;
@@ -126,6 +131,10 @@ struct job {
 /* A job for active/name (name must fit NAME_MAX). */
 void job_init(struct job *j, const char *name, enum job_origin origin);
 void job_clear(struct job *j);
+
+/* Before job_begin: publish it as "skipped" with e (dependency_failed or
+ * dependency_cycle) instead of running it. */
+void job_skip(struct job *j, const struct task_error *e);
 
 /* BEGIN: reads, checks and starts it, or ends it (refused, cancelled…). */
 void job_begin(const struct job_env *env, struct job *j);

@@ -32,12 +32,14 @@ static const char usage_text[] =
 	"       spoolrun drain    [--config FILE] [--spool DIR]\n"
 	"       spoolrun exec     [--config FILE] TASKFILE|-\n"
 	"       spoolrun submit   [options] [--wait] -- CMD [ARG...] | FILE|-\n"
-	"       spoolrun wait     [--timeout S] ID...\n"
+	"       spoolrun wait     [--timeout S] ID... | --all\n"
 	"       spoolrun cancel   [--wait] [--ahead] ID...\n"
-	"       spoolrun status   [--all | -n N] [--failed] [--json] [ID...]\n"
+	"       spoolrun status   [--all | -n N] [--failed] [--label L] [--json] [ID...]\n"
 	"       spoolrun tail     [-f] [-n N] ID\n"
 	"       spoolrun validate FILE...\n"
 	"       spoolrun clean    [--older-than D] [--status S]... [--dry-run] [--json]\n"
+	"       spoolrun resubmit [--id NEW] [--wait] ID\n"
+	"       spoolrun pause    [--wait] | resume\n"
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
@@ -59,6 +61,8 @@ static const char usage_text[] =
 	"  tail      a task's output from its logs; -f follows it to its end\n"
 	"  validate  check task files without submitting them\n"
 	"  clean     remove finished results (and their logs) older than a duration\n"
+	"  resubmit  submit again the task of a result (default id ID.r2, ID.r3, ...)\n"
+	"  pause     stop starting tasks (--wait: until nothing runs); resume undoes it\n"
 	"\n"
 	"options:\n"
 	"  -c, --config FILE  INI config, for every command (default: $SPOOLRUN_CONFIG,\n"
@@ -83,7 +87,12 @@ static const char usage_text[] =
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
 	"66 task file unreadable, no such spool or task; 69 wait gave up (--timeout);\n"
 	"73 id taken (queued, running, deferred, or it has a result); 74 a result or\n"
-	"log that is not one (FIFO, link, bad JSON).\n"
+	"log that is not one (FIFO, link, bad JSON); 122 skipped: a dependency\n"
+	"(after) did not succeed, or a dependency cycle.\n"
+	"\n"
+	"task lifecycle (docs/lifecycle.md): \"after\" (submit --after ID), \"not_before\"\n"
+	"(--at TIME, --delay S), \"label\" (--label), \"timeout\": \"auto\" learned from\n"
+	"the last 20 successful runs of the same \"history_key\" (SPOOL/history/).\n"
 	"\n"
 	"service keys (docs/service.md): [hooks] on_result, timeout (a command run\n"
 	"after each result); [metrics] textfile (Prometheus text file); [log] events\n"
@@ -270,7 +279,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	if (argc < 2)
-		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate or clean");
+		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate, clean, resubmit, pause or resume");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -290,7 +299,8 @@ int main(int argc, char **argv)
 		{ "watch", cmd_watch }, { "drain", cmd_watch }, { "exec", cmd_exec },
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
-		{ "clean", clean_command },
+		{ "clean", clean_command }, { "resubmit", client_resubmit }, { "pause", client_pause },
+		{ "resume", client_resume },
 	};
 	const char *guess = NULL;
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {

@@ -15,6 +15,7 @@
 
 static const char *const status_names[METRICS_STATUSES] = {
 	"succeeded", "failed", "timeout", "killed", "error", "rejected", "cancelled", "interrupted",
+	"skipped",
 };
 
 /* From a second to a day: agent runs and builds span that range. */

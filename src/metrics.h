@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_STATUSES 8  /* succeeded failed timeout killed error rejected cancelled interrupted */
+#define METRICS_STATUSES 9  /* succeeded failed timeout killed error rejected cancelled interrupted skipped */
 #define METRICS_BUCKETS 12  /* upper bounds of the duration histogram, +Inf excluded */
 
 /* Upper bounds (seconds) of spoolrun_task_duration_seconds' buckets. */

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "history.h"
 #include "log.h"
 #include "owner.h"
 #include "result.h"
@@ -185,6 +186,15 @@ static int node_run_task(struct spool *s, const struct config *cfg, const struct
 		.sync_logs = s->durable, .ctx = &nr, .as_user = as_user,
 	};
 	spool_remove_logs(s, t->id);
+	/* An auto timeout from the spool's history, as the watcher settled it
+	 * for sbatch's time limit. */
+	struct task settled = *t;
+	struct history h;
+	bool hist = t->timeout_auto && history_open(&h, s->root_fd, false) == 0;
+	history_settle_timeout(hist ? &h : NULL, &cfg->task, &settled);
+	if (hist)
+		history_close(&h);
+	t = &settled;
 	struct run_outcome o;
 	if (run_task(t, &opt, sigfd, node_on_signal, NULL, &o) < 0)
 		log_err("node-run: %s: the runner failed while running it; the task was killed", t->id);

@@ -239,6 +239,9 @@ json_t *result_from_run(const struct task *t, struct run_outcome *o,
 	if (!c->attempts)
 		json_array_append_new(attempts, result_attempt_record(c->attempt, o, c->cancelled));
 	json_object_set_new(r, "attempts", attempts);
+	json_object_set_new(r, "timeout_s", json_real(t->timeout));
+	json_object_set_new(r, "timeout_source", json_string(timeout_source_name(t->timeout_source)));
+	json_object_set_new(r, "label", t->label ? json_string(t->label) : json_null());
 	json_object_set(r, "task", t->json);
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
@@ -281,6 +284,8 @@ json_t *result_not_run(const char *status, const char *id, const struct task_err
 	json_object_set_new(r, "rusage", json_null());
 	json_object_set_new(r, "warnings", json_array());
 	json_object_set_new(r, "attempts", c->attempts ? json_deep_copy(c->attempts) : json_array());
+	json_t *label = json_object_get(task_json, "label");
+	json_object_set_new(r, "label", json_is_string(label) ? json_copy(label) : json_null());
 	json_object_set_new(r, "task", task_json ? json_incref(task_json) : json_null());
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
@@ -350,6 +355,8 @@ int result_exit_code(const json_t *result)
 		return 75;
 	if (!strcmp(s, "cancelled"))
 		return 125;
+	if (!strcmp(s, "skipped"))
+		return 122;
 	json_t *not_found = json_object_get(json_object_get(result, "error"), "not_found");
 	return json_is_true(not_found) ? 127 : 126;
 }

@@ -56,7 +56,8 @@ const char *result_status(const json_t *result);
 /* The exit code for `spoolrun exec` (and the client commands): the task's
  * own exit code, 128+N for a signal, 124 for a timeout, 126/127 when it
  * could not be started, 65 when the task file was rejected, 75 when it was
- * interrupted max_attempts times, 125 when it was cancelled. */
+ * interrupted max_attempts times, 125 when it was cancelled, 122 when it was
+ * skipped (a dependency did not succeed, or a dependency cycle). */
 int result_exit_code(const json_t *result);
 
 #endif

@@ -19,6 +19,9 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "history.h"
+#include "holds.h"
+#include "lifecycle.h"
 #include "executor.h"
 #include "job.h"
 #include "log.h"
@@ -81,6 +84,8 @@ struct runner {
 	unsigned nrunning;        /* of those, how many hold a slot (executor running) */
 	struct pollfd *pfds;
 	size_t pfd_cap;
+	struct holds holds;       /* queued tasks with after / not_before (holds.h) */
+	struct history history;   /* SPOOL/history/: run times for auto timeouts */
 	struct slurm_env slurm;   /* [runner] executor = slurm: what its jobs run */
 	char self[PATH_MAX];      /* this binary, for node-run on the nodes */
 	char *config_abs;         /* the config file, absolute, or NULL */
@@ -191,8 +196,14 @@ static void enqueue(struct runner *r, const char *name)
 	int pushed = queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime);
 	if (pushed < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
-	else if (pushed > 0)
-		service_queued(&r->service, p.id, name);
+	else {
+		if (pushed > 0)
+			service_queued(&r->service, p.id, name);
+		if (p.lifecycle && holds_add(&r->holds, r->spool.incoming_fd, name,
+					     r->cfg.max_task_bytes) < 0)
+			log_warn("%s: cannot hold it for its dependencies now; it runs when its turn "
+				 "comes", name);
+	}
 	r->sched_dirty = true;
 }
 
@@ -268,6 +279,7 @@ static struct job_env job_env_of(struct runner *r)
 		.executor = r->cfg.slurm_executor ? &executor_slurm : &executor_local,
 		.slurm = &r->slurm,
 		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
+		.history = &r->history,
 		.service = &r->service,
 	};
 }
@@ -322,8 +334,10 @@ static void account(struct runner *r, const struct job *j)
 	}
 }
 
-/* Starts the job of a task now in active/ (its work item: BEGIN). */
-static void launch(struct runner *r, const char *name, enum job_origin origin)
+/* Starts the job of a task now in active/ (its work item: BEGIN); with
+ * skip, the job publishes it "skipped" with that error instead. */
+static void launch_job(struct runner *r, const char *name, enum job_origin origin,
+		       const struct task_error *skip)
 {
 	struct flight *f = calloc(1, sizeof *f);
 	if (!f) {
@@ -332,12 +346,19 @@ static void launch(struct runner *r, const char *name, enum job_origin origin)
 		return;
 	}
 	job_init(&f->job, name, origin);
+	if (skip)
+		job_skip(&f->job, skip);
 	struct job_env env = job_env_of(r);
 	job_begin(&env, &f->job);
 	f->next = r->flights;
 	r->flights = f;
 	if (job_running(&f->job))
 		r->nrunning++;
+}
+
+static void launch(struct runner *r, const char *name, enum job_origin origin)
+{
+	launch_job(r, name, origin, NULL);
 }
 
 /* Steps every job; an over job is accounted for and freed. */
@@ -370,6 +391,7 @@ static void step_flights(struct runner *r)
  * it could not be claimed (then it is dropped, or retried later). */
 static bool take_incoming(struct runner *r, const struct queue_entry *e)
 {
+	holds_remove(&r->holds, e->name);
 	if (spool_claim(&r->spool, e->name) == 0) {
 		launch(r, e->name, JOB_NEW);
 		return true;
@@ -393,12 +415,43 @@ static bool take_deferred(struct runner *r, const struct queue_entry *e)
 /* What sched.h needs to know of a queued entry. */
 static struct sched_task sched_view(struct runner *r, const struct queue_entry *e, bool deferred)
 {
+	const struct gate_verdict *held = deferred ? NULL : holds_find(&r->holds, e->name);
 	return (struct sched_task){
 		.name = e->name, .deferred = deferred,
 		.due_ms = deferred ? e->mtime_ns / NS_PER_MS : 0,
 		.priority = e->priority, .arrival_ns = deferred ? 0 : e->mtime_ns,
 		.limit_key = e->key, .name_busy = find_flight_name(r, e->name) != NULL,
+		.deps_pending = held && held->state == GATE_WAIT_DEPS,
+		.not_before_ms = held && held->state == GATE_WAIT_TIME ? held->not_before_ms : 0,
 	};
+}
+
+/* Tasks held for after / not_before: decided anew from results/ and the
+ * clock; those ruled out by their dependencies are taken now and
+ * published "skipped" (they need no slot, like a cancel). */
+static void settle_holds(struct runner *r)
+{
+	if (!r->holds.n)
+		return;
+	if (holds_evaluate(&r->holds, lifecycle_result_status, &r->spool, time_realtime_ms()) < 0) {
+		log_warn("cannot decide the dependencies of waiting tasks now");
+		return;
+	}
+	const char **skips;
+	size_t n = holds_skips(&r->holds, &skips);
+	for (size_t i = 0; i < n; i++) {
+		char name[NAME_MAX + 1];
+		struct task_error e;
+		gate_skip_error(holds_find(&r->holds, skips[i]), skips[i], &e);
+		snprintf(name, sizeof name, "%s", skips[i]);
+		holds_remove(&r->holds, name);
+		queue_remove(&r->incoming, name);
+		if (spool_claim(&r->spool, name) == 0)
+			launch_job(r, name, JOB_NEW, &e);
+		else if (errno != ENOENT)
+			log_warn("%s: cannot claim it from incoming/ to publish it skipped", name);
+	}
+	free(skips);
 }
 
 struct load_view {
@@ -478,6 +531,7 @@ static void start_tasks(struct runner *r)
 	if (!r->sched_dirty)
 		return;
 	r->sched_dirty = false;
+	settle_holds(r);
 	for (;;) {
 		struct load_view v;
 		if (build_load(r, &v) < 0)
@@ -638,11 +692,13 @@ static int64_t next_due_ms(struct runner *r)
 	return left < 0 ? 0 : left;
 }
 
-/* Whether anything could start now if slots were free. */
+/* Whether anything could start now if slots were free (a task waiting for
+ * a dependency or its not_before could not). */
 static bool runnable_left(struct runner *r)
 {
-	return queue_len(&r->incoming) || queue_len(&r->recovered) || next_due_ms(r) == 0 ||
-	       arrival_count(&r->arrivals); /* files still arriving: wait for them */
+	/* Files still arriving: wait for them. */
+	return queue_len(&r->incoming) > r->holds.waiting || queue_len(&r->recovered) ||
+	       next_due_ms(r) == 0 || arrival_count(&r->arrivals);
 }
 
 /* Drain: whether a task it ran is still waiting in deferred/ for a retry. */
@@ -715,6 +771,9 @@ static int poll_timeout(struct runner *r)
 	}
 	int64_t ms = wake == INT64_MAX ? -1 : wake <= now ? 0 : (wake - now + NS_PER_MS - 1) / NS_PER_MS;
 	int64_t due = r->paused || r->stop_signal ? -1 : next_due_ms(r);
+	int64_t held = r->paused || r->stop_signal ? -1 : holds_next_ms(&r->holds, time_realtime_ms());
+	if (held >= 0 && (due < 0 || held < due))
+		due = held;
 	if (due >= 0) {
 		due += due ? 1 : 0;
 		if (ms < 0 || due < ms)
@@ -740,11 +799,14 @@ static void wait_for_events(struct runner *r)
 		poll(p, 2, timeout < 0 || timeout > 100 ? 100 : timeout);
 		return;
 	}
-	if (poll(r->pfds, n, timeout) < 0) {
+	int ready = poll(r->pfds, n, timeout);
+	if (ready < 0) {
 		if (errno != EINTR)
 			log_warn("poll");
 		return;
 	}
+	if (ready == 0)
+		r->sched_dirty = true; /* a timer: a deferred or not_before task may be due */
 	for (struct flight *f = r->flights; f; f = f->next)
 		if (f->pfd_count && job_running(&f->job))
 			f->job.ex->on_ready(f->job.handle, &r->pfds[f->pfd_first], f->pfd_count);
@@ -880,6 +942,9 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_IOERR;
 	}
 	spool_clean_tmp(&r->spool);
+	if (history_open(&r->history, r->spool.root_fd, r->cfg.fsync) < 0)
+		log_warn("cannot open %s/history; auto timeouts use auto_timeout_default",
+			 r->spool.root);
 	if (setup_slurm(r, config_path) < 0)
 		return EXIT_CONFIG;
 	service_start(&r->service, &r->cfg, &r->spool);
@@ -962,6 +1027,8 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	queue_init(&r.deferred);
 	queue_init(&r.retrying);
 	queue_init(&r.recovered);
+	holds_init(&r.holds);
+	r.history.dir_fd = -1;
 	int rc = start(&r, config_path);
 	if (rc == EXIT_OK)
 		rc = main_loop(&r);
@@ -982,6 +1049,9 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	queue_clear(&r.deferred);
 	queue_clear(&r.retrying);
 	queue_clear(&r.recovered);
+	holds_clear(&r.holds);
+	history_close(&r.history);
+	lifecycle_lookup_reset();
 	free(r.pfds);
 	free(r.config_abs);
 	arrival_clear(&r.arrivals);

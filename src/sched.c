@@ -49,6 +49,10 @@ enum sched_verdict sched_eligible(const struct sched_limits *lim, const struct s
 		return SCHED_NOT_DUE;
 	if (t->retry_at_ms > now_ms)
 		return SCHED_BACKING_OFF;
+	if (t->deps_pending)
+		return SCHED_WAITING_DEPS;
+	if (t->not_before_ms > now_ms)
+		return SCHED_NOT_BEFORE;
 	if (t->name_busy)
 		return SCHED_NAME_BUSY;
 	unsigned cap = sched_cap_of(lim, t->limit_key);

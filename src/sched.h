@@ -26,6 +26,8 @@ struct sched_task {
 	const char *limit_key;  /* NULL or "": none */
 	bool name_busy;         /* active/ holds a task of this name now */
 	int64_t retry_at_ms;    /* a failed claim backs off until then; 0: none */
+	bool deps_pending;      /* "after": a dependency has no result yet (gate.h) */
+	int64_t not_before_ms;  /* "not_before": wall clock before which it waits; 0: none */
 };
 
 struct sched_cap {
@@ -54,6 +56,8 @@ enum sched_verdict {
 	SCHED_KEY_AT_CAP,   /* its limit_key runs [concurrency] KEY tasks already */
 	SCHED_NAME_BUSY,    /* a task of the same file name runs */
 	SCHED_BACKING_OFF,  /* a failed move is tried again later */
+	SCHED_WAITING_DEPS, /* a dependency (after) has no result yet */
+	SCHED_NOT_BEFORE,   /* its not_before has not come */
 };
 
 /* True when a starts before b (both assumed eligible). */

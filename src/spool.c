@@ -844,6 +844,7 @@ int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
 	size_t len;
 	p->priority = 0;
 	p->limit_key[0] = '\0';
+	p->lifecycle = false;
 	task_id_from_filename(name, p->id);
 	if (spool_read_task(dirfd, name, max, true, &buf, &len, &p->st, why, sizeof why) < 0)
 		return fstatat(dirfd, name, &p->st, AT_SYMLINK_NOFOLLOW);
@@ -854,6 +855,7 @@ int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
 	task_id_of_file(doc, name, p->id); /* the rule the rejection follows too */
 	if (json_is_string(k) && json_string_length(k) < sizeof p->limit_key)
 		snprintf(p->limit_key, sizeof p->limit_key, "%s", json_string_value(k));
+	p->lifecycle = json_object_get(doc, "after") || json_object_get(doc, "not_before");
 	json_decref(doc);
 	free(buf);
 	return 0;

@@ -227,6 +227,7 @@ struct spool_peeked {
 	int64_t priority;
 	char id[TASK_ID_MAX + 1];
 	char limit_key[TASK_ID_MAX + 1];
+	bool lifecycle;          /* has "after" or "not_before" (holds.h) */
 	struct stat st;
 };
 int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,

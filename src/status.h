@@ -53,6 +53,11 @@ struct status_row {
 	int64_t priority;        /* queued */
 	int64_t when_ms;         /* Unix ms: queued at, due at (deferred), finished at; 0 unknown */
 	int attempts;            /* deferred: attempts so far */
+	/* queued, from its "after" and "not_before" (lifecycle.h): */
+	const char *blocked;     /* "dependency", "not_before", "dependency_failed",
+				  * "dependency_cycle", or NULL: nothing holds it */
+	char waiting_for[TASK_ID_MAX + 1]; /* the dependency it waits for, "" none */
+	int64_t not_before_ms;   /* 0: none */
 };
 
 struct status_report {

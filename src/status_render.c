@@ -110,8 +110,16 @@ static void row_cells(const struct status_row *r, int64_t now, char cells[N_COLS
 		snprintf(cells[COL_WHEN], 160, "(watcher not running)");
 		break;
 	case STATUS_QUEUED:
-		relative(r->when_ms, now, d, sizeof d);
-		snprintf(cells[COL_WHEN], 160, "queued %s", d);
+		relative(r->blocked && !strcmp(r->blocked, "not_before") ? r->not_before_ms : r->when_ms,
+			 now, d, sizeof d);
+		if (r->blocked && !strcmp(r->blocked, "dependency"))
+			snprintf(cells[COL_WHEN], 160, "waiting for %s", r->waiting_for);
+		else if (r->blocked && !strcmp(r->blocked, "not_before"))
+			snprintf(cells[COL_WHEN], 160, "not before %s", d);
+		else if (r->blocked)
+			snprintf(cells[COL_WHEN], 160, "to be skipped (%s)", r->blocked);
+		else
+			snprintf(cells[COL_WHEN], 160, "queued %s", d);
 		break;
 	case STATUS_DEFERRED:
 		relative(r->when_ms, now, d, sizeof d);
@@ -235,6 +243,11 @@ static json_t *row_json(const struct status_row *r)
 		json_object_set_new(o, "task_file", json_string(r->file));
 		json_object_set_new(o, "priority", json_integer(r->priority));
 		json_object_set_new(o, "queued_at", timestamp_ms(r->when_ms));
+		json_object_set_new(o, "blocked", nullable_string(r->blocked));
+		json_object_set_new(o, "waiting_for", nullable_string(r->waiting_for[0] ? r->waiting_for
+											: NULL));
+		json_object_set_new(o, "not_before", r->not_before_ms ? timestamp_ms(r->not_before_ms)
+								      : json_null());
 		break;
 	case STATUS_DEFERRED:
 		json_object_set_new(o, "task_file", json_string(r->file));

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timeutil.h"
+
 #define MAX_TASK_SECONDS (10.0 * 365 * 24 * 3600)
 #define PRIORITY_LIMIT INT64_C(1000000000)
 
@@ -14,6 +16,7 @@ static const char *const known_fields[] = {
 	"kill_grace", "idle_timeout", "limits", "priority", "meta",
 	"retries", "retry_backoff", "retry_backoff_max", "retry_on", "limit_key", "output",
 	"slurm",
+	"after", "after_policy", "not_before", "label", "history_key",
 };
 
 static const char *const limit_fields[] = {
@@ -328,7 +331,7 @@ static int check_known_fields(const char *file, json_t *root, struct task_error 
 			known |= strcmp(key, known_fields[i]) == 0 &&
 				 json_object_iter_key_len(it) == strlen(key);
 		if (!known)
-			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key, output, slurm)",
+			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key, output, slurm, after, after_policy, not_before, label, history_key)",
 				   file, key);
 	}
 	return 0;
@@ -355,6 +358,114 @@ static int parse_id(const char *file, json_t *root, struct task *t, struct task_
 	return 0;
 }
 
+const char *timeout_source_name(enum timeout_source s)
+{
+	static const char *const names[] = { "task", "default", "auto", "auto_default" };
+	return (unsigned)s < 4 ? names[s] : "default";
+}
+
+/* "timeout": seconds, or "auto" (learned from history at start). */
+static int parse_timeout(const char *file, json_t *root, const struct task_defaults *d,
+			 struct task *t, struct task_error *e)
+{
+	json_t *v = json_object_get(root, "timeout");
+	if (json_is_string(v) && strcmp(json_string_value(v), "auto") != 0)
+		return BAD("timeout", "%s: field \"timeout\": must be a number of seconds or \"auto\", got another string",
+			   file);
+	t->timeout_given = v && !json_is_string(v);
+	t->timeout_auto = v ? json_is_string(v) : d->timeout_auto;
+	t->timeout_source = t->timeout_given ? TIMEOUT_TASK
+			  : t->timeout_auto ? TIMEOUT_AUTO_DEFAULT : TIMEOUT_DEFAULT;
+	if (t->timeout_auto) {
+		t->timeout = d->auto_timeout_default; /* until its history is read */
+		return 0;
+	}
+	return parse_seconds(file, root, "timeout", d->timeout, &t->timeout, e);
+}
+
+/* "after": 1 to 100 distinct task ids. A task may name itself: that is a
+ * cycle, found and published by the scheduler, not a malformed file. */
+static int parse_after(const char *file, json_t *v, struct task *t, struct task_error *e)
+{
+	size_t n = json_array_size(v);
+	if (!json_is_array(v) || n < 1 || n > TASK_AFTER_MAX)
+		return BAD("after", "%s: field \"after\": must be an array of 1 to %d task ids, got %s",
+			   file, TASK_AFTER_MAX, json_is_array(v) ? "an array of another size" : type_name(v));
+	t->after = calloc(n + 1, sizeof *t->after);
+	if (!t->after)
+		return BAD("after", "%s: out of memory", file);
+	for (size_t i = 0; i < n; i++) {
+		json_t *id = json_array_get(v, i);
+		if (!json_is_string(id) || !task_id_valid(json_string_value(id), json_string_length(id)))
+			return BAD("after", "%s: field \"after\"[%zu]: must be a task id (1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.'), got %s",
+				   file, i, json_is_string(id) ? "an invalid string" : type_name(id));
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(t->after[k], json_string_value(id)))
+				return BAD("after", "%s: field \"after\"[%zu]: \"%s\" is listed twice",
+					   file, i, json_string_value(id));
+		t->after[t->n_after++] = json_string_value(id);
+	}
+	return 0;
+}
+
+/* "not_before": RFC 3339 text or Unix seconds, from 1970 to 9999. */
+static int parse_not_before(const char *file, json_t *v, struct task *t, struct task_error *e)
+{
+	double secs = json_number_value(v);
+	if (json_is_string(v) && time_parse_rfc3339(json_string_value(v), &t->not_before_ms) == 0)
+		return 0;
+	if (json_is_number(v) && isfinite(secs) && secs >= 0 && secs <= 253402300799.0) {
+		t->not_before_ms = (int64_t)(secs * 1000 + 0.5);
+		return 0;
+	}
+	return BAD("not_before", "%s: field \"not_before\": must be an RFC 3339 time such as \"2026-12-01T08:00:00Z\" or Unix seconds, got %s",
+		   file, json_is_string(v) ? "another string" : json_is_number(v) ? "a number out of range" : type_name(v));
+}
+
+/* Characters (not bytes) of a UTF-8 string; false if one is a control. */
+static bool printable_chars(const char *s, size_t len, size_t *chars)
+{
+	*chars = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		*chars += (c & 0xc0) != 0x80;
+	}
+	return true;
+}
+
+static int parse_lifecycle(const char *file, json_t *root, struct task *t, struct task_error *e)
+{
+	json_t *v;
+	size_t chars;
+	if ((v = json_object_get(root, "after")) && parse_after(file, v, t, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "after_policy"))) {
+		const char *p = json_string_value(v);
+		if (!p || (strcmp(p, "succeeded") && strcmp(p, "finished")))
+			return BAD("after_policy", "%s: field \"after_policy\": must be \"succeeded\" or \"finished\", got %s",
+				   file, p ? "another string" : type_name(v));
+		t->after_finished = !strcmp(p, "finished");
+	}
+	if ((v = json_object_get(root, "not_before")) && parse_not_before(file, v, t, e) < 0)
+		return -1;
+	if ((v = json_object_get(root, "label"))) {
+		if (!json_is_string(v) || !json_string_length(v) ||
+		    !printable_chars(json_string_value(v), json_string_length(v), &chars) ||
+		    chars > TASK_LABEL_MAX)
+			return BAD("label", "%s: field \"label\": must be a string of 1 to %d characters without control characters, got %s",
+				   file, TASK_LABEL_MAX, json_is_string(v) ? "another string" : type_name(v));
+		t->label = json_string_value(v);
+	}
+	if ((v = json_object_get(root, "history_key"))) {
+		if (!(t->history_key = c_string(v)) || !*t->history_key || json_string_length(v) > 4096)
+			return BAD("history_key", "%s: field \"history_key\": must be a string of 1 to 4096 bytes without NUL bytes, got %s",
+				   file, json_is_string(v) ? "another string" : type_name(v));
+	}
+	return 0;
+}
+
 static int parse_fields(const char *file, json_t *root, const struct task_defaults *d,
 			struct task *t, struct task_error *e)
 {
@@ -377,7 +488,7 @@ static int parse_fields(const char *file, json_t *root, const struct task_defaul
 		t->stdin_data = json_string_value(v);
 		t->stdin_len = json_string_length(v);
 	}
-	if (parse_seconds(file, root, "timeout", d->timeout, &t->timeout, e) < 0 ||
+	if (parse_timeout(file, root, d, t, e) < 0 ||
 	    parse_seconds(file, root, "kill_grace", d->kill_grace, &t->kill_grace, e) < 0 ||
 	    parse_seconds(file, root, "idle_timeout", d->idle_timeout, &t->idle_timeout, e) < 0)
 		return -1;
@@ -397,9 +508,9 @@ static int parse_fields(const char *file, json_t *root, const struct task_defaul
 				   file, json_is_integer(v) ? "a value out of range" : type_name(v));
 		t->priority = json_integer_value(v);
 	}
-	if ((v = json_object_get(root, "slurm")))
-		return parse_slurm(file, v, d, t, e);
-	return 0;
+	if ((v = json_object_get(root, "slurm")) && parse_slurm(file, v, d, t, e) < 0)
+		return -1;
+	return parse_lifecycle(file, root, t, e);
 }
 
 int task_parse(const char *buf, size_t len, const char *filename,
@@ -427,6 +538,7 @@ void task_clear(struct task *t)
 	free(t->retry.exit_codes);
 	free(t->argv);
 	free(t->env);
+	free(t->after);
 	json_decref(t->json);
 	memset(t, 0, sizeof *t);
 }

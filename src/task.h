@@ -17,6 +17,8 @@
 #include "slurm.h"
 
 #define TASK_ID_MAX 128
+#define TASK_AFTER_MAX 100   /* ids in "after" */
+#define TASK_LABEL_MAX 128   /* characters in "label" */
 
 struct env_override {
 	const char *name;
@@ -47,6 +49,17 @@ struct retry_policy {
 	size_t n_patterns;
 };
 
+/* Where a task's timeout came from (the result's "timeout_source"). */
+enum timeout_source {
+	TIMEOUT_TASK,         /* the task's own "timeout" */
+	TIMEOUT_DEFAULT,      /* [task] timeout */
+	TIMEOUT_AUTO,         /* learned from the history of its history_key */
+	TIMEOUT_AUTO_DEFAULT, /* auto, but too few runs recorded: [task] auto_timeout_default */
+};
+
+/* "task", "default", "auto", "auto_default". */
+const char *timeout_source_name(enum timeout_source s);
+
 struct task {
 	json_t *json;            /* the task as submitted; owns every string below */
 	char id[TASK_ID_MAX + 1];
@@ -65,6 +78,16 @@ struct task {
 	struct retry_policy retry;
 	const char *limit_key;   /* tasks sharing a usage limit; NULL: none */
 	enum output_mode output; /* how stdout is read: text, jsonl, json */
+	/* The lifecycle (docs/lifecycle.md): */
+	const char **after;      /* ids whose results it waits for; NULL: none */
+	size_t n_after;
+	bool after_finished;     /* after_policy "finished": runs whatever their statuses */
+	int64_t not_before_ms;   /* wall-clock ms before which it does not start; 0: none */
+	const char *label;       /* NULL: none */
+	bool timeout_given;      /* the task set "timeout" to a number */
+	bool timeout_auto;       /* "timeout": "auto", or [task] timeout = auto */
+	enum timeout_source timeout_source; /* of timeout; an auto one is settled at start */
+	const char *history_key; /* runs compared for an auto timeout; NULL: the command */
 	struct slurm_request slurm; /* "slurm": only with [runner] executor = slurm */
 };
 
@@ -76,6 +99,10 @@ struct task_defaults {
 	unsigned retries;
 	double retry_backoff;
 	double retry_backoff_max;
+	bool timeout_auto;           /* [task] timeout = auto */
+	double auto_timeout_factor;  /* [task] auto_timeout_factor */
+	double auto_timeout_min;     /* [task] auto_timeout_min, seconds */
+	double auto_timeout_default; /* [task] auto_timeout_default, seconds */
 	bool slurm_allowed;      /* [runner] executor = slurm: the field "slurm" is taken */
 };
 

@@ -1,7 +1,12 @@
+#define _GNU_SOURCE
 #include "timeutil.h"
 
 #include <ctype.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int64_t time_monotonic_ns(void)
@@ -52,6 +57,89 @@ int64_t time_ms_to_ns(int64_t ms)
 	if (ms < INT64_MIN / NS_PER_MS)
 		return INT64_MIN;
 	return ms * NS_PER_MS;
+}
+
+/* n decimal digits at *p, advancing p; -1 when they are not all digits. */
+static int digits(const char **p, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (!isdigit((unsigned char)**p))
+			return -1;
+		v = v * 10 + (**p - '0');
+	}
+	return v;
+}
+
+static bool expect(const char **p, const char *any_of)
+{
+	if (!**p || !strchr(any_of, **p))
+		return false;
+	(*p)++;
+	return true;
+}
+
+/* The UTC offset at p ("Z", "+HH:MM", "-HH:MM") in seconds; false if none. */
+static bool parse_offset(const char *p, int64_t *offset_s)
+{
+	if (expect(&p, "Zz"))
+		return *offset_s = 0, *p == '\0';
+	int sign = *p == '-' ? -1 : 1;
+	if (!expect(&p, "+-"))
+		return false;
+	int hh = digits(&p, 2), mm = expect(&p, ":") ? digits(&p, 2) : -1;
+	if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || *p)
+		return false;
+	*offset_s = sign * (hh * 3600 + mm * 60);
+	return true;
+}
+
+int time_parse_rfc3339(const char *s, int64_t *epoch_ms)
+{
+	const char *p = s;
+	struct tm tm = { 0 };
+	int year = digits(&p, 4), mon = expect(&p, "-") ? digits(&p, 2) : -1;
+	int day = expect(&p, "-") ? digits(&p, 2) : -1;
+	int hh = expect(&p, "Tt ") ? digits(&p, 2) : -1;
+	int mi = expect(&p, ":") ? digits(&p, 2) : -1;
+	int ss = expect(&p, ":") ? digits(&p, 2) : -1;
+	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hh < 0 || hh > 23 ||
+	    mi < 0 || mi > 59 || ss < 0 || ss > 60)
+		return -1;
+	int64_t ms = 0, scale = 100;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (; isdigit((unsigned char)*p); p++, scale /= 10)
+			ms += (*p - '0') * scale;
+	}
+	int64_t offset_s;
+	if (!parse_offset(p, &offset_s))
+		return -1;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hh;
+	tm.tm_min = mi;
+	tm.tm_sec = ss == 60 ? 59 : ss; /* a leap second is the second before */
+	time_t t = timegm(&tm);
+	if (tm.tm_mday != day) /* 31 of a 30-day month, 29 Feb of a common year */
+		return -1;
+	*epoch_ms = ((int64_t)t - offset_s) * 1000 + ms;
+	return 0;
+}
+
+int time_parse_when(const char *s, int64_t *epoch_ms)
+{
+	if (time_parse_rfc3339(s, epoch_ms) == 0)
+		return 0;
+	char *end;
+	double secs = strtod(s, &end);
+	if (!isdigit((unsigned char)*s) || *end || !isfinite(secs) || secs > 253402300799.0)
+		return -1;
+	*epoch_ms = (int64_t)(secs * 1000 + 0.5);
+	return 0;
 }
 
 int time_parse_duration(const char *s, int64_t *seconds)

@@ -18,6 +18,15 @@ int64_t time_realtime_ms(void);
 /* Writes "2026-11-24T05:32:56.123Z" (24 chars + NUL) into buf; needs size >= 25. */
 void time_format_rfc3339(int64_t epoch_ms, char *buf, size_t size);
 
+/* Parses an RFC 3339 time ("2026-12-01T08:00:00Z", "…T08:00:00.250+02:00";
+ * 'T' may be 't' or a space, 'Z' may be 'z') into epoch_ms. Returns 0, or
+ * -1 when s is not one. Years 1970 to 9999 only. */
+int time_parse_rfc3339(const char *s, int64_t *epoch_ms);
+
+/* A point in time as users write it: RFC 3339, or Unix seconds (a decimal
+ * number, possibly fractional). Returns 0, or -1 when s is neither. */
+int time_parse_when(const char *s, int64_t *epoch_ms);
+
 /* Seconds (as configured, possibly fractional) to nanoseconds, saturating;
  * 0 only for 0 (or less): a positive value is at least 1 ns, since 0 is
  * what disables a timeout. */

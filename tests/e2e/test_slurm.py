@@ -342,3 +342,20 @@ class Crashes(SlurmTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AutoTimeout(SlurmTest):
+    CONFIG = config(extra="auto_timeout_min = 0.5\nauto_timeout_default = 20\n")
+
+    def test_auto_timeout_on_the_node(self):
+        # The node settles "timeout": "auto" from the spool's history as
+        # the watcher does (docs/lifecycle.md).
+        for i in range(5):
+            self.spool.submit({"id": f"fast{i}", "command": ["true"], "timeout": "auto",
+                               "history_key": "slurm-k"})
+        for i in range(5):
+            r = self.spool.result(f"fast{i}", 60)
+            self.assertEqual((r["status"], r["timeout_source"]), ("succeeded", "auto_default"))
+        r = self.run_slurm({"id": "slow", "command": ["sleep", "30"], "timeout": "auto",
+                            "history_key": "slurm-k"})
+        self.assertEqual((r["status"], r["timeout_source"], r["timeout_s"]), ("timeout", "auto", 0.5))

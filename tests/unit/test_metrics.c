@@ -39,6 +39,7 @@ static void test_every_family_has_help_and_type(void **state)
 	assert_contains(t, "\nspoolrun_last_result_timestamp_seconds 0.000\n");
 	/* Every status from the start, at 0. */
 	assert_contains(t, "spoolrun_tasks_published_total{status=\"interrupted\"} 0\n");
+	assert_contains(t, "spoolrun_tasks_published_total{status=\"skipped\"} 0\n");
 	assert_int_equal(t[strlen(t) - 1], '\n');
 	free(t);
 }

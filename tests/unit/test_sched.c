@@ -59,6 +59,14 @@ static const struct pick_case cases[] = {
 	  { T("flaky", .retry_at_ms = NOW + 100, .priority = 5), T("other") }, 2, "other" },
 	{ "a back-off that has passed", 2, false, { NULL }, 0,
 	  { T("flaky", .retry_at_ms = NOW - 1) }, 1, "flaky" },
+	{ "waiting for a dependency does not block the task behind it, slots = 1", 1, false,
+	  { NULL }, 0, { T("after", .deps_pending = true, .priority = 9), T("free") }, 2, "free" },
+	{ "not_before to come does not block the task behind it", 1, false, { NULL }, 0,
+	  { T("later", .not_before_ms = NOW + 1000, .priority = 9), T("now") }, 2, "now" },
+	{ "not_before that has come", 1, false, { NULL }, 0,
+	  { T("due", .not_before_ms = NOW, .priority = 9), T("other") }, 2, "due" },
+	{ "only waiting tasks: none starts", 3, false, { NULL }, 0,
+	  { T("a", .deps_pending = true), T("b", .not_before_ms = NOW + 1) }, 2, NULL },
 };
 
 static void test_pick_table(void **state)
@@ -95,6 +103,13 @@ static void test_verdicts(void **state)
 	t.deferred = false;
 	t.name_busy = true;
 	assert_int_equal(sched_eligible(&lim, &load, &t, NOW), SCHED_NAME_BUSY);
+	t.name_busy = false;
+	t.deps_pending = true;
+	assert_int_equal(sched_eligible(&lim, &load, &t, NOW), SCHED_WAITING_DEPS);
+	t.deps_pending = false;
+	t.not_before_ms = NOW + 1;
+	assert_int_equal(sched_eligible(&lim, &load, &t, NOW), SCHED_NOT_BEFORE);
+	t.name_busy = true;
 	load.running = 2;
 	assert_int_equal(sched_eligible(&lim, &load, &t, NOW), SCHED_NO_SLOT);
 	assert_int_equal(sched_cap_of(&lim, "TWO"), 2);
