@@ -192,7 +192,9 @@ class RealClaude(SpoolTest):
 
     def test_stand_in_stops_answering_idle_timeout(self):
         self.behave = lambda req: cs.hang()
-        r = self.run_task(self.task("h", extra={"idle_timeout": 2}), timeout=60)
+        # Long enough for node to start and print its init event on a loaded
+        # machine: the silence measured must be the stand-in's, not start-up's.
+        r = self.run_task(self.task("h", extra={"idle_timeout": 5 * SLOW}), timeout=60 * SLOW)
         self.assertEqual(r["status"], "timeout")
         self.assertEqual(r["error"]["code"], "idle_timeout")
         s = r["summary"]
