@@ -181,7 +181,9 @@ static void reload_config(struct runner *r)
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
-static void enqueue(struct runner *r, const char *name)
+/* Queues incoming/name. from_scan: found by a directory listing (start-up,
+ * overflow), not told whole by an event or by arrival.h. */
+static void enqueue_file(struct runner *r, const char *name, bool from_scan)
 {
 	if (!spool_is_task_name(name))
 		return;
@@ -192,6 +194,13 @@ static void enqueue(struct runner *r, const char *name)
 	struct spool_peeked p;
 	if (spool_peek(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes, &p) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
+	/* A listing can catch a linking producer (ln, then rm) between its two
+	 * steps: a second link is given arrival.h's grace, as for an event. */
+	if (from_scan && S_ISREG(p.st.st_mode) && p.st.st_nlink > 1) {
+		if (arrival_note(&r->arrivals, name, time_monotonic_ns() / NS_PER_MS) < 0)
+			log_warn("cannot keep track of %s now; it is picked up at the next scan", name);
+		return;
+	}
 	int64_t mtime = (int64_t)p.st.st_mtim.tv_sec * NS_PER_SEC + p.st.st_mtim.tv_nsec;
 	int pushed = queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime);
 	if (pushed < 0)
@@ -205,6 +214,11 @@ static void enqueue(struct runner *r, const char *name)
 				 "comes", name);
 	}
 	r->sched_dirty = true;
+}
+
+static void enqueue(struct runner *r, const char *name)
+{
+	enqueue_file(r, name, false);
 }
 
 /* A regular file created in incoming/ is taken once it is whole, which
@@ -246,6 +260,11 @@ static void enqueue_entry(void *ctx, const char *name)
 	enqueue(ctx, name);
 }
 
+static void enqueue_scanned(void *ctx, const char *name)
+{
+	enqueue_file(ctx, name, true);
+}
+
 /* Queues the created files that are whole now (arrival.h). */
 static void take_arrivals(struct runner *r)
 {
@@ -264,7 +283,7 @@ static bool read_events(struct runner *r)
 	}
 	if (overflow) {
 		log_warnx("inotify queue overflowed; rescanning");
-		dir_each(r->spool.incoming_fd, enqueue_entry, r);
+		dir_each(r->spool.incoming_fd, enqueue_scanned, r);
 		r->cancels_pending = true;
 		r->paused = spool_paused(&r->spool);
 	}
@@ -973,7 +992,7 @@ static int start(struct runner *r, const char *config_path)
 	}
 	free(done.ids);
 	dir_each(r->spool.active_fd, recover_one, r);
-	if (dir_each(r->spool.incoming_fd, enqueue_entry, r) < 0) {
+	if (dir_each(r->spool.incoming_fd, enqueue_scanned, r) < 0) {
 		log_err("cannot list %s/incoming", r->spool.root);
 		return EXIT_IOERR;
 	}

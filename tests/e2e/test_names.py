@@ -172,6 +172,19 @@ class LinkedProducers(SpoolTest):
         os.unlink(src)
         self.assertEqual(self.spool.result("lnrm")["status"], "succeeded")
 
+    def test_ln_then_rm_across_the_start_up_scan(self):
+        # The start-up listing, not an event, finds the file while it has
+        # two links: it gets the same grace as a linked-in arrival.
+        self.spool.stop()
+        src = self.spool.stage("src2.json")
+        with open(src, "w") as f:
+            json.dump({"id": "lnscan", "command": ["true"]}, f)
+        os.link(src, self.spool.path("incoming", "lnscan.json"))
+        self.spool.start()
+        time.sleep(0.5)  # the listing sees two links (the grace is 5 s)
+        os.unlink(src)
+        self.assertEqual(self.spool.result("lnscan")["status"], "succeeded")
+
     def test_a_lasting_second_link_is_still_rejected(self):
         src = self.spool.stage("keep.json")
         with open(src, "w") as f:
