@@ -544,6 +544,16 @@ static void begin_completed(const struct job_env *env, struct job *j)
 	try_publish(env, j, time_monotonic_ns());
 }
 
+static void in_use_error(const struct job *j, struct task_error *e)
+{
+	snprintf(e->code, sizeof e->code, "duplicate_id");
+	snprintf(e->field, sizeof e->field, "id");
+	snprintf(e->message, sizeof e->message,
+		 "%s: field \"id\": a task with id \"%s\" is already running or waiting in "
+		 "deferred/ for a retry; ids must be unique, so this task was not run",
+		 j->name, j->rep.id);
+}
+
 void job_begin(const struct job_env *env, struct job *j)
 {
 	struct task_error e = { 0 };
@@ -554,7 +564,14 @@ void job_begin(const struct job_env *env, struct job *j)
 	bool ok = load_claimed(env, j, &e);
 	if (finish_if_published(env, j))
 		return;
-	if (ok && spool_result_exists(env->spool, j->rep.id)) {
+	/* Only a new file can be a duplicate: a retry or a recovered task is
+	 * the one that holds its id, whatever was published meanwhile. */
+	if (ok && j->origin == JOB_NEW && env->id_in_use &&
+	    env->id_in_use(env->ctx, j->rep.id, j->name)) {
+		in_use_error(j, &e);
+		j->publish_first = 2; /* ID.json stays the first task's */
+		ok = false;
+	} else if (ok && j->origin == JOB_NEW && spool_result_exists(env->spool, j->rep.id)) {
 		duplicate_error(env, j, &e);
 		ok = false;
 	}

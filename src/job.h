@@ -43,6 +43,10 @@ struct job_env {
 	const struct executor *executor;
 	/* Wall-clock ms at which a usage limit on key lifts; 0 when none. */
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
+	/* Whether a task other than the file name holds id now (waiting in
+	 * deferred/ for a retry, or in flight): a new file with that id is a
+	 * duplicate even before any result exists. */
+	bool (*id_in_use)(void *ctx, const char *id, const char *name);
 	void *ctx;
 	unsigned *jitter_seed;
 };
