@@ -110,8 +110,9 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 	char published[200];
 	if (j->pub_step == PUB_RECORD) {
 		if (spool_record_done(env->spool, j->name, j->result, j->rec, sizeof j->rec) < 0) {
-			log_err("%s: cannot write its result in %s; retrying in %d ms", j->rep.id,
-				env->spool->results_path, next_delay(j));
+			log_err("%s: cannot publish the result in %s (writing it whole first); "
+				"retrying in %d ms", j->rep.id, env->spool->results_path,
+				next_delay(j));
 			schedule_retry(j, now);
 			return;
 		}
@@ -564,14 +565,16 @@ void job_begin(const struct job_env *env, struct job *j)
 	bool ok = load_claimed(env, j, &e);
 	if (finish_if_published(env, j))
 		return;
-	/* Only a new file can be a duplicate: a retry or a recovered task is
-	 * the one that holds its id, whatever was published meanwhile. */
+	/* A retry holds its id (a new file with it was refused while it
+	 * waited), whatever was published meanwhile; a new or recovered file
+	 * whose id has a result (not its own: see finish_if_published) is a
+	 * duplicate. */
 	if (ok && j->origin == JOB_NEW && env->id_in_use &&
 	    env->id_in_use(env->ctx, j->rep.id, j->name)) {
 		in_use_error(j, &e);
 		j->publish_first = 2; /* ID.json stays the first task's */
 		ok = false;
-	} else if (ok && j->origin == JOB_NEW && spool_result_exists(env->spool, j->rep.id)) {
+	} else if (ok && j->origin != JOB_RETRY && spool_result_exists(env->spool, j->rep.id)) {
 		duplicate_error(env, j, &e);
 		ok = false;
 	}
