@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -165,6 +166,8 @@ static void reload_config(struct runner *r)
 	r->spool.file_mode = r->cfg.file_mode;
 	set_usage_limit(r);
 	log_set_level(r->cfg.log_level);
+	if (r->cfg.slots > 1 && !cgroup_enabled())
+		cgroup_setup();
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
@@ -891,6 +894,9 @@ static int start(struct runner *r, const char *config_path)
 		log_err("cannot set up signal handling");
 		return EXIT_OSERR;
 	}
+	/* With one slot every orphan is the one task's: no cgroup needed. */
+	if (r->cfg.slots > 1)
+		cgroup_setup();
 	const char *root = r->spool_root ? r->spool_root : r->cfg.spool_root;
 	if (spool_open(&r->spool, &r->cfg, root, err, sizeof err) < 0) {
 		log_errx("%s", err);
@@ -995,6 +1001,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 		spool_close(&r.spool);
 	if (r.sigfd >= 0)
 		close(r.sigfd);
+	cgroup_teardown();
 	config_clear(&r.cfg);
 	return rc;
 }
