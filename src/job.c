@@ -331,7 +331,6 @@ static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 	snprintf(st->id, sizeof st->id, "%s", j->t.id);
 	st->usage_limit = j->defer_usage_limit;
 	snprintf(st->limit_key, sizeof st->limit_key, "%s", j->t.limit_key ? j->t.limit_key : "");
-	st->pid = 0;
 	struct defer_save ds = { env, j };
 	if (spool_defer(env->spool, j->name, save_deferred_state, &ds, j->rep.deferred_name,
 			sizeof j->rep.deferred_name) < 0) {
@@ -474,13 +473,7 @@ static void start_run(const struct job_env *env, struct job *j)
 		return;
 	}
 	j->phase = JOB_RUNNING;
-	/* For status: who runs it, since when. Not durable: a lost copy only
-	 * loses this, and an older attempt count is saved already. */
-	j->st.pid = (int)j->ex->pid(j->handle);
-	j->st.started_ms = time_realtime_ms();
-	snprintf(j->st.executor, sizeof j->st.executor, "%s", j->ex->name);
-	if (j->st.pid)
-		task_state_save(env->spool, env->spool->active_fd, j->name, &j->st, false);
+	j->started_ms = time_realtime_ms();
 }
 
 /* True when this very file's result is already published (same stamp): the

@@ -100,6 +100,7 @@ struct job {
 	const struct executor *ex;
 	void *handle;
 	struct run_options opt;
+	int64_t started_ms;        /* wall clock, for the running table */
 	bool cancelled;            /* cancel/<id> asked while it ran */
 	bool stopping;             /* the runner stops: put it back */
 	bool requeueing;           /* being put back (not deferred for a retry) */

@@ -80,6 +80,8 @@ struct runner {
 	unsigned nrunning;        /* of those, how many hold a slot (executor running) */
 	struct pollfd *pfds;
 	size_t pfd_cap;
+	int running_fd;           /* ROOT/.running, the running table (task_state.h) */
+	bool running_changed;     /* a task started or ended since it was written */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -325,8 +327,10 @@ static void launch(struct runner *r, const char *name, enum job_origin origin)
 	job_begin(&env, &f->job);
 	f->next = r->flights;
 	r->flights = f;
-	if (job_running(&f->job))
+	if (job_running(&f->job)) {
 		r->nrunning++;
+		r->running_changed = true;
+	}
 }
 
 /* Steps every job; an over job is accounted for and freed. */
@@ -341,6 +345,7 @@ static void step_flights(struct runner *r)
 		if (was_running && !job_running(&f->job)) {
 			r->nrunning--;
 			r->sched_dirty = true;
+			r->running_changed = true;
 		}
 		if (f->job.phase == JOB_OVER) {
 			account(r, &f->job);
@@ -822,6 +827,32 @@ static int drain_status(struct runner *r)
 	return r->unsuccessful || r->left || act.n || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
 }
 
+/* Rewrites the running table for status when the running set changed. */
+static void write_running(struct runner *r)
+{
+	if (!r->running_changed || r->running_fd < 0)
+		return;
+	r->running_changed = false;
+	struct task_running *t = calloc(r->nrunning + 1, sizeof *t);
+	if (!t)
+		return;
+	size_t n = 0;
+	for (struct flight *f = r->flights; f && n < r->nrunning; f = f->next) {
+		const struct job *j = &f->job;
+		if (!job_running(j))
+			continue;
+		snprintf(t[n].name, sizeof t[n].name, "%s", j->name);
+		t[n].pid = (int)j->ex->pid(j->handle);
+		t[n].started_ms = j->started_ms;
+		t[n].attempt = j->st.attempt;
+		snprintf(t[n].executor, sizeof t[n].executor, "%s", j->ex->name);
+		n++;
+	}
+	if (task_running_write(r->running_fd, t, n) < 0)
+		log_warn("cannot write %s/.running (for status)", r->spool.root);
+	free(t);
+}
+
 static int main_loop(struct runner *r)
 {
 	for (;;) {
@@ -857,8 +888,10 @@ static int main_loop(struct runner *r)
 		}
 		if (r->drain && !runnable_left(r) && (!r->flights || only_stuck(r)))
 			return drain_status(r);
-		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused)
+		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused) {
+			write_running(r);
 			wait_for_events(r);
+		}
 	}
 }
 
@@ -943,6 +976,10 @@ static int start(struct runner *r, const char *config_path)
 	}
 	r->cancels_pending = true;
 	r->sched_dirty = true;
+	if ((r->running_fd = task_running_open(&r->spool)) < 0)
+		log_warn("cannot open %s/.running: status will not show running tasks",
+			 r->spool.root);
+	task_running_write(r->running_fd, NULL, 0);
 	return EXIT_OK;
 }
 
@@ -967,7 +1004,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 {
 	struct runner r;
 	memset(&r, 0, sizeof r);
-	r.sigfd = r.watch.fd = -1;
+	r.sigfd = r.watch.fd = r.running_fd = -1;
 	r.spool.lock_fd = -1;
 	r.spool_root = spool_root;
 	r.drain = drain;
@@ -999,6 +1036,10 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	free(r.blocks);
 	if (r.spool.root)
 		spool_close(&r.spool);
+	if (r.running_fd >= 0) {
+		task_running_write(r.running_fd, NULL, 0);
+		close(r.running_fd);
+	}
 	if (r.sigfd >= 0)
 		close(r.sigfd);
 	cgroup_teardown();

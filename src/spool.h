@@ -12,7 +12,25 @@
  *   ROOT/.lock      flock()ed by the one runner of this spool
  *
  * All operations go through directory fds (openat/renameat), so a spool
- * that is renamed or reached through another path stays consistent. */
+ * that is renamed or reached through another path stays consistent.
+ *
+ * The life of a task file, and the one function that makes each move (no
+ * move ever replaces a file):
+ *
+ *   incoming/NAME --spool_claim--> active/NAME --spool_defer--> deferred/NAME[.N]
+ *        ^                           |   ^                          |
+ *        +------spool_requeue--------+   +-------spool_undefer------+
+ *                                    |
+ *        spool_record_done: tmp/done-NAME (the result, whole, durable)
+ *                                    |
+ *        spool_finish (removed) or spool_keep_rejected -> rejected/NAME[.N]
+ *                                    |
+ *        spool_publish_done: tmp/done-NAME -> results/ID.json (or ID@N.json)
+ *
+ * Crash leftovers, handled at start-up: tmp/done-NAME (published, its task
+ * let go: never run again), files in active/ (run again, the interruption
+ * counted in .NAME.state), temporaries in tmp/ and state files without
+ * their task (removed). */
 #ifndef SPOOLRUN_SPOOL_H
 #define SPOOLRUN_SPOOL_H
 
