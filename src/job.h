@@ -35,6 +35,8 @@
 #include "task.h"
 #include "task_state.h"
 
+struct service;
+
 struct job_env {
 	const struct config *cfg;
 	struct spool *spool;
@@ -49,6 +51,7 @@ struct job_env {
 	bool (*id_in_use)(void *ctx, const char *id, const char *name);
 	void *ctx;
 	unsigned *jitter_seed;
+	struct service *service;     /* told of each step (service.h); may be NULL */
 };
 
 enum job_origin {

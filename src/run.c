@@ -15,6 +15,7 @@
 
 #include "cgroup.h"
 #include "fsutil.h"
+#include "hook.h"
 #include "log.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -107,9 +108,12 @@ static struct run *owner_of(pid_t pid)
 	return NULL;
 }
 
-/* Whether child pid is charged to r: its own, or nobody's (see run.h). */
+/* Whether child pid is charged to r: its own, or nobody's (see run.h). A
+ * hook's supervisor (hook.h) is never a task's. */
 static bool charged_to(const struct run *r, pid_t pid)
 {
+	if (hook_owns(pid))
+		return false;
 	const struct run *o = owner_of(pid);
 	return o == r || o == NULL;
 }
@@ -253,13 +257,13 @@ void run_reap_all(void)
 		if (si.si_pid == 0)
 			return;
 		pid_t pid = si.si_pid;
-		struct run *owner = owner_of(pid);
+		struct run *owner = hook_owns(pid) ? NULL : owner_of(pid);
 		int status;
 		struct rusage ru;
 		pid_t got;
 		while ((got = wait4(pid, &status, WNOHANG, &ru)) < 0 && errno == EINTR)
 			;
-		if (got != pid)
+		if (got != pid || hook_reaped(pid, status))
 			continue;
 		if (owner)
 			charge(owner, pid, status, &ru);
@@ -413,6 +417,13 @@ int64_t run_advance(struct run *r, int64_t now)
 		r->children_left = has_leftovers(r);
 	if (r->main_reaped && !r->children_left) {
 		drain_orphaned_pipes(r);
+		/* The task ended before the loop saw its stdin close: whatever
+		 * was not written is unwritten all the same. */
+		if (r->sp.stdin_fd >= 0) {
+			r->o.stdin_unwritten = r->stdin_left;
+			close(r->sp.stdin_fd);
+			r->sp.stdin_fd = -1;
+		}
 		r->done = true;
 		return -1;
 	}

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arrival.h"
 #include "cgroup.h"
 #include "config.h"
 #include "exitcodes.h"
@@ -25,6 +26,7 @@
 #include "queue.h"
 #include "run.h"
 #include "sched.h"
+#include "service.h"
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
@@ -82,6 +84,8 @@ struct runner {
 	size_t pfd_cap;
 	int running_fd;           /* ROOT/.running, the running table (task_state.h) */
 	bool running_changed;     /* a task started or ended since it was written */
+	struct arrivals arrivals; /* created in incoming/, not yet whole (arrival.h) */
+	struct service service;   /* event log, metrics, hooks, retention, sd_notify */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -170,6 +174,7 @@ static void reload_config(struct runner *r)
 	log_set_level(r->cfg.log_level);
 	if (r->cfg.slots > 1 && !cgroup_enabled())
 		cgroup_setup();
+	service_reload(&r->service, &r->cfg);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
@@ -185,21 +190,27 @@ static void enqueue(struct runner *r, const char *name)
 	if (spool_peek(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes, &p) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
 	int64_t mtime = (int64_t)p.st.st_mtim.tv_sec * NS_PER_SEC + p.st.st_mtim.tv_nsec;
-	if (queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime) < 0)
+	int pushed = queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime);
+	if (pushed < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
+	else if (pushed > 0)
+		service_queued(&r->service, p.id, name);
 	r->sched_dirty = true;
 }
 
-/* A name created in incoming/ is taken at once unless it is a regular file
- * with one link: that one is still being written, and its close (or a
- * rename) will say when it is whole. Links, FIFOs and directories are
- * rejected as soon as they appear. */
+/* A regular file created in incoming/ is taken once it is whole, which
+ * arrival.h decides; links, FIFOs and directories are rejected as soon as
+ * they appear. */
 static void enqueue_created(struct runner *r, const char *name)
 {
 	struct stat st;
-	if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !(S_ISREG(st.st_mode) && st.st_nlink == 1))
+	if (!spool_is_task_name(name) ||
+	    fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode))
 		enqueue(r, name);
+	else if (arrival_note(&r->arrivals, name, time_monotonic_ns() / NS_PER_MS) < 0)
+		log_warn("cannot keep track of %s now; it is picked up at the next scan", name);
 }
 
 static void on_event(void *ctx, const struct watch_event *ev)
@@ -224,6 +235,14 @@ static void on_event(void *ctx, const struct watch_event *ev)
 static void enqueue_entry(void *ctx, const char *name)
 {
 	enqueue(ctx, name);
+}
+
+/* Queues the created files that are whole now (arrival.h). */
+static void take_arrivals(struct runner *r)
+{
+	if (arrival_count(&r->arrivals))
+		arrival_poll(&r->arrivals, r->spool.incoming_fd, time_monotonic_ns() / NS_PER_MS,
+			     enqueue_entry, r);
 }
 
 /* Reads pending inotify events; false when a watched directory vanished. */
@@ -259,14 +278,14 @@ static struct job_env job_env_of(struct runner *r)
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
 		.executor = &executor_local,
 		.key_blocked_until = key_blocked_until, .id_in_use = id_in_use, .ctx = r,
-		.jitter_seed = &r->jitter_seed,
+		.jitter_seed = &r->jitter_seed, .service = &r->service,
 	};
 }
 
 static void push_deferred(struct runner *r, const char *name, const char *id, const char *key,
 			  int64_t when_ms)
 {
-	if (queue_push_keyed(&r->deferred, name, id, key, 0, when_ms * NS_PER_MS) < 0)
+	if (queue_push_keyed(&r->deferred, name, id, key, 0, time_ms_to_ns(when_ms)) < 0)
 		log_warn("%s: cannot keep it scheduled now; it runs at the next start", name);
 	r->sched_dirty = true;
 }
@@ -612,6 +631,8 @@ static void recover_one(void *ctx, const char *name)
 		return; /* completed: its record is being published */
 	if (queue_push(&r->recovered, name, NULL, 0, 0) < 0)
 		log_warn("%s: cannot queue it now; it runs at the next start", name);
+	else
+		service_recovered(&r->service, name);
 }
 
 /* A completion record found at start-up: its job publishes it. Listed
@@ -650,7 +671,8 @@ static int64_t next_due_ms(struct runner *r)
 /* Whether anything could start now if slots were free. */
 static bool runnable_left(struct runner *r)
 {
-	return queue_len(&r->incoming) || queue_len(&r->recovered) || next_due_ms(r) == 0;
+	return queue_len(&r->incoming) || queue_len(&r->recovered) || next_due_ms(r) == 0 ||
+	       arrival_count(&r->arrivals); /* files still arriving: wait for them */
 }
 
 /* Drain: whether a task it ran is still waiting in deferred/ for a retry. */
@@ -748,6 +770,12 @@ static int poll_timeout(struct runner *r)
 		if (at >= 0 && (ms < 0 || at - now_ms + 1 < ms))
 			ms = at - now_ms + 1;
 	}
+	int arriving = arrival_timeout_ms(&r->arrivals, now / NS_PER_MS);
+	if (arriving >= 0 && (ms < 0 || arriving < ms))
+		ms = arriving;
+	int svc = service_next_ms(&r->service); /* metrics file, hourly clean */
+	if (svc >= 0 && (ms < 0 || svc < ms))
+		ms = svc;
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
@@ -853,6 +881,14 @@ static void write_running(struct runner *r)
 	free(t);
 }
 
+/* The loop's own counts, for the metrics file and systemd's STATUS=. */
+static void report_counts(struct runner *r)
+{
+	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered),
+		       r->nrunning, queue_len(&r->deferred), r->cfg.slots);
+	service_tick(&r->service);
+}
+
 static int main_loop(struct runner *r)
 {
 	for (;;) {
@@ -874,6 +910,7 @@ static int main_loop(struct runner *r)
 		}
 		if (r->cancels_pending)
 			process_cancels(r);
+		take_arrivals(r);
 		step_flights(r);
 		if (r->stop_signal) {
 			if (stop_complete(r))
@@ -886,6 +923,7 @@ static int main_loop(struct runner *r)
 			if (r->flights && !r->nrunning)
 				step_flights(r); /* jobs that ended at once (refused, cancelled…) */
 		}
+		report_counts(r);
 		if (r->drain && !runnable_left(r) && (!r->flights || only_stuck(r)))
 			return drain_status(r);
 		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused) {
@@ -945,6 +983,7 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_IOERR;
 	}
 	spool_clean_tmp(&r->spool);
+	service_start(&r->service, &r->cfg, &r->spool);
 	/* Watch before scanning: a file renamed in between is then an event
 	 * and a scan entry, and the queue keeps it once. */
 	if (add_watches(r) < 0) {
@@ -980,6 +1019,9 @@ static int start(struct runner *r, const char *config_path)
 		log_warn("cannot open %s/.running: status will not show running tasks",
 			 r->spool.root);
 	task_running_write(r->running_fd, NULL, 0);
+	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered), 0,
+		       queue_len(&r->deferred), r->cfg.slots);
+	service_ready(&r->service);
 	return EXIT_OK;
 }
 
@@ -1024,12 +1066,17 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	}
 	if (r.spool.root && rc != EXIT_TEMPFAIL && rc != EXIT_CONFIG)
 		log_summary(&r);
+	if (r.service.cfg) {
+		service_counts(&r.service, 0, 0, queue_len(&r.deferred), r.cfg.slots);
+		service_stop(&r.service, r.stop_signal ? signals_name(r.stop_signal) : "done");
+	}
 	watch_close(&r.watch);
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);
 	queue_clear(&r.retrying);
 	queue_clear(&r.recovered);
 	free(r.pfds);
+	arrival_clear(&r.arrivals);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)
 		regfree(&r.usage_limit);

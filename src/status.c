@@ -98,10 +98,10 @@ struct running_lister {
  * its first byte, as no log exists yet). */
 static json_t *log_size(struct spool *s, const char *id, const char *stream)
 {
-	char name[200];
+	char name[SPOOL_NAME_SIZE];
 	struct stat st;
-	snprintf(name, sizeof name, "%s.%s", id, stream);
-	return json_integer(fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
+	return json_integer(spool_name_log(id, stream, name) == 0 &&
+			    fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
 }
 
 /* The running tasks: the watcher's running table (task_state.h), one
@@ -178,7 +178,7 @@ static void add_deferred(void *ctx, const char *name)
 	struct lister *l = ctx;
 	struct task_state st;
 	task_state_load(l->s, l->s->deferred_fd, name, &st);
-	queue_push(&l->q, name, st.id[0] ? st.id : name, 0, st.not_before_ms * NS_PER_MS);
+	queue_push(&l->q, name, st.id[0] ? st.id : name, 0, time_ms_to_ns(st.not_before_ms));
 	task_state_clear(&st);
 }
 
