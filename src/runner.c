@@ -486,8 +486,8 @@ static bool pick_from(struct runner *r, struct queue *q, bool deferred, const st
 			cap = ncap;
 		}
 		aside[naside++] = e;
-		if (why == SCHED_NOT_DUE)
-			break; /* deferred/ is by time: the rest are later still */
+		if (why == SCHED_NOT_DUE || why == SCHED_NO_SLOT)
+			break; /* deferred/ is by time: the rest are later still; no slot: none */
 	}
 	for (size_t i = 0; i < naside; i++) {
 		queue_push_entry(q, &aside[i]);
@@ -504,6 +504,8 @@ static void start_tasks(struct runner *r)
 	if (!r->sched_dirty)
 		return;
 	r->sched_dirty = false;
+	if (r->paused || r->nrunning >= r->cfg.slots)
+		return; /* nothing may start: a slot freeing sets sched_dirty again */
 	for (;;) {
 		struct load_view v;
 		if (build_load(r, &v) < 0)
