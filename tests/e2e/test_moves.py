@@ -29,10 +29,14 @@ class Traced:
     def __init__(self, spool, inject, command="watch"):
         self.spool = spool
         self.err = open(spool.stderr_path, "ab")
+        # LeakSanitizer cannot run under ptrace: a sanitizer build would
+        # end with its error (exit 1) instead of its own status.
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
         self.strace = subprocess.Popen(
             [STRACE, "-qq", "-o", "/dev/null", "-e", f"trace={inject.split(':')[0]}",
              "-e", f"inject={inject}", BIN, command, *spool.args()],
-            stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err)
+            stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err, env=env)
         self.pid = wait_for(self._tracee, what="the traced watcher")
 
     def _tracee(self):
