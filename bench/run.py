@@ -614,6 +614,98 @@ def bench5(rows, raw):
                      "spoolrun fsync=no", f"{ref:.1f} tasks/s", rate[k] / ref, "", None))
 
 
+# ------------------------------------------------------------ benchmark 6: Slurm
+
+N_SLURM = knob("BENCH_SLURM_N", 100, 30)
+SLURM_POLL = 0.5  # seconds; the baseline's wait polls as often as spoolrun does
+
+
+def slurm_cluster():
+    """A real single-node cluster (tests/e2e/slurm_cluster.py), or None with
+    the reason logged."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    import slurm_cluster
+    reason = slurm_cluster.unavailable()
+    if reason:
+        log(f"[6] Slurm: skipped: {reason}")
+        return None
+    return slurm_cluster.SlurmCluster(oversubscribe=32).start()
+
+
+def sbatch_loop_batch(cluster, n):
+    """The bare engine: n x `sbatch --wrap true`, then polling squeue until
+    every job ended; seconds from the first sbatch to the last end."""
+    d = tmpdir("sbatch")
+    try:
+        t0 = time.monotonic_ns()
+        ids = []
+        for _ in range(n):
+            r = cluster.run("sbatch", "--parsable", "--no-requeue", "--output=/dev/null",
+                            f"--chdir={d}", "--wrap=true")
+            ids.append(r.stdout.strip().split(";")[0])
+        left = set(ids)
+        while left:
+            r = cluster.run("squeue", "--noheader", "--states=all", "--format=%i|%T",
+                            "--jobs=" + ",".join(sorted(left)))
+            for line in r.stdout.split():
+                jid, st = line.split("|", 1)
+                if st not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING"):
+                    left.discard(jid)
+            if left:
+                time.sleep(SLURM_POLL)
+        return (time.monotonic_ns() - t0) / 1e9
+    finally:
+        drop_dir(d)
+
+
+def spoolrun_slurm_batch(cluster, n):
+    """n /bin/true tasks through the Slurm executor (slots = n): seconds
+    from the first rename into incoming/ to the nth result."""
+    ENV["SLURM_CONF"] = cluster.conf  # the watcher's sbatch and squeue
+    w = Watcher("slurm", fsync=False, extra=f"[runner]\nexecutor = slurm\nslots = {n}\n"
+                f"[slurm]\npoll_interval = {SLURM_POLL}\n")
+    w.start(warm=False)
+    try:
+        os.makedirs(w.incoming(), exist_ok=True)
+        names = stage_tasks(w.stage, n, ["/bin/true"])
+        wt = waitn(w.results(), n, 900)
+        t0 = time.monotonic_ns()
+        for name in names:
+            os.rename(os.path.join(w.stage, name), os.path.join(w.incoming(), name))
+        t1 = waitn_result(wt)
+        bad = [n for n in os.listdir(w.results()) if w.result(n[:-5])["status"] != "succeeded"]
+        if bad:
+            raise RuntimeError(f"{len(bad)} Slurm task(s) did not succeed, e.g. {bad[0]}")
+        return (t1 - t0) / 1e9
+    finally:
+        w.close()
+
+
+def bench6(rows, raw):
+    """Tasks/s through the Slurm executor against plain sbatch in the same
+    run: what spoolrun adds to the engine's own pace (target: < 10 %)."""
+    cluster = slurm_cluster()
+    if not cluster:
+        return
+    try:
+        log(f"[6] Slurm: {N_SLURM} x true, {REPS} runs, single-node cluster")
+        secs = {"spoolrun executor=slurm": [], "sbatch --wrap true loop": []}
+        for r in range(REPS):
+            for k, fn in (("sbatch --wrap true loop", sbatch_loop_batch),
+                          ("spoolrun executor=slurm", spoolrun_slurm_batch)):
+                s = fn(cluster, N_SLURM)
+                secs[k].append(s)
+                log(f"    run {r + 1}: {k:24s} {s:7.2f} s  {N_SLURM / s:7.1f} tasks/s")
+        raw["bench6"] = {"n": N_SLURM, "seconds": secs}
+        ours = N_SLURM / median(secs["spoolrun executor=slurm"])
+        base = N_SLURM / median(secs["sbatch --wrap true loop"])
+        rows.append(("6 slurm", "spoolrun executor=slurm", f"{ours:.1f} tasks/s",
+                     "sbatch --wrap true loop", f"{base:.1f} tasks/s", ours / base, ">= 0.90",
+                     ours / base >= 0.90))
+    finally:
+        cluster.stop()
+
+
 # ------------------------------------------------------------------ main
 
 def machine():
@@ -648,7 +740,7 @@ def table(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="1,2,3,4,5", help="comma-separated benchmark numbers")
+    ap.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers")
     args = ap.parse_args()
     only = {int(x) for x in args.only.split(",") if x}
     signal.signal(signal.SIGTERM, on_signal)
@@ -661,7 +753,7 @@ def main():
     log(f"spoolrun benchmarks{' (BENCH_QUICK)' if QUICK else ''}: {info}")
     rows, raw = [], {}
     t = time.monotonic()
-    benches = {1: bench1, 2: bench2, 3: bench3, 4: bench4, 5: bench5}
+    benches = {1: bench1, 2: bench2, 3: bench3, 4: bench4, 5: bench5, 6: bench6}
     try:
         for k in sorted(only):
             benches[k](rows, raw)

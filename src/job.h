@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "slurmexec.h"
 #include "owner.h"
 #include "spool.h"
 #include "task.h"
@@ -43,6 +44,7 @@ struct job_env {
 	const struct owner_policy *owners;
 	const regex_t *usage_limit;  /* compiled [retry] usage_limit_pattern, or NULL */
 	const struct executor *executor;
+	const struct slurm_env *slurm; /* with [runner] executor = slurm */
 	/* Wall-clock ms at which a usage limit on key lifts; 0 when none. */
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
 	/* Whether a task other than the file name holds id now (waiting in

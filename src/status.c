@@ -106,6 +106,19 @@ static json_t *log_size(struct spool *s, const char *id, const char *stream)
 
 /* The running tasks: the watcher's running table (task_state.h), one
  * entry per slot in use, with what each has written so far (its log sizes). */
+/* A task in Slurm has no local process: its job id and state instead,
+ * from its task state (slurmexec.h keeps them there). */
+static void add_slurm(struct spool *s, const char *name, json_t *entry)
+{
+	struct task_state ts;
+	task_state_load(s, s->active_fd, name, &ts);
+	json_object_set_new(entry, "pid", json_null());
+	json_object_set_new(entry, "slurm", json_pack("{s:o, s:o}",
+		"job_id", ts.slurm_job_id[0] ? json_string(ts.slurm_job_id) : json_null(),
+		"state", json_string(ts.slurm_state[0] ? ts.slurm_state : "SUBMITTING")));
+	task_state_clear(&ts);
+}
+
 static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
 {
 	json_t *list = json_array();
@@ -130,6 +143,8 @@ static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
 				    ? timestamp_ns(t[i].started_ms * NS_PER_MS) : json_null());
 		json_object_set_new(entry, "attempt", json_integer(t[i].attempt ? t[i].attempt : 1));
 		json_object_set_new(entry, "executor", json_string(t[i].executor));
+		if (!strcmp(t[i].executor, "slurm"))
+			add_slurm(s, t[i].name, entry);
 		json_array_append_new(list, entry);
 	}
 	free(t);
@@ -261,13 +276,26 @@ void status_print_text(const json_t *st)
 	else
 		printf("watcher  not running%s\n",
 		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
-	json_array_foreach(json_object_get(st, "running"), i, v)
+	json_array_foreach(json_object_get(st, "running"), i, v) {
+		json_t *sl = json_object_get(v, "slurm");
+		if (json_is_object(sl)) {
+			printf("running  %s  slurm job %s %s  %.1f s  %lld bytes out, %lld err\n",
+			       json_string_value(json_object_get(v, "id")),
+			       json_is_string(json_object_get(sl, "job_id"))
+				       ? json_string_value(json_object_get(sl, "job_id")) : "-",
+			       json_string_value(json_object_get(sl, "state")),
+			       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
+			       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
+			       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+			continue;
+		}
 		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err\n",
 		       json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "pid")),
 		       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
 		       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
 		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+	}
 	json_array_foreach(json_object_get(st, "queued"), i, v)
 		printf("queued   %s  priority %lld\n", json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "priority")));
