@@ -117,8 +117,9 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 	char published[SPOOL_NAME_SIZE];
 	if (j->pub_step == PUB_RECORD) {
 		if (spool_record_done(env->spool, j->name, j->result, j->rec, sizeof j->rec) < 0) {
-			log_err("%s: cannot write its result in %s; retrying in %d ms", j->rep.id,
-				env->spool->results_path, next_delay(j));
+			log_err("%s: cannot publish the result in %s (writing it whole first); "
+				"retrying in %d ms", j->rep.id, env->spool->results_path,
+				next_delay(j));
 			schedule_retry(j, now);
 			return;
 		}
@@ -316,7 +317,6 @@ static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 	snprintf(st->id, sizeof st->id, "%s", j->t.id);
 	st->usage_limit = j->defer_usage_limit;
 	snprintf(st->limit_key, sizeof st->limit_key, "%s", j->t.limit_key ? j->t.limit_key : "");
-	st->pid = 0;
 	struct defer_save ds = { env, j };
 	if (spool_defer(env->spool, j->name, save_deferred_state, &ds, j->rep.deferred_name,
 			sizeof j->rep.deferred_name) < 0) {
@@ -502,6 +502,7 @@ static void start_slurm(const struct job_env *env, struct job *j, bool reattach)
 	j->ex = &executor_slurm;
 	j->handle = f;
 	j->phase = JOB_RUNNING;
+	j->started_ms = j->st.started_ms ? j->st.started_ms : time_realtime_ms();
 }
 
 /* A flight is over: its result (the node's, or Slurm's end), a retry, or
@@ -571,14 +572,8 @@ static void start_run(const struct job_env *env, struct job *j)
 		return;
 	}
 	j->phase = JOB_RUNNING;
+	j->started_ms = time_realtime_ms();
 	service_started(env->service, j->t.id, j->name, j->st.attempt);
-	/* For status: who runs it, since when. Not durable: a lost copy only
-	 * loses this, and an older attempt count is saved already. */
-	j->st.pid = (int)j->ex->pid(j->handle);
-	j->st.started_ms = time_realtime_ms();
-	snprintf(j->st.executor, sizeof j->st.executor, "%s", j->ex->name);
-	if (j->st.pid)
-		task_state_save(env->spool, env->spool->active_fd, j->name, &j->st, false);
 }
 
 /* True when this very file's result is already published (same stamp): the
@@ -649,6 +644,16 @@ static void begin_completed(const struct job_env *env, struct job *j)
 	try_publish(env, j, time_monotonic_ns());
 }
 
+static void in_use_error(const struct job *j, struct task_error *e)
+{
+	snprintf(e->code, sizeof e->code, "duplicate_id");
+	snprintf(e->field, sizeof e->field, "id");
+	snprintf(e->message, sizeof e->message,
+		 "%.200s: field \"id\": a task with id \"%s\" is already running or waiting "
+		 "in deferred/ for a retry; ids must be unique, so this task was not run",
+		 j->name, j->rep.id);
+}
+
 void job_begin(const struct job_env *env, struct job *j)
 {
 	struct task_error e = { 0 };
@@ -659,7 +664,16 @@ void job_begin(const struct job_env *env, struct job *j)
 	bool ok = load_claimed(env, j, &e);
 	if (finish_if_published(env, j))
 		return;
-	if (ok && spool_result_exists(env->spool, j->rep.id)) {
+	/* A retry holds its id (a new file with it was refused while it
+	 * waited), whatever was published meanwhile; a new or recovered file
+	 * whose id has a result (not its own: see finish_if_published) is a
+	 * duplicate. */
+	if (ok && j->origin == JOB_NEW && env->id_in_use &&
+	    env->id_in_use(env->ctx, j->rep.id, j->name)) {
+		in_use_error(j, &e);
+		j->publish_first = 2; /* ID.json stays the first task's */
+		ok = false;
+	} else if (ok && j->origin != JOB_RETRY && spool_result_exists(env->spool, j->rep.id)) {
 		duplicate_error(env, j, &e);
 		ok = false;
 	}

@@ -120,8 +120,8 @@ int queue_push(struct queue *q, const char *name, const char *id, int64_t priori
 	return queue_push_keyed(q, name, id, NULL, priority, mtime_ns);
 }
 
-int queue_push_keyed(struct queue *q, const char *name, const char *id, const char *key,
-		     int64_t priority, int64_t mtime_ns)
+static int push(struct queue *q, const char *name, const char *id, const char *key,
+		int64_t priority, int64_t mtime_ns, int64_t retry_at_ms, int failures)
 {
 	/* Keep the set at most half full, counting tombstones. */
 	if ((q->filled + 1) * 2 > q->nslots) {
@@ -155,7 +155,8 @@ int queue_push_keyed(struct queue *q, const char *name, const char *id, const ch
 	if (!q->slots[slot])
 		q->filled++;
 	q->slots[slot] = copy;
-	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy, key_copy };
+	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy, key_copy,
+						 retry_at_ms, failures };
 	sift_up(q, q->len++);
 	return 1;
 }
@@ -219,4 +220,16 @@ void queue_entry_free(struct queue_entry *e)
 const struct queue_entry *queue_at(const struct queue *q, size_t i)
 {
 	return i < q->len ? &q->heap[i] : NULL;
+}
+
+int queue_push_entry(struct queue *q, const struct queue_entry *e)
+{
+	return push(q, e->name, e->id, e->key, e->priority, e->mtime_ns, e->retry_at_ms,
+		    e->failures);
+}
+
+int queue_push_keyed(struct queue *q, const char *name, const char *id, const char *key,
+		     int64_t priority, int64_t mtime_ns)
+{
+	return push(q, name, id, key, priority, mtime_ns, 0, 0);
 }

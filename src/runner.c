@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arrival.h"
+#include "cgroup.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -77,6 +78,7 @@ struct runner {
 	bool paused;              /* ROOT/pause exists */
 	bool cancels_pending;     /* cancel/ changed */
 	bool sched_dirty;         /* something changed that may let a task start */
+	size_t claims_failed;     /* claims that failed (then backing off) since the start */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
 	size_t left;              /* tasks left in active/ (a failing disk at the stop) */
 	struct queue retrying;    /* names this run deferred: drain fails if any is still there */
@@ -86,6 +88,8 @@ struct runner {
 	size_t pfd_cap;
 	struct holds holds;       /* queued tasks with after / not_before (holds.h) */
 	struct history history;   /* SPOOL/history/: run times for auto timeouts */
+	int running_fd;           /* ROOT/.running, the running table (task_state.h) */
+	bool running_changed;     /* a task started or ended since it was written */
 	struct slurm_env slurm;   /* [runner] executor = slurm: what its jobs run */
 	char self[PATH_MAX];      /* this binary, for node-run on the nodes */
 	char *config_abs;         /* the config file, absolute, or NULL */
@@ -177,6 +181,8 @@ static void reload_config(struct runner *r)
 	r->spool.file_mode = r->cfg.file_mode;
 	set_usage_limit(r);
 	log_set_level(r->cfg.log_level);
+	if (r->cfg.slots > 1 && !cgroup_enabled())
+		cgroup_setup();
 	service_reload(&r->service, &r->cfg);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
@@ -290,6 +296,15 @@ static bool read_events(struct runner *r)
 	return true;
 }
 
+static struct flight *find_flight_id(struct runner *r, const char *id);
+
+static bool id_in_use(void *ctx, const char *id, const char *name)
+{
+	struct runner *r = ctx;
+	struct flight *f = find_flight_id(r, id);
+	return queue_find_id(&r->deferred, id) || (f && strcmp(f->job.name, name));
+}
+
 static struct job_env job_env_of(struct runner *r)
 {
 	return (struct job_env){
@@ -297,9 +312,8 @@ static struct job_env job_env_of(struct runner *r)
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
 		.executor = r->cfg.slurm_executor ? &executor_slurm : &executor_local,
 		.slurm = &r->slurm,
-		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
-		.history = &r->history,
-		.service = &r->service,
+		.key_blocked_until = key_blocked_until, .id_in_use = id_in_use, .ctx = r,
+		.jitter_seed = &r->jitter_seed, .history = &r->history, .service = &r->service,
 	};
 }
 
@@ -371,8 +385,10 @@ static void launch_job(struct runner *r, const char *name, enum job_origin origi
 	job_begin(&env, &f->job);
 	f->next = r->flights;
 	r->flights = f;
-	if (job_running(&f->job))
+	if (job_running(&f->job)) {
 		r->nrunning++;
+		r->running_changed = true;
+	}
 }
 
 static void launch(struct runner *r, const char *name, enum job_origin origin)
@@ -392,6 +408,7 @@ static void step_flights(struct runner *r)
 		if (was_running && !job_running(&f->job)) {
 			r->nrunning--;
 			r->sched_dirty = true;
+			r->running_changed = true;
 		}
 		if (f->job.phase == JOB_OVER) {
 			account(r, &f->job);
@@ -406,29 +423,44 @@ static void step_flights(struct runner *r)
 
 /* --- Starting tasks --------------------------------------------------- */
 
-/* Takes a queued incoming/ task by name and launches its job; false when
- * it could not be claimed (then it is dropped, or retried later). */
-static bool take_incoming(struct runner *r, const struct queue_entry *e)
+/* A claim (or take-back from deferred/) that failed for a reason other
+ * than the file being gone, a disk full or failing say: the entry goes
+ * back into its queue and is tried again after a back-off (100 ms doubling
+ * to 30 s), without spinning; nothing of the task's history changes. */
+static void claim_failed(struct runner *r, struct queue *q, struct queue_entry *e,
+			 const char *from)
 {
-	holds_remove(&r->holds, e->name);
-	if (spool_claim(&r->spool, e->name) == 0) {
-		launch(r, e->name, JOB_NEW);
-		return true;
-	}
-	if (errno != ENOENT)
-		log_warn("%s: cannot claim it from incoming/", e->name);
-	return false;
+	r->claims_failed++;
+	int failures = e->failures + 1;
+	int64_t delay = failures >= 9 ? 30000 : (int64_t)100 << (failures - 1);
+	if (delay > 30000)
+		delay = 30000;
+	log_warn("%s: cannot take it from %s/; trying again in %jd ms", e->name, from,
+		 (intmax_t)delay);
+	e->failures = failures;
+	e->retry_at_ms = time_realtime_ms() + delay;
+	if (queue_push_entry(q, e) < 0)
+		log_warn("%s: cannot keep it queued now; it is picked up at the next scan", e->name);
 }
 
-static bool take_deferred(struct runner *r, const struct queue_entry *e)
+/* Takes a queued incoming/ task and launches its job. */
+static void take_incoming(struct runner *r, struct queue_entry *e)
 {
-	if (spool_undefer(&r->spool, e->name) == 0) {
+	if (spool_claim(&r->spool, e->name) == 0) {
+		holds_remove(&r->holds, e->name);
+		launch(r, e->name, JOB_NEW);
+	} else if (errno != ENOENT)
+		claim_failed(r, &r->incoming, e, "incoming"); /* its hold stays */
+	else
+		holds_remove(&r->holds, e->name);
+}
+
+static void take_deferred(struct runner *r, struct queue_entry *e)
+{
+	if (spool_undefer(&r->spool, e->name) == 0)
 		launch(r, e->name, JOB_RETRY);
-		return true;
-	}
-	if (errno != ENOENT)
-		log_warn("%s: cannot take it back from deferred/", e->name);
-	return false;
+	else if (errno != ENOENT)
+		claim_failed(r, &r->deferred, e, "deferred");
 }
 
 /* What sched.h needs to know of a queued entry. */
@@ -442,6 +474,7 @@ static struct sched_task sched_view(struct runner *r, const struct queue_entry *
 		.limit_key = e->key, .name_busy = find_flight_name(r, e->name) != NULL,
 		.deps_pending = held && held->state == GATE_WAIT_DEPS,
 		.not_before_ms = held && held->state == GATE_WAIT_TIME ? held->not_before_ms : 0,
+		.retry_at_ms = e->retry_at_ms,
 	};
 }
 
@@ -523,7 +556,7 @@ static bool pick_from(struct runner *r, struct queue *q, bool deferred, const st
 			size_t ncap = cap ? cap * 2 : 16;
 			struct queue_entry *grown = realloc(aside, ncap * sizeof *grown);
 			if (!grown) {
-				queue_push_keyed(q, e.name, e.id, e.key, e.priority, e.mtime_ns);
+				queue_push_entry(q, &e);
 				queue_entry_free(&e);
 				break;
 			}
@@ -531,12 +564,11 @@ static bool pick_from(struct runner *r, struct queue *q, bool deferred, const st
 			cap = ncap;
 		}
 		aside[naside++] = e;
-		if (why == SCHED_NOT_DUE)
-			break; /* deferred/ is by time: the rest are later still */
+		if (why == SCHED_NOT_DUE || why == SCHED_NO_SLOT)
+			break; /* deferred/ is by time: the rest are later still; no slot: none */
 	}
 	for (size_t i = 0; i < naside; i++) {
-		queue_push_keyed(q, aside[i].name, aside[i].id, aside[i].key, aside[i].priority,
-				 aside[i].mtime_ns);
+		queue_push_entry(q, &aside[i]);
 		queue_entry_free(&aside[i]);
 	}
 	free(aside);
@@ -550,7 +582,9 @@ static void start_tasks(struct runner *r)
 	if (!r->sched_dirty)
 		return;
 	r->sched_dirty = false;
-	settle_holds(r);
+	settle_holds(r); /* skips are published whether or not a slot is free */
+	if (r->paused || r->nrunning >= r->cfg.slots)
+		return; /* nothing may start: a slot freeing sets sched_dirty again */
 	for (;;) {
 		struct load_view v;
 		if (build_load(r, &v) < 0)
@@ -563,10 +597,13 @@ static void start_tasks(struct runner *r)
 				  "again", e.name);
 			launch(r, e.name, JOB_RECOVERED);
 			started = true;
-		} else if (pick_from(r, &r->deferred, true, &v, now_ms, &e))
-			started = take_deferred(r, &e) || true;
-		else if (pick_from(r, &r->incoming, false, &v, now_ms, &e))
-			started = take_incoming(r, &e) || true;
+		} else if (pick_from(r, &r->deferred, true, &v, now_ms, &e)) {
+			take_deferred(r, &e);
+			started = true;
+		} else if (pick_from(r, &r->incoming, false, &v, now_ms, &e)) {
+			take_incoming(r, &e);
+			started = true;
+		}
 		free(v.keys);
 		free(v.caps);
 		if (!started)
@@ -611,9 +648,10 @@ static bool take_id(struct queue *q, const char *id, struct queue_entry *out)
 	for (size_t i = 0; ; i++) {
 		const struct queue_entry *e = queue_at(q, i);
 		if (e && e->name == name) {
-			*out = (struct queue_entry){ e->priority, e->mtime_ns, strdup(e->name),
-						     e->id ? strdup(e->id) : NULL,
-						     e->key ? strdup(e->key) : NULL };
+			*out = *e;
+			out->name = strdup(e->name);
+			out->id = e->id ? strdup(e->id) : NULL;
+			out->key = e->key ? strdup(e->key) : NULL;
 			break;
 		}
 	}
@@ -701,7 +739,7 @@ static void restore_deferred(void *ctx, const char *name)
 
 /* --- The loop ---------------------------------------------------------- */
 
-/* The wall-clock ms until the next deferred task is due (-1: none). */
+/* The wall-clock ms until the first deferred task is due (-1: none). */
 static int64_t next_due_ms(struct runner *r)
 {
 	const struct queue_entry *e = queue_peek(&r->deferred);
@@ -778,8 +816,29 @@ static nfds_t build_pollset(struct runner *r)
 	return n;
 }
 
-/* The poll timeout in ms: the earliest job deadline, the next deferred
- * task (while a slot could take it), -1 for none. */
+/* The earliest time in the future (wall clock ms) at which a waiting task
+ * becomes due or its failed claim may be tried again; -1 for none. Tasks
+ * due already wait for an event instead (a slot freeing, say): timing out
+ * at once for them would spin. */
+static int64_t next_timer_ms(struct runner *r, int64_t now_ms)
+{
+	int64_t next = -1;
+	const struct queue_entry *e;
+	struct queue *qs[] = { &r->deferred, &r->incoming };
+	/* incoming/ only matters once a claim failed: its entries are due at once. */
+	for (int k = 0; k < (r->claims_failed ? 2 : 1); k++)
+		for (size_t i = 0; (e = queue_at(qs[k], i)); i++) {
+			int64_t due = k == 0 ? e->mtime_ns / NS_PER_MS : 0;
+			if (e->retry_at_ms > due)
+				due = e->retry_at_ms;
+			if (due > now_ms && (next < 0 || due < next))
+				next = due;
+		}
+	return next;
+}
+
+/* The poll timeout in ms: the earliest job deadline or retry, and the next
+ * waiting task's time (unless nothing may start anyway); -1 for none. */
 static int poll_timeout(struct runner *r)
 {
 	int64_t now = time_monotonic_ns(), wake = INT64_MAX;
@@ -789,17 +848,16 @@ static int poll_timeout(struct runner *r)
 			wake = w;
 	}
 	int64_t ms = wake == INT64_MAX ? -1 : wake <= now ? 0 : (wake - now + NS_PER_MS - 1) / NS_PER_MS;
-	int64_t due = r->paused || r->stop_signal ? -1 : next_due_ms(r);
-	int64_t held = r->paused || r->stop_signal ? -1 : holds_next_ms(&r->holds, time_realtime_ms());
-	if (held >= 0 && (due < 0 || held < due))
-		due = held;
-	if (due >= 0) {
-		due += due ? 1 : 0;
-		if (ms < 0 || due < ms)
-			ms = due;
+	if (!r->paused && !r->stop_signal && r->nrunning < r->cfg.slots) {
+		int64_t now_ms = time_realtime_ms(), at = next_timer_ms(r, now_ms);
+		if (at >= 0 && (ms < 0 || at - now_ms + 1 < ms))
+			ms = at - now_ms + 1;
+		/* A not_before in the future; one due now waits for an event,
+		 * like a due retry (a timeout of 0 would spin). */
+		int64_t held = holds_next_ms(&r->holds, now_ms);
+		if (held > 0 && (ms < 0 || held + 1 < ms))
+			ms = held + 1;
 	}
-	if (due == 0 && r->nrunning >= r->cfg.slots)
-		ms = wake == INT64_MAX ? -1 : ms; /* due but no slot: a slot freeing wakes us */
 	int arriving = arrival_timeout_ms(&r->arrivals, now / NS_PER_MS);
 	if (arriving >= 0 && (ms < 0 || arriving < ms))
 		ms = arriving;
@@ -831,7 +889,7 @@ static void wait_for_events(struct runner *r)
 			f->job.ex->on_ready(f->job.handle, &r->pfds[f->pfd_first], f->pfd_count);
 	/* A timer may have fired: starting is reconsidered after every wakeup
 	 * that is not only output. */
-	if (r->pfds[0].revents || r->pfds[1].revents || n == 2)
+	if (ready == 0 || r->pfds[0].revents || r->pfds[1].revents)
 		r->sched_dirty = true;
 }
 
@@ -845,6 +903,72 @@ static bool stop_complete(struct runner *r)
 		log_warnx("%s: stopping while its %s fails; it stays in active/", f->job.name,
 			  f->job.phase == JOB_PUBLISHING ? "publication" : "move");
 	return true;
+}
+
+struct counter {
+	size_t n;
+	bool tasks_only;  /* incoming/: *.json names only */
+};
+
+static void count_entry(void *ctx, const char *name)
+{
+	struct counter *c = ctx;
+	if (name[0] != '.' && (!c->tasks_only || spool_is_task_name(name)))
+		c->n++;
+}
+
+/* Drain: whether what is left in flight is only jobs whose publication or
+ * move has failed several times in a row (a disk that stays full): drain
+ * does not wait on them forever; they stay in active/, and say so. */
+static bool only_stuck(struct runner *r)
+{
+	if (r->nrunning)
+		return false;
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->job.phase == JOB_RUNNING || f->job.phase == JOB_BEGIN ||
+		    f->job.retry_delay_ms < 800)
+			return false;
+	return true;
+}
+
+/* Drain's exit status, from what is really left: 0 only when every task it
+ * ran succeeded, none waits for a retry, and active/ is empty. */
+static int drain_status(struct runner *r)
+{
+	for (struct flight *f = r->flights; f; f = f->next)
+		log_warnx("%s: its %s keeps failing; drain leaves it in active/ for the next start",
+			  f->job.name, f->job.phase == JOB_PUBLISHING ? "publication" : "move");
+	struct counter act = { 0, false };
+	dir_each(r->spool.active_fd, count_entry, &act);
+	if (act.n)
+		log_warnx("drain: %zu task(s) left in active/", act.n);
+	return r->unsuccessful || r->left || act.n || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
+}
+
+/* Rewrites the running table for status when the running set changed. */
+static void write_running(struct runner *r)
+{
+	if (!r->running_changed || r->running_fd < 0)
+		return;
+	r->running_changed = false;
+	struct task_running *t = calloc(r->nrunning + 1, sizeof *t);
+	if (!t)
+		return;
+	size_t n = 0;
+	for (struct flight *f = r->flights; f && n < r->nrunning; f = f->next) {
+		const struct job *j = &f->job;
+		if (!job_running(j))
+			continue;
+		snprintf(t[n].name, sizeof t[n].name, "%s", j->name);
+		t[n].pid = (int)j->ex->pid(j->handle);
+		t[n].started_ms = j->started_ms;
+		t[n].attempt = j->st.attempt;
+		snprintf(t[n].executor, sizeof t[n].executor, "%s", j->ex->name);
+		n++;
+	}
+	if (task_running_write(r->running_fd, t, n) < 0)
+		log_warn("cannot write %s/.running (for status)", r->spool.root);
+	free(t);
 }
 
 /* The loop's own counts, for the metrics file and systemd's STATUS=. */
@@ -890,11 +1014,12 @@ static int main_loop(struct runner *r)
 				step_flights(r); /* jobs that ended at once (refused, cancelled…) */
 		}
 		report_counts(r);
-		if (r->drain && !r->flights && !runnable_left(r))
-			return r->unsuccessful || r->left || left_waiting(r) ? EXIT_FAILURE_ANY
-									 : EXIT_OK;
-		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused)
+		if (r->drain && !runnable_left(r) && (!r->flights || only_stuck(r)))
+			return drain_status(r);
+		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused) {
+			write_running(r);
 			wait_for_events(r);
+		}
 	}
 }
 
@@ -946,6 +1071,9 @@ static int start(struct runner *r, const char *config_path)
 		log_err("cannot set up signal handling");
 		return EXIT_OSERR;
 	}
+	/* With one slot every orphan is the one task's: no cgroup needed. */
+	if (r->cfg.slots > 1)
+		cgroup_setup();
 	const char *root = r->spool_root ? r->spool_root : r->cfg.spool_root;
 	if (spool_open(&r->spool, &r->cfg, root, err, sizeof err) < 0) {
 		log_errx("%s", err);
@@ -998,22 +1126,14 @@ static int start(struct runner *r, const char *config_path)
 	}
 	r->cancels_pending = true;
 	r->sched_dirty = true;
+	if ((r->running_fd = task_running_open(&r->spool)) < 0)
+		log_warn("cannot open %s/.running: status will not show running tasks",
+			 r->spool.root);
+	task_running_write(r->running_fd, NULL, 0);
 	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered), 0,
 		       queue_len(&r->deferred), r->cfg.slots);
 	service_ready(&r->service);
 	return EXIT_OK;
-}
-
-struct counter {
-	size_t n;
-	bool tasks_only;  /* incoming/: *.json names only */
-};
-
-static void count_entry(void *ctx, const char *name)
-{
-	struct counter *c = ctx;
-	if (name[0] != '.' && (!c->tasks_only || spool_is_task_name(name)))
-		c->n++;
 }
 
 /* What is left where, counted from the directories themselves (the truth),
@@ -1037,7 +1157,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 {
 	struct runner r;
 	memset(&r, 0, sizeof r);
-	r.sigfd = r.watch.fd = -1;
+	r.sigfd = r.watch.fd = r.running_fd = -1;
 	r.spool.lock_fd = -1;
 	r.spool_root = spool_root;
 	r.drain = drain;
@@ -1080,8 +1200,13 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	free(r.blocks);
 	if (r.spool.root)
 		spool_close(&r.spool);
+	if (r.running_fd >= 0) {
+		task_running_write(r.running_fd, NULL, 0);
+		close(r.running_fd);
+	}
 	if (r.sigfd >= 0)
 		close(r.sigfd);
+	cgroup_teardown();
 	config_clear(&r.cfg);
 	return rc;
 }

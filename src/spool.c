@@ -630,36 +630,32 @@ static void done_name(struct spool *s, const char *name, int n, char *out, size_
 int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
 		      size_t reclen)
 {
-	char part[NAME_MAX + 1];
 	struct json_writer *w = malloc(sizeof *w);
 	if (!w)
 		return -1;
 	struct json_body b = { result, w };
-	done_name(s, name, 1, rec, reclen);
-	snprintf(part, sizeof part, "%s", rec);
-	memcpy(part + (s->publish_tmp_fd == s->results_fd ? 5 : 0), "part", 4); /* done -> part */
-	/* A leftover of a failed try would make O_EXCL fail. */
-	unlinkat(s->publish_tmp_fd, part, 0);
-	int fd = openat(s->publish_tmp_fd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* Written in place under its final name: a record torn by a crash does
+	 * not parse, and then its task file is still in active/ (a task is let
+	 * go only once its record is whole and durable), so recovery drops the
+	 * record and runs the task again. */
+	int fd = -1;
+	for (int n = 1; fd < 0 && n <= 1000; n++) {
+		done_name(s, name, n, rec, reclen);
+		fd = openat(s->publish_tmp_fd, rec, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	int rc = fd < 0 ? -1 : 0;
 	if (rc == 0 && (fchmod(fd, s->file_mode) < 0 || write_json(fd, &b) < 0 ||
 			(s->durable && fsync(fd) < 0)))
 		rc = -1;
 	if (fd >= 0 && close(fd) < 0)
 		rc = -1;
-	for (int n = 2; rc == 0; n++) {
-		if (rename_noreplace(s->publish_tmp_fd, part, s->publish_tmp_fd, rec) == 0)
-			break;
-		if (errno != EEXIST || n > 1000)
-			rc = -1;
-		else
-			done_name(s, name, n, rec, reclen);
-	}
 	if (rc == 0 && s->durable && fsync_dirfd(s->publish_tmp_fd) < 0)
 		rc = -1; /* the record may not survive a crash: do not let the task go yet */
 	int saved = errno;
-	if (rc < 0)
-		unlinkat(s->publish_tmp_fd, part, 0);
+	if (rc < 0 && fd >= 0)
+		unlinkat(s->publish_tmp_fd, rec, 0);
 	free(w);
 	errno = saved;
 	return rc;

@@ -143,9 +143,34 @@ static int64_t log_size(struct spool *s, const char *id, const char *stream)
 		       ? (int64_t)st.st_size : 0;
 }
 
-/* What the running task is doing: who runs it and since when come from
- * its state (task_state.h: the watcher records them for every slot when
- * an attempt starts); its output so far is the size of its logs. */
+/* A local task's process and start, from the watcher's running table
+ * (task_state.h: one entry per slot in use, rewritten as tasks start and
+ * end). */
+static void running_entry(struct spool *s, struct status_row *r)
+{
+	struct task_running *t = NULL;
+	size_t n = task_running_read(s, &t);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(t[i].name, r->file))
+			continue;
+		int64_t now = time_realtime_ms();
+		r->pid = t[i].pid;
+		r->started_ms = t[i].started_ms;
+		if (t[i].attempt)
+			r->attempt = t[i].attempt;
+		snprintf(r->executor, sizeof r->executor, "%s", t[i].executor);
+		if (t[i].started_ms)
+			r->elapsed_ms = now > t[i].started_ms ? now - t[i].started_ms : 0;
+		else if (t[i].pid)
+			r->elapsed_ms = elapsed_ms(t[i].pid);
+		break;
+	}
+	free(t);
+}
+
+/* What the running task is doing: who runs it and since when (the running
+ * table; a task in Slurm: its state); its output so far is the size of its
+ * logs. */
 static void running_data(struct spool *s, struct status_row *r)
 {
 	struct task_state ts;
@@ -164,16 +189,8 @@ static void running_data(struct spool *s, struct status_row *r)
 		r->started_ms = ts.started_ms;
 		if (ts.started_ms)
 			r->elapsed_ms = now > ts.started_ms ? now - ts.started_ms : 0;
-	} else if (ts.pid) {
-		int64_t now = time_realtime_ms();
-		r->pid = ts.pid;
-		r->started_ms = ts.started_ms;
-		snprintf(r->executor, sizeof r->executor, "%s", ts.executor);
-		if (ts.started_ms)
-			r->elapsed_ms = now > ts.started_ms ? now - ts.started_ms : 0;
-		else
-			r->elapsed_ms = elapsed_ms(ts.pid);
-	}
+	} else
+		running_entry(s, r);
 	task_state_clear(&ts);
 }
 

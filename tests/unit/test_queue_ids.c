@@ -219,9 +219,37 @@ static void test_peek_find_against_model(void **state)
 	queue_clear(&q);
 }
 
+/* An entry put back after a failed claim keeps its back-off, key and id,
+ * and its place in the order. */
+static void test_push_entry_keeps_back_off(void **state)
+{
+	(void)state;
+	struct queue q;
+	queue_init(&q);
+	assert_int_equal(queue_push_keyed(&q, "a.json", "a", "k", 5, 10), 1);
+	assert_int_equal(queue_push_keyed(&q, "b.json", "b", NULL, 1, 20), 1);
+	struct queue_entry e;
+	assert_true(queue_pop(&q, &e));
+	assert_string_equal(e.name, "a.json");
+	assert_string_equal(e.key, "k");
+	e.retry_at_ms = 12345;
+	e.failures = 3;
+	assert_int_equal(queue_push_entry(&q, &e), 1);
+	assert_int_equal(queue_push_entry(&q, &e), 0); /* queued once */
+	queue_entry_free(&e);
+	const struct queue_entry *head = queue_peek(&q);
+	assert_string_equal(head->name, "a.json");
+	assert_int_equal(head->retry_at_ms, 12345);
+	assert_int_equal(head->failures, 3);
+	assert_string_equal(head->id, "a");
+	assert_string_equal(head->key, "k");
+	queue_clear(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_push_entry_keeps_back_off),
 		cmocka_unit_test(test_find_id),
 		cmocka_unit_test(test_id_is_copied),
 		cmocka_unit_test(test_same_id_twice),
