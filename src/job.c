@@ -25,6 +25,7 @@ struct claimed {
 	struct identity user;   /* with run_as_owner: who it runs as */
 	bool as_user;
 	json_t *state;          /* attempt, interrupted, retries_used, attempts[] */
+	bool cancel_done;       /* cancel/<id> is spent once the result is durable */
 };
 
 /* Passed to run_task's callbacks while the task runs. */
@@ -60,43 +61,23 @@ static json_t *state_attempts(json_t *state)
 	return a;
 }
 
-/* Publishes a result, waiting out a full or failing disk rather than
- * losing it: the task stays in active/ until its result is safe. */
-static int publish(const struct job_env *env, const char *id, const json_t *result,
-		   char *published, size_t publishedlen)
-{
-	int delay_ms = 100;
-	while (spool_publish(env->spool, id, result, published, publishedlen) < 0) {
-		log_err("%s: cannot publish the result in %s; retrying in %d ms", id,
-			env->spool->results_path, delay_ms);
-		if (env->wait_or_stop(env->ctx, delay_ms))
-			return -1;
-		delay_ms = delay_ms < 15000 ? delay_ms * 2 : 30000;
-	}
-	return 0;
-}
-
-/* Publishes result for a task that ends now, and clears it from active/. */
+/* Hands the result of a task that ends now to the publisher: the task file
+ * leaves active/ once the result is durable (publisher.h). */
 static void finish(const struct job_env *env, const struct claimed *c, const char *id,
 		   json_t *result, struct job_report *rep)
 {
-	char published[200];
 	if (!result) {
 		log_errx("%s: cannot build the result (out of memory); it stays in active/", id);
 		rep->end = JOB_LEFT;
 		return;
 	}
-	if (publish(env, id, result, published, sizeof published) < 0) {
+	bool succeeded = !strcmp(result_status(result), "succeeded");
+	if (publisher_submit(env->publisher, id, c->name, PUB_FINISH, c->cancel_done, result) < 0) {
 		rep->end = JOB_LEFT;
-		json_decref(result);
 		return;
 	}
-	if (spool_finish(env->spool, c->name) < 0)
-		log_warn("%s: published, but cannot remove it from active/", c->name);
 	rep->end = JOB_PUBLISHED;
-	rep->succeeded = !strcmp(result_status(result), "succeeded");
-	log_info("%s: %s -> %s", id, result_status(result), published);
-	json_decref(result);
+	rep->succeeded = succeeded;
 }
 
 /* The id a refused file's result is filed under: its own when it has a
@@ -113,22 +94,19 @@ static void rejection_id(json_t *doc, const char *name, char id[TASK_ID_MAX + 1]
 static void reject(const struct job_env *env, const struct claimed *c, const char *id,
 		   const struct task_error *e, json_t *doc, struct job_report *rep)
 {
-	char kept[320], kept_path[4096], published[200];
+	char kept[320], kept_path[4096];
 	spool_rejected_name(env->spool, c->name, kept, sizeof kept);
 	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, kept);
 	struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
 				      .attempt = 0 }; /* it never ran */
 	json_t *result = result_rejected(id, e, doc, &ctx, kept_path);
 	rep->end = JOB_LEFT;
-	if (!result || publish(env, id, result, published, sizeof published) < 0) {
-		json_decref(result);
-		return; /* stays in active/; handled again at the next start */
-	}
-	json_decref(result);
+	/* On failure it stays in active/; handled again at the next start. */
+	if (!result || publisher_submit(env->publisher, id, c->name, PUB_REJECTED, false,
+					result) < 0)
+		return;
 	rep->end = JOB_PUBLISHED;
-	if (spool_keep_rejected(env->spool, c->name, kept, sizeof kept) < 0)
-		log_warn("%s: cannot move it to %s", c->name, env->spool->rejected_path);
-	log_warnx("%s: rejected (%s): %s -> %s", c->name, e->code, e->message, published);
+	log_warnx("%s: rejected (%s): %s", c->name, e->code, e->message);
 }
 
 /* Whether a result for this very file (same stamp) is already published:
@@ -379,14 +357,14 @@ static void run_claimed(const struct job_env *env, struct claimed *c, const stru
 	char out_path[4096], err_path[4096];
 	snprintf(out_path, sizeof out_path, "%s/%s.stdout", env->spool->logs_path, t->id);
 	snprintf(err_path, sizeof err_path, "%s/%s.stderr", env->spool->logs_path, t->id);
+	/* Done either way, killed or finished first: the request is spent
+	 * once the result is published. */
+	c->cancel_done = rn.cancelled;
 	if (o.status == RUN_ABORTED && !rn.cancelled)
 		requeue(env, c, t, rep);
 	else
 		conclude(env, c, t, &o, rn.cancelled && o.status == RUN_ABORTED,
 			 o.out.log_created ? out_path : NULL, o.err.log_created ? err_path : NULL, rep);
-	/* Done either way, killed or finished first: the request is spent. */
-	if (rn.cancelled && rep->end == JOB_PUBLISHED)
-		spool_cancel_done(env->spool, t->id);
 	run_outcome_clear(&o);
 }
 
@@ -428,6 +406,9 @@ void job_handle(const struct job_env *env, const char *name, enum job_origin ori
 	memset(rep, 0, sizeof *rep);
 	rep->end = JOB_LEFT;
 	bool ok = load_claimed(env, &c, &t, &e, rep->id);
+	/* A result of this id still on its way must be in results/ before
+	 * this file is checked against it. */
+	publisher_settle(env->publisher, rep->id, NULL);
 	if (finish_if_published(env, &c, rep->id, rep))
 		goto out;
 	if (ok && spool_result_exists(env->spool, rep->id)) {
@@ -442,9 +423,8 @@ void job_handle(const struct job_env *env, const char *name, enum job_origin ori
 	if (!c.state)
 		c.state = json_object();
 	if (spool_cancel_requested(env->spool, t.id)) {
+		c.cancel_done = true;
 		end_unrun(env, &c, &t, "cancelled", "cancelled through cancel/ before it ran", rep);
-		if (rep->end == JOB_PUBLISHED)
-			spool_cancel_done(env->spool, t.id);
 		goto out;
 	}
 	int64_t until = t.limit_key ? env->key_blocked_until(env->ctx, t.limit_key) : 0;

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "owner.h"
+#include "publisher.h"
 #include "spool.h"
 #include "task.h"
 
@@ -26,6 +27,7 @@ struct job_env {
 	struct spool *spool;
 	const struct owner_policy *owners;
 	const regex_t *usage_limit;  /* compiled [retry] usage_limit_pattern, or NULL */
+	struct publisher *publisher; /* makes results durable off the critical path */
 	int signal_fd;
 	int extra_fd;                /* polled while a task runs; -1 for none */
 	/* While a task runs: a signal arrived / extra_fd is readable. Returning
@@ -49,7 +51,8 @@ enum job_origin {
 };
 
 enum job_end {
-	JOB_PUBLISHED, /* its result is published; the file is gone from active/ */
+	JOB_PUBLISHED, /* its result is on its way (publisher.h); the file goes
+			* from active/ once the result is durable */
 	JOB_DEFERRED,  /* moved to deferred/ until not_before_ms */
 	JOB_REQUEUED,  /* the runner is stopping: put back to run at the next start */
 	JOB_LEFT,      /* left in active/ (stopped while the disk failed) */

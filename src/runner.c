@@ -20,6 +20,7 @@
 #include "job.h"
 #include "log.h"
 #include "owner.h"
+#include "publisher.h"
 #include "queue.h"
 #include "run.h"
 #include "signals.h"
@@ -40,6 +41,7 @@ struct runner {
 	const char *spool_root;   /* command-line override, or NULL */
 	bool drain;               /* exit once nothing runnable is left */
 	struct spool spool;
+	struct publisher *publisher; /* results made durable off the critical path */
 	struct queue incoming;    /* waiting in incoming/, in run order */
 	struct queue deferred;    /* waiting in deferred/, by time (mtime_ns) */
 	struct watch watch;
@@ -265,6 +267,7 @@ static struct job_env job_env_of(struct runner *r)
 	return (struct job_env){
 		.cfg = &r->cfg, .spool = &r->spool, .owners = &r->owners,
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
+		.publisher = r->publisher,
 		.signal_fd = r->sigfd, .extra_fd = r->watch.fd,
 		.on_signal = on_signal, .on_extra = on_extra, .wait_or_stop = wait_or_stop,
 		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
@@ -305,6 +308,8 @@ static void run_job(struct runner *r, const char *name, enum job_origin origin)
 /* Takes a queued incoming/ task by name and runs its job. */
 static void take_incoming(struct runner *r, const char *name)
 {
+	/* A file of this name whose result is on its way is still in active/. */
+	publisher_settle(r->publisher, NULL, name);
 	if (spool_claim(&r->spool, name) == 0)
 		run_job(r, name, JOB_NEW);
 	else if (errno != ENOENT)
@@ -313,6 +318,7 @@ static void take_incoming(struct runner *r, const char *name)
 
 static void take_deferred(struct runner *r, const char *name)
 {
+	publisher_settle(r->publisher, NULL, name);
 	if (spool_undefer(&r->spool, name) == 0)
 		run_job(r, name, JOB_RETRY);
 	else if (errno != ENOENT)
@@ -396,11 +402,14 @@ static const char *due_deferred(struct runner *r, int *wait_ms)
 /* Sleeps until an event, a signal, or wait_ms. */
 static void wait_for_event(struct runner *r, int wait_ms)
 {
-	struct pollfd p[2] = { { r->watch.fd, POLLIN, 0 }, { r->sigfd, POLLIN, 0 } };
-	if (poll(p, 2, wait_ms) < 0 && errno != EINTR)
+	struct pollfd p[3] = { { r->watch.fd, POLLIN, 0 }, { r->sigfd, POLLIN, 0 },
+			       { publisher_fd(r->publisher), POLLIN, 0 } };
+	if (poll(p, 3, wait_ms) < 0 && errno != EINTR)
 		log_warn("poll");
 	if (p[1].revents)
 		drain_signals(r);
+	if (p[2].revents)
+		publisher_reap(r->publisher);
 }
 
 /* Starts the next task: a deferred one whose time has come first (it has
@@ -448,6 +457,7 @@ static int main_loop(struct runner *r)
 			reload_config(r);
 		if (!read_events(r))
 			return EXIT_IOERR;
+		publisher_reap(r->publisher);
 		if (r->cancels_pending)
 			process_cancels(r);
 		int wait_ms = -1;
@@ -458,8 +468,10 @@ static int main_loop(struct runner *r)
 			}
 			wait_for_event(r, -1);
 		} else if (!start_next(r, &wait_ms)) {
-			if (r->drain)
+			if (r->drain) {
+				publisher_flush(r->publisher);
 				return r->unsuccessful || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
+			}
 			wait_for_event(r, wait_ms);
 		}
 	}
@@ -501,6 +513,10 @@ static int start(struct runner *r, const char *config_path)
 	if (spool_open(&r->spool, &r->cfg, root, err, sizeof err) < 0) {
 		log_errx("%s", err);
 		return EXIT_IOERR;
+	}
+	if (!(r->publisher = publisher_new(&r->spool, wait_or_stop, r))) {
+		log_err("cannot set up publication");
+		return EXIT_OSERR;
 	}
 	if (spool_lock(&r->spool) < 0) {
 		if (errno == EWOULDBLOCK) {
@@ -551,6 +567,9 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	int rc = start(&r, config_path);
 	if (rc == EXIT_OK)
 		rc = main_loop(&r);
+	/* Results on their way are made durable (and their task files let go)
+	 * before the summary; a disk that refuses them is not waited for. */
+	publisher_free(r.publisher);
 	if (r.spool.root && rc != EXIT_TEMPFAIL && rc != EXIT_CONFIG)
 		log_info("%s; %zu result(s) published, %zu task(s) wait in incoming/ and %zu in "
 			 "deferred/", r.stop_signal ? "stopped" : "done", r.ran,

@@ -294,31 +294,6 @@ int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t ke
 	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
 }
 
-/* Publishes under results/<id>.json or <id>@N.json, whichever is free
- * first, with the body from write_body. */
-static int publish_named(struct spool *s, const char *id, int (*write_body)(int, void *),
-			 void *ctx, char *published, size_t publishedlen)
-{
-	char tmp[200];
-	bool beside = s->publish_tmp_fd == s->results_fd;
-	snprintf(tmp, sizeof tmp, "%s%s.json.tmp", beside ? ".tmp-" : "", id);
-	snprintf(published, publishedlen, "%s.json", id);
-	for (int n = 2;; n++) {
-		/* A leftover of a crash would make O_EXCL fail. */
-		if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
-			return -1;
-		int rc = publish_stream(s->publish_tmp_fd, tmp, s->results_fd, published,
-					write_body, ctx, s->file_mode, s->durable);
-		if (rc == 1)
-			log_warn("published %s, but fsync of %s failed", published, s->results_path);
-		if (rc >= 0)
-			return 0;
-		if (errno != EEXIST || n > 100000)
-			return -1;
-		snprintf(published, publishedlen, "%s@%d.json", id, n);
-	}
-}
-
 /* jansson hands the text over in small pieces: gather them into 64 KiB
  * writes. */
 struct json_writer {
@@ -367,18 +342,97 @@ static int write_json(int fd, void *ctx)
 	return 0;
 }
 
+/* Unique within the spool's life: the temporary names of results that are
+ * on their way at the same time (several of one id, too) never collide. */
+static unsigned long next_publication_seq(void)
+{
+	static unsigned long seq;
+	return __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+}
+
+int spool_result_write(struct spool *s, const char *id, const json_t *result,
+		       struct spool_result_file *f)
+{
+	bool beside = s->publish_tmp_fd == s->results_fd;
+	if (id != f->id)
+		snprintf(f->id, sizeof f->id, "%s", id);
+	snprintf(f->tmpname, sizeof f->tmpname, "%s%s.json.%ld-%lu.tmp", beside ? ".tmp-" : "", id,
+		 (long)getpid(), next_publication_seq());
+	f->published[0] = '\0';
+	f->fd = openat(s->publish_tmp_fd, f->tmpname,
+		       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (f->fd < 0)
+		return -1;
+	struct json_writer *w = malloc(sizeof *w);
+	struct json_body b = { result, w };
+	if (!w || fchmod(f->fd, s->file_mode) < 0 || write_json(f->fd, &b) < 0) {
+		int saved = w ? errno : ENOMEM;
+		free(w);
+		spool_result_discard(s, f);
+		errno = saved;
+		return -1;
+	}
+	free(w);
+	return 0;
+}
+
+void spool_result_discard(struct spool *s, struct spool_result_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmpname[0] && unlinkat(s->publish_tmp_fd, f->tmpname, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove the temporary result %s", f->tmpname);
+	f->tmpname[0] = '\0';
+}
+
+int spool_result_place(struct spool *s, struct spool_result_file *f, bool durable)
+{
+	/* The bytes reach the disk before the name appears: a reader never
+	 * sees a result that a power cut could still take back or tear. */
+	if (durable && fsync(f->fd) < 0)
+		goto fail;
+	/* close() can report a deferred write error (NFS, quota). */
+	int rc = close(f->fd);
+	f->fd = -1;
+	if (rc < 0)
+		goto fail;
+	snprintf(f->published, sizeof f->published, "%s.json", f->id);
+	for (int n = 2; rename_noreplace(s->publish_tmp_fd, f->tmpname, s->results_fd,
+					 f->published) < 0; n++) {
+		if (errno != EEXIST || n > 100000)
+			goto fail;
+		snprintf(f->published, sizeof f->published, "%s@%d.json", f->id, n);
+	}
+	f->tmpname[0] = '\0';
+	return 0;
+fail: {
+	int saved = errno;
+	f->published[0] = '\0';
+	spool_result_discard(s, f);
+	errno = saved;
+	return -1;
+}
+}
+
+int spool_sync_results(struct spool *s)
+{
+	return fsync_dirfd(s->results_fd);
+}
+
 int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
 		  size_t publishedlen)
 {
-	struct json_writer *w = malloc(sizeof *w);
-	if (!w)
+	struct spool_result_file f;
+	bool durable = s->durable;
+	if (spool_result_write(s, id, result, &f) < 0 || spool_result_place(s, &f, durable) < 0)
 		return -1;
-	struct json_body b = { result, w };
-	int rc = publish_named(s, id, write_json, &b, published, publishedlen);
-	int saved = errno;
-	free(w);
-	errno = saved;
-	return rc;
+	snprintf(published, publishedlen, "%s", f.published);
+	/* Published either way: retrying would now fail, so a failed
+	 * directory sync is only reported. */
+	if (durable && spool_sync_results(s) < 0)
+		log_warn("published %s, but fsync of %s failed", published, s->results_path);
+	return 0;
 }
 
 bool spool_result_exists(struct spool *s, const char *id)

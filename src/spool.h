@@ -99,9 +99,37 @@ void spool_rejected_name(struct spool *s, const char *name, char *out, size_t ou
 /* Publishes a result atomically as results/<id>.json, or <id>@N.json (N from
  * 2) when that exists, never replacing a file: serialised straight into a
  * temporary file (with a final newline, not held in memory whole), fsynced,
- * renamed. The name used goes into published (size >= 160). */
+ * renamed, results/ fsynced. The name used goes into published (size >= 160).
+ * All in the caller's thread: spool_result_write, spool_result_place and
+ * spool_sync_results below are the same steps one at a time, for a
+ * publisher that does the waiting for the disk elsewhere (publisher.h). */
 int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
 		  size_t publishedlen);
+
+/* A result on its way into results/. */
+struct spool_result_file {
+	int fd;               /* open on the written temporary until placed */
+	char id[160];
+	char tmpname[200];    /* in tmp/ (or beside results/); unique per publication */
+	char published[200];  /* once placed: its name in results/ */
+};
+
+/* Step 1: serialises result whole into a new temporary file (not synced,
+ * not visible in results/). On failure nothing is left behind. */
+int spool_result_write(struct spool *s, const char *id, const json_t *result,
+		       struct spool_result_file *f);
+
+/* Step 2 (any thread): fsyncs the file when durable, closes it, and renames
+ * it into results/ as <id>.json or <id>@N.json, never replacing a file. On
+ * failure the temporary is removed (errno of the failed step kept). */
+int spool_result_place(struct spool *s, struct spool_result_file *f, bool durable);
+
+/* Step 3 (any thread, durable only): fsyncs results/, making the names of
+ * every result placed before it durable. */
+int spool_sync_results(struct spool *s);
+
+/* Closes and removes a written result that will not be placed. */
+void spool_result_discard(struct spool *s, struct spool_result_file *f);
 
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);
