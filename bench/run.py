@@ -33,7 +33,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 BIN = os.path.join(ROOT, "build", "bench")
-SPOOLRUN = os.path.join(ROOT, "build", "spoolrun")
+# BENCH_SPOOLRUN: another binary (e.g. an older build, for a before/after).
+SPOOLRUN = os.environ.get("BENCH_SPOOLRUN") or os.path.join(ROOT, "build", "spoolrun")
 RESULTS_DIR = os.path.join(BENCH, "results")
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")

@@ -239,7 +239,7 @@ static bool start_attempt(const struct job_env *env, struct claimed *c, const st
 	int attempt = state_int(st, "attempt") + 1;
 	state_set_int(st, "attempt", attempt);
 	int rc = attempt > 1 ? spool_save_state(env->spool, env->spool->active_fd, c->name, st)
-			     : spool_sync_active(env->spool);
+			     : publisher_claim_sync_wait(env->publisher);
 	if (rc < 0)
 		log_warn("%s: cannot record attempt %d durably", t->id, attempt);
 	return true;

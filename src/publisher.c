@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "result.h"
 
@@ -51,6 +52,13 @@ struct publisher {
 	bool thread_started;
 	pthread_t thread;
 	int event_fd;
+	/* The claim's sync (its own thread: it must never wait behind a batch
+	 * of results), under mu: requests asked, and answered with claim_rc. */
+	pthread_t claim_thread;
+	bool claim_thread_started;
+	pthread_cond_t claim_wake, claim_done;
+	unsigned long claims_asked, claims_synced;
+	int claim_rc, claim_errno;
 	/* Test hook (SPOOLRUN_TEST_STALL_PUBLISH=written|placed:PATH): stall
 	 * the thread once at that step, after creating PATH, until PATH is
 	 * removed. The thread's own after the start. */
@@ -153,6 +161,30 @@ static void *publisher_thread(void *arg)
 	return NULL;
 }
 
+static void *claim_thread(void *arg)
+{
+	struct publisher *p = arg;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->claims_synced == p->claims_asked && !p->stopping)
+			pthread_cond_wait(&p->claim_wake, &p->mu);
+		if (p->claims_synced == p->claims_asked)
+			break;
+		unsigned long asked = p->claims_asked;
+		pthread_mutex_unlock(&p->mu);
+		/* One fsync covers every claim renamed in before it started. */
+		int rc = fsync_dirfd(p->spool->active_fd);
+		int err = errno;
+		pthread_mutex_lock(&p->mu);
+		p->claim_rc = rc;
+		p->claim_errno = err;
+		p->claims_synced = asked;
+		pthread_cond_broadcast(&p->claim_done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
 /* --------------------------------------------------------- loop's side */
 
 static void parse_stall_hook(struct publisher *p)
@@ -178,6 +210,8 @@ struct publisher *publisher_new(struct spool *s, publisher_wait_fn wait_or_stop,
 	p->event_fd = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->wake, NULL);
+	pthread_cond_init(&p->claim_wake, NULL);
+	pthread_cond_init(&p->claim_done, NULL);
 	parse_stall_hook(p);
 	return p;
 }
@@ -399,21 +433,60 @@ int publisher_submit(struct publisher *p, const char *id, const char *task_name,
 	return 0;
 }
 
+void publisher_claim_sync_start(struct publisher *p)
+{
+	if (!p->spool->durable)
+		return;
+	if (!p->claim_thread_started) {
+		int rc = pthread_create(&p->claim_thread, NULL, claim_thread, p);
+		if (rc != 0)
+			return; /* publisher_claim_sync_wait then syncs itself */
+		p->claim_thread_started = true;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->claims_asked++;
+	pthread_cond_signal(&p->claim_wake);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int publisher_claim_sync_wait(struct publisher *p)
+{
+	if (!p->spool->durable)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	bool asked = p->claim_thread_started && p->claims_asked > 0;
+	while (asked && p->claims_synced != p->claims_asked)
+		pthread_cond_wait(&p->claim_done, &p->mu);
+	int rc = p->claim_rc, err = p->claim_errno;
+	/* Answered: the next wait without a start syncs itself. */
+	p->claims_asked = p->claims_synced = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (!asked)
+		return fsync_dirfd(p->spool->active_fd);
+	errno = err;
+	return rc;
+}
+
 void publisher_free(struct publisher *p)
 {
 	if (!p)
 		return;
-	if (p->thread_started) {
+	if (p->thread_started)
 		publisher_flush(p);
-		pthread_mutex_lock(&p->mu);
-		p->stopping = true;
-		pthread_cond_signal(&p->wake);
-		pthread_mutex_unlock(&p->mu);
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_signal(&p->wake);
+	pthread_cond_signal(&p->claim_wake);
+	pthread_mutex_unlock(&p->mu);
+	if (p->thread_started)
 		pthread_join(p->thread, NULL);
-	}
+	if (p->claim_thread_started)
+		pthread_join(p->claim_thread, NULL);
 	if (p->event_fd >= 0)
 		close(p->event_fd);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->claim_wake);
+	pthread_cond_destroy(&p->claim_done);
 	free(p);
 }

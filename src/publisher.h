@@ -92,6 +92,15 @@ void publisher_settle(struct publisher *p, const char *id, const char *task_name
 /* Waits (reaping) until nothing is in flight. */
 void publisher_flush(struct publisher *p);
 
+/* The claim of a task (its rename into active/) must be durable before the
+ * task starts (so max_attempts counts a task that crashes the machine):
+ * start syncs active/ in a thread of its own right after the claim, and
+ * wait, just before the spawn, returns its outcome (0, or -1 with errno),
+ * so the reading and checking of the task file overlaps the disk's work.
+ * A wait without a start syncs itself. No-ops when not durable. */
+void publisher_claim_sync_start(struct publisher *p);
+int publisher_claim_sync_wait(struct publisher *p);
+
 /* Publications submitted and not yet reaped. */
 size_t publisher_in_flight(const struct publisher *p);
 

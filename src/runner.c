@@ -310,8 +310,10 @@ static void take_incoming(struct runner *r, const char *name)
 {
 	/* A file of this name whose result is on its way is still in active/. */
 	publisher_settle(r->publisher, NULL, name);
-	if (spool_claim(&r->spool, name) == 0)
+	if (spool_claim(&r->spool, name) == 0) {
+		publisher_claim_sync_start(r->publisher);
 		run_job(r, name, JOB_NEW);
+	}
 	else if (errno != ENOENT)
 		log_warn("%s: cannot claim it from incoming/", name);
 }

@@ -205,6 +205,23 @@ static void test_placed_is_whole_and_task_kept(void **state)
 	assert_true(st.task_in_active);
 }
 
+static void test_claim_sync(void **state)
+{
+	struct fixture *f = *state;
+	f->s.durable = true;
+	struct publisher *p = publisher_new(&f->s, never_stop, NULL);
+	/* Without a start, the wait syncs itself; with one (or several: a
+	 * rejected task never waits), it returns the thread's outcome. */
+	assert_int_equal(publisher_claim_sync_wait(p), 0);
+	publisher_claim_sync_start(p);
+	assert_int_equal(publisher_claim_sync_wait(p), 0);
+	publisher_claim_sync_start(p);
+	publisher_claim_sync_start(p);
+	assert_int_equal(publisher_claim_sync_wait(p), 0);
+	assert_int_equal(publisher_claim_sync_wait(p), 0);
+	publisher_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +231,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejected_and_cancel_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_written_not_durable_is_invisible, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_placed_is_whole_and_task_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_sync, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
