@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
+	c->slots = 1;
 }
 
 void config_clear(struct config *c)
@@ -40,6 +41,9 @@ void config_clear(struct config *c)
 	free(c->results_dir);
 	free(c->allowed_owners);
 	free(c->usage_limit_pattern);
+	for (size_t i = 0; i < c->nconcurrency; i++)
+		free(c->concurrency[i].key);
+	free(c->concurrency);
 	memset(c, 0, sizeof *c);
 }
 
@@ -144,6 +148,7 @@ static const struct key_spec keys[] = {
 	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
 	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
 	KEY("log:level", K_LEVEL, log_level, 0, 0),
+	KEY("runner:slots", K_COUNT, slots, 1, 1024),
 	LIMIT("memory_mb", memory_mb),
 	LIMIT("cpu_seconds", cpu_seconds),
 	LIMIT("open_files", open_files),
@@ -252,6 +257,28 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 	return 0;
 }
 
+/* [concurrency] KEY = N: at most N tasks with limit_key KEY run at once. */
+static int apply_concurrency(struct config *c, const char *path, const char *key,
+			     const char *val, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (!task_id_valid(key, strlen(key)))
+		return set_error(err, errlen, "%s: [concurrency] %s: not a valid limit_key (1 to 128 "
+				 "of A-Z a-z 0-9 . _ -, not starting with '.')", path, key);
+	if (parse_uint(false, val, &n) < 0 || n < 1 || n > 1024)
+		return set_error(err, errlen, "%s: [concurrency] %s: expected a whole number from 1 "
+				 "to 1024, got \"%s\"", path, key, val);
+	struct config_cap *grown = realloc(c->concurrency,
+					   (c->nconcurrency + 1) * sizeof *grown);
+	if (!grown)
+		return set_error(err, errlen, "%s: out of memory", path);
+	c->concurrency = grown;
+	if (!(grown[c->nconcurrency].key = strdup(key)))
+		return set_error(err, errlen, "%s: out of memory", path);
+	grown[c->nconcurrency++].cap = (unsigned)n;
+	return 0;
+}
+
 static int apply_entry(struct config *c, const char *path, const char *name,
 		       const char *val, char *err, size_t errlen)
 {
@@ -259,7 +286,7 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (!colon) {
 		/* A section header. */
 		static const char *const sections[] = { "spool", "task", "output", "log", "limits",
-						       "retry" };
+						       "retry", "runner", "concurrency" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;
@@ -268,6 +295,8 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (colon == name)
 		return set_error(err, errlen, "%s: %s: key outside of any section", path,
 				 colon + 1);
+	if (!strncmp(name, "concurrency:", 12))
+		return apply_concurrency(c, path, colon + 1, val ? val : "", err, errlen);
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		if (strcmp(name, keys[i].name) == 0)
 			return apply_key(c, path, &keys[i], val ? val : "", err, errlen);

@@ -32,6 +32,12 @@ struct config {
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */
+	unsigned slots;      /* [runner] slots: tasks running at once (1-1024) */
+	struct config_cap {  /* [concurrency] KEY = N: per limit_key caps */
+		char *key;   /* as iniparser gives it: lowercased; matched ignoring case */
+		unsigned cap;
+	} *concurrency;
+	size_t nconcurrency;
 };
 
 /* Built-in defaults: spool "spool" in the current directory, 1 hour timeout,

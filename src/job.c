@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,26 +13,11 @@
 #include "log.h"
 #include "result.h"
 #include "retry.h"
-#include "run.h"
 #include "timeutil.h"
 
-/* What a claimed file is known as while it is handled. */
-struct claimed {
-	const char *name;       /* in active/ */
-	char stamp[96];         /* inode, mtime and size: this file, not another of the same name */
-	enum job_origin origin;
-	struct identity user;   /* with run_as_owner: who it runs as */
-	bool as_user;
-	json_t *state;          /* attempt, interrupted, retries_used, attempts[] */
-	bool cancel_done;       /* cancel/<id> is spent once the result is durable */
-};
-
-/* Passed to run_task's callbacks while the task runs. */
-struct running {
-	const struct job_env *env;
-	const char *id;
-	bool cancelled;
-};
+/* Back-off of a failing publication or move: 100 ms doubling to 30 s. */
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 30000
 
 static void format_stamp(const struct stat *st, char *out, size_t len)
 {
@@ -41,43 +25,196 @@ static void format_stamp(const struct stat *st, char *out, size_t len)
 		 st->st_mtim.tv_nsec, (intmax_t)st->st_size);
 }
 
-static int state_int(const json_t *state, const char *key)
+/* The identity of the task file, for telling a reappearing file (the
+ * very same inode, linked back) from a new one: its inode and its birth
+ * time, which no producer can set (cp -p, tar and rsync -t preserve the
+ * mtime, and a file system may hand a freed inode to the next file). ""
+ * where the file system keeps no birth time: then no file is ever taken
+ * for another. */
+static void format_identity(int dirfd, const char *name, char *out, size_t len)
 {
-	return (int)json_integer_value(json_object_get(state, key));
+	struct statx sx;
+	out[0] = '\0';
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &sx) == 0 &&
+	    (sx.stx_mask & STATX_BTIME))
+		snprintf(out, len, "%ju:b%jd.%09u", (uintmax_t)sx.stx_ino,
+			 (intmax_t)sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
 }
 
-static void state_set_int(json_t *state, const char *key, int64_t v)
+void job_init(struct job *j, const char *name, enum job_origin origin)
 {
-	json_object_set_new(state, key, json_integer(v));
+	memset(j, 0, sizeof *j);
+	snprintf(j->name, sizeof j->name, "%s", name);
+	j->origin = origin;
+	j->phase = JOB_BEGIN;
+	j->publish_first = 1;
+	j->rep.end = JOB_LEFT;
+	task_state_init(&j->st);
 }
 
-static json_t *state_attempts(json_t *state)
+void job_clear(struct job *j)
 {
-	json_t *a = json_object_get(state, "attempts");
-	if (!json_is_array(a)) {
-		a = json_array();
-		json_object_set_new(state, "attempts", a);
+	if (j->handle) {
+		struct run_outcome o;
+		j->ex->finish(j->handle, &o);
+		run_outcome_clear(&o);
+		j->handle = NULL;
 	}
-	return a;
+	json_decref(j->result);
+	j->result = NULL;
+	task_state_clear(&j->st);
+	if (j->as_user)
+		identity_clear(&j->user);
+	j->as_user = false;
+	task_clear(&j->t);
 }
 
-/* Hands the result of a task that ends now to the publisher: the task file
- * leaves active/ once the result is durable (publisher.h). */
-static void finish(const struct job_env *env, const struct claimed *c, const char *id,
-		   json_t *result, struct job_report *rep)
+bool job_running(const struct job *j)
+{
+	return j->phase == JOB_RUNNING;
+}
+
+static int next_delay(const struct job *j)
+{
+	int d = j->retry_delay_ms ? j->retry_delay_ms * 2 : RETRY_FIRST_MS;
+	return d > RETRY_MAX_MS ? RETRY_MAX_MS : d;
+}
+
+static void schedule_retry(struct job *j, int64_t now)
+{
+	j->retry_delay_ms = j->retry_delay_ms ? j->retry_delay_ms * 2 : RETRY_FIRST_MS;
+	if (j->retry_delay_ms > RETRY_MAX_MS)
+		j->retry_delay_ms = RETRY_MAX_MS;
+	j->retry_at_ns = now + (int64_t)j->retry_delay_ms * NS_PER_MS;
+}
+
+/* Lets the task file go once its completion is recorded: into rejected/
+ * for a refused file, else removed. A file already gone is let go. */
+static int let_go(const struct job_env *env, struct job *j)
+{
+	int rc = j->rejected ? spool_keep_rejected(env->spool, j->name, j->kept, sizeof j->kept)
+			     : spool_finish(env->spool, j->name);
+	if (rc < 0 && errno == ENOENT)
+		rc = 0;
+	if (rc < 0)
+		log_warn("%s: cannot %s", j->name,
+			 j->rejected ? "move it to rejected/" : "remove it from active/");
+	return rc;
+}
+
+/* PUBLISHING, one try of the step it is at: record the completion
+ * durably, let the task file go, make the result visible. A failing step
+ * is tried again with back-off; what was done is never undone. */
+static void try_publish(const struct job_env *env, struct job *j, int64_t now)
+{
+	char published[200];
+	if (j->pub_step == PUB_RECORD) {
+		if (spool_record_done(env->spool, j->name, j->result, j->rec, sizeof j->rec) < 0) {
+			log_err("%s: cannot write its result in %s; retrying in %d ms", j->rep.id,
+				env->spool->results_path, next_delay(j));
+			schedule_retry(j, now);
+			return;
+		}
+		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
+		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
+		json_decref(j->result);
+		j->result = NULL;
+		j->pub_step = PUB_LET_GO;
+		j->retry_delay_ms = 0;
+	}
+	if (j->pub_step == PUB_LET_GO) {
+		if (let_go(env, j) < 0) {
+			schedule_retry(j, now);
+			return;
+		}
+		j->pub_step = PUB_RENAME;
+		j->retry_delay_ms = 0;
+	}
+	if (spool_publish_done(env->spool, j->rec, j->rep.id, j->publish_first, published,
+			       sizeof published) < 0) {
+		log_err("%s: cannot publish the result in %s; retrying in %d ms", j->rep.id,
+			env->spool->results_path, next_delay(j));
+		schedule_retry(j, now);
+		return;
+	}
+	if (j->cancel_spent)
+		spool_cancel_done(env->spool, j->rep.id);
+	log_info("%s: %s -> %s", j->rep.id, j->status, published);
+	j->rep.end = JOB_PUBLISHED;
+	j->phase = JOB_OVER;
+}
+
+/* Durable: writes the result and hands the waiting for the disk to the
+ * publisher's thread; false when it must be published here instead. */
+static bool hand_over(const struct job_env *env, struct job *j)
+{
+	struct publication *q = &j->pub;
+	if (!env->publisher || !env->spool->durable ||
+	    spool_record_write(env->spool, j->name, j->result, &q->rec) < 0)
+		return false;
+	snprintf(q->task_name, sizeof q->task_name, "%s", j->name);
+	snprintf(q->id, sizeof q->id, "%s", j->rep.id);
+	q->first = j->publish_first;
+	q->rejected = j->rejected;
+	snprintf(q->kept, sizeof q->kept, "%s", j->kept);
+	q->cancel_spent = j->cancel_spent;
+	q->owner = j;
+	if (publisher_submit(env->publisher, q) < 0) {
+		spool_record_discard(env->spool, &q->rec);
+		return false;
+	}
+	j->pub_pending = true;
+	return true;
+}
+
+/* Submits result for publication; the task file is let go when it completes. */
+static void submit(const struct job_env *env, struct job *j, json_t *result, int64_t now)
 {
 	if (!result) {
-		log_errx("%s: cannot build the result (out of memory); it stays in active/", id);
-		rep->end = JOB_LEFT;
+		log_errx("%s: cannot build the result (out of memory); it stays in active/", j->rep.id);
+		j->rep.end = JOB_LEFT;
+		j->phase = JOB_OVER;
 		return;
 	}
-	bool succeeded = !strcmp(result_status(result), "succeeded");
-	if (publisher_submit(env->publisher, id, c->name, PUB_FINISH, c->cancel_done, result) < 0) {
-		rep->end = JOB_LEFT;
+	j->result = result;
+	j->phase = JOB_PUBLISHING;
+	j->pub_step = PUB_RECORD;
+	j->retry_delay_ms = 0;
+	if (!hand_over(env, j))
+		try_publish(env, j, now);
+}
+
+/* The thread's outcome: done, or the step to go on from here (the record
+ * is durable from PUB_LET_GO on: the result document is no longer needed). */
+static void publication_returned(const struct job_env *env, struct job *j, int64_t now)
+{
+	const struct publication *q = &j->pub;
+	if (q->reached >= PUBSTEP_LET_GO) {
+		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
+		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
+		json_decref(j->result);
+		j->result = NULL;
+		snprintf(j->rec, sizeof j->rec, "%s", q->rec.rec);
+		snprintf(j->kept, sizeof j->kept, "%s", q->kept);
+	}
+	if (q->reached == PUBSTEP_DONE) {
+		log_info("%s: %s -> %s", j->rep.id, j->status, q->published);
+		j->rep.end = JOB_PUBLISHED;
+		j->phase = JOB_OVER;
 		return;
 	}
-	rep->end = JOB_PUBLISHED;
-	rep->succeeded = succeeded;
+	j->pub_step = q->reached == PUBSTEP_RECORD ? PUB_RECORD
+		    : q->reached == PUBSTEP_LET_GO ? PUB_LET_GO : PUB_RENAME;
+	errno = q->err;
+	log_err("%s: cannot publish the result in %s; retrying in %d ms", j->rep.id,
+		env->spool->results_path, next_delay(j));
+	schedule_retry(j, now);
+}
+
+void job_published(struct job *j)
+{
+	j->pub_pending = false;
+	j->retry_at_ns = 0; /* step at once */
 }
 
 /* The id a refused file's result is filed under: its own when it has a
@@ -91,22 +228,19 @@ static void rejection_id(json_t *doc, const char *name, char id[TASK_ID_MAX + 1]
 		task_id_from_filename(name, id);
 }
 
-static void reject(const struct job_env *env, const struct claimed *c, const char *id,
-		   const struct task_error *e, json_t *doc, struct job_report *rep)
+static void reject(const struct job_env *env, struct job *j, const struct task_error *e)
 {
-	char kept[320], kept_path[4096];
-	spool_rejected_name(env->spool, c->name, kept, sizeof kept);
-	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, kept);
-	struct result_context ctx = { .task_file = c->name, .task_file_stamp = c->stamp,
+	char kept_path[4096];
+	spool_rejected_name(env->spool, j->name, j->kept, sizeof j->kept);
+	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, j->kept);
+	struct result_context ctx = { .task_file = j->name, .task_file_stamp = j->stamp,
+				      .task_file_identity = j->identity[0] ? j->identity : NULL,
 				      .attempt = 0 }; /* it never ran */
-	json_t *result = result_rejected(id, e, doc, &ctx, kept_path);
-	rep->end = JOB_LEFT;
-	/* On failure it stays in active/; handled again at the next start. */
-	if (!result || publisher_submit(env->publisher, id, c->name, PUB_REJECTED, false,
-					result) < 0)
-		return;
-	rep->end = JOB_PUBLISHED;
-	log_warnx("%s: rejected (%s): %s", c->name, e->code, e->message);
+	j->rejected = true;
+	log_warnx("%s: rejected (%s): %s", j->name, e->code, e->message);
+	snprintf(j->status, sizeof j->status, "rejected");
+	submit(env, j, result_rejected(j->rep.id, e, j->t.json, &ctx, kept_path),
+	       time_monotonic_ns());
 }
 
 /* Whether a result for this very file (same stamp) is already published:
@@ -129,8 +263,8 @@ static bool already_published(const struct job_env *env, const char *id, const c
 			return false; /* results of one id are numbered without gaps */
 		json_t *doc = json_loadb(buf, len, JSON_ALLOW_NUL, NULL);
 		free(buf);
-		const char *s = json_string_value(json_object_get(doc, "task_file_stamp"));
-		bool same = s && strcmp(s, stamp) == 0;
+		const char *s = json_string_value(json_object_get(doc, "task_file_identity"));
+		bool same = s && stamp[0] && strcmp(s, stamp) == 0;
 		*was_rejected = same && !strcmp(result_status(doc), "rejected");
 		json_decref(doc);
 		if (same)
@@ -140,154 +274,189 @@ static bool already_published(const struct job_env *env, const char *id, const c
 }
 
 /* Reads and validates active/NAME; false with e filled when it is refused.
- * id gets the task's id, or the one its rejection is filed under. */
-static bool load_claimed(const struct job_env *env, struct claimed *c, struct task *t,
-			 struct task_error *e, char id[TASK_ID_MAX + 1])
+ * rep.id gets the task's id, or the one its rejection is filed under. */
+static bool load_claimed(const struct job_env *env, struct job *j, struct task_error *e)
 {
 	char *buf = NULL, why[400];
 	size_t len = 0;
 	struct stat st;
 	bool ok = false;
-	if (spool_read_task(env->spool->active_fd, c->name, env->cfg->max_task_bytes, true, &buf,
+	if (spool_read_task(env->spool->active_fd, j->name, env->cfg->max_task_bytes, true, &buf,
 			    &len, &st, e->message, sizeof e->message) < 0) {
 		snprintf(e->code, sizeof e->code, "invalid_file");
-		if (fstatat(env->spool->active_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(env->spool->active_fd, j->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			memset(&st, 0, sizeof st);
-	} else if (owner_check(env->owners, st.st_uid, &c->user, &c->as_user, why, sizeof why) < 0) {
+	} else if (owner_check(env->owners, st.st_uid, &j->user, &j->as_user, why, sizeof why) < 0) {
 		snprintf(e->code, sizeof e->code, "invalid_owner");
-		snprintf(e->message, sizeof e->message, "%s: %s", c->name, why);
+		size_t n = strlen(j->name);
+		snprintf(e->message, sizeof e->message, "%s: %.*s", j->name,
+			 (int)(sizeof e->message - 3 - (n < 255 ? n : 255)), why);
 	} else
-		ok = task_parse(buf, len, c->name, &env->cfg->task, t, e) == 0;
+		ok = task_parse(buf, len, j->name, &env->cfg->task, &j->t, e) == 0;
 	free(buf);
-	format_stamp(&st, c->stamp, sizeof c->stamp);
+	format_stamp(&st, j->stamp, sizeof j->stamp);
+	format_identity(env->spool->active_fd, j->name, j->identity, sizeof j->identity);
 	if (ok)
-		memcpy(id, t->id, TASK_ID_MAX + 1);
+		memcpy(j->rep.id, j->t.id, TASK_ID_MAX + 1);
 	else
-		rejection_id(t->json, c->name, id);
+		rejection_id(j->t.json, j->name, j->rep.id);
+	j->parsed = ok;
 	return ok;
 }
 
-static struct result_context context_of(const struct claimed *c)
+static struct result_context context_of(const struct job *j)
 {
 	return (struct result_context){
-		.task_file = c->name, .task_file_stamp = c->stamp,
-		.recovered = state_int(c->state, "interrupted") > 0,
-		.attempt = state_int(c->state, "attempt"),
-		.attempts = json_object_get(c->state, "attempts"),
+		.task_file = j->name, .task_file_stamp = j->stamp,
+		.task_file_identity = j->identity[0] ? j->identity : NULL,
+		.recovered = j->st.interrupted > 0,
+		.attempt = j->st.attempt,
+		.attempts = j->st.attempts,
 	};
 }
 
 /* Publishes a task that does not run: cancelled before its turn, or
  * interrupted too often. */
-static void end_unrun(const struct job_env *env, const struct claimed *c, const struct task *t,
-		      const char *status, const char *message, struct job_report *rep)
+static void end_unrun(const struct job_env *env, struct job *j, const char *status,
+		      const char *message)
 {
 	struct task_error e = { 0 };
 	snprintf(e.code, sizeof e.code, "%s", status);
-	snprintf(e.message, sizeof e.message, "%s: %s", c->name, message);
-	struct result_context ctx = context_of(c);
-	finish(env, c, t->id, result_not_run(status, t->id, &e, t->json, &ctx), rep);
+	snprintf(e.message, sizeof e.message, "%s: %s", j->name, message);
+	struct result_context ctx = context_of(j);
+	submit(env, j, result_not_run(status, j->t.id, &e, j->t.json, &ctx), time_monotonic_ns());
 }
 
-static bool running_on_signal(void *ctx, int sig)
+static int job_open_log(void *ctx, const char *stream)
 {
-	struct running *rn = ctx;
-	return rn->env->on_signal(rn->env->ctx, sig);
+	struct job *j = ctx;
+	return spool_open_log(j->log_spool, j->t.id, stream);
 }
 
-static int running_open_log(void *ctx, const char *stream)
+/* Counts the attempt about to start, so that a crash during it is counted
+ * too; false when the task was interrupted max_attempts times and has been
+ * submitted as such instead. */
+static bool count_attempt(const struct job_env *env, struct job *j)
 {
-	struct running *rn = ctx;
-	return spool_open_log(rn->env->spool, rn->id, stream);
-}
-
-/* The runner's inotify fd woke: a cancel request for this very task kills it. */
-static bool running_on_extra(void *ctx)
-{
-	struct running *rn = ctx;
-	bool stop = rn->env->on_extra(rn->env->ctx);
-	if (spool_cancel_requested(rn->env->spool, rn->id))
-		rn->cancelled = true;
-	return stop || rn->cancelled;
-}
-
-/* Counts the attempt about to start, durably, so that a crash of the
- * machine during it is counted too; false when the task was interrupted
- * max_attempts times and has been published as such instead. */
-static bool start_attempt(const struct job_env *env, struct claimed *c, const struct task *t,
-			  struct job_report *rep)
-{
-	json_t *st = c->state;
-	if (c->origin == JOB_RECOVERED) {
+	struct task_state *st = &j->st;
+	if (j->origin == JOB_RECOVERED) {
 		/* A first run leaves no state: its absence means attempt 1. */
-		int last = state_int(st, "attempt") ? state_int(st, "attempt") : 1;
-		state_set_int(st, "attempt", last);
-		state_set_int(st, "interrupted", state_int(st, "interrupted") + 1);
-		json_array_append_new(state_attempts(st), json_pack("{s:i, s:s, s:s}",
+		int last = st->attempt ? st->attempt : 1;
+		st->attempt = last;
+		st->interrupted++;
+		json_array_append_new(task_state_attempts(st), json_pack("{s:i, s:s, s:s}",
 			"attempt", last, "status", "interrupted",
 			"retry_reason", "the runner or the machine stopped during this attempt"));
-		if (state_int(st, "interrupted") >= (int)env->cfg->max_attempts) {
+		if (st->interrupted >= (int)env->cfg->max_attempts) {
 			char why[200];
 			snprintf(why, sizeof why, "interrupted %d times (max_attempts = %u): the "
 				 "runner stopped during every attempt, so it is not run again",
-				 state_int(st, "interrupted"), env->cfg->max_attempts);
-			end_unrun(env, c, t, "interrupted", why, rep);
-			log_warnx("%s: interrupted too often; not run again", t->id);
+				 st->interrupted, env->cfg->max_attempts);
+			log_warnx("%s: interrupted too often; not run again", j->t.id);
+			end_unrun(env, j, "interrupted", why);
 			return false;
 		}
 	}
-	int attempt = state_int(st, "attempt") + 1;
-	state_set_int(st, "attempt", attempt);
-	int rc = attempt > 1 ? spool_save_state(env->spool, env->spool->active_fd, c->name, st)
-			     : publisher_claim_sync_wait(env->publisher);
+	st->attempt++;
+	/* A later attempt must be counted before it starts, durably; a first
+	 * one is counted by its claim (no state means attempt 1). */
+	int rc = st->attempt > 1 ? task_state_save(env->spool, env->spool->active_fd, j->name, st, true)
+		 : env->publisher ? publisher_claim_sync_wait(env->publisher, j->claim_ticket)
+				  : spool_sync_active(env->spool);
 	if (rc < 0)
-		log_warn("%s: cannot record attempt %d durably", t->id, attempt);
+		log_warn("%s: cannot record attempt %d durably", j->t.id, st->attempt);
 	return true;
 }
 
-/* Moves the task to deferred/ until not_before_ms, its history with it. */
-static void defer(const struct job_env *env, struct claimed *c, const struct task *t,
-		  int64_t not_before_ms, bool usage_limit, struct job_report *rep)
+/* MOVING (defer): one try at moving the task to deferred/, its history with it. */
+struct defer_save {
+	const struct job_env *env;
+	struct job *j;
+};
+
+static int save_deferred_state(void *ctx, const char *deferred_name)
 {
-	json_object_set_new(c->state, "not_before_ms", json_integer(not_before_ms));
-	json_object_set_new(c->state, "id", json_string(t->id));
-	json_object_set_new(c->state, "usage_limit", json_boolean(usage_limit));
-	json_object_set_new(c->state, "limit_key", t->limit_key ? json_string(t->limit_key)
-								 : json_null());
-	if (spool_defer(env->spool, c->name, c->state, rep->deferred_name,
-			sizeof rep->deferred_name) < 0) {
-		log_warn("%s: cannot move it to deferred/; it stays in active/", t->id);
-		rep->end = JOB_LEFT;
-		return;
-	}
-	rep->end = JOB_DEFERRED;
-	rep->not_before_ms = not_before_ms;
-	if (usage_limit && t->limit_key)
-		snprintf(rep->limit_key, sizeof rep->limit_key, "%s", t->limit_key);
-	char when[32];
-	time_format_rfc3339(not_before_ms, when, sizeof when);
-	log_info("%s: deferred until %s", t->id, when);
+	struct defer_save *d = ctx;
+	return task_state_save(d->env->spool, d->env->spool->deferred_fd, deferred_name, &d->j->st,
+			       true);
 }
 
-/* Puts a task interrupted by the stop back: into incoming/ when it has no
- * history, else into deferred/ (due at once) so its attempts are kept. */
-static void requeue(const struct job_env *env, struct claimed *c, const struct task *t,
-		    struct job_report *rep)
+static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 {
-	state_set_int(c->state, "attempt", state_int(c->state, "attempt") - 1);
-	if (state_int(c->state, "attempt") > 0 || json_array_size(state_attempts(c->state))) {
-		defer(env, c, t, time_realtime_ms(), false, rep);
-		if (rep->end == JOB_DEFERRED)
-			rep->end = JOB_REQUEUED;
+	struct task_state *st = &j->st;
+	st->not_before_ms = j->defer_until_ms;
+	snprintf(st->id, sizeof st->id, "%s", j->t.id);
+	st->usage_limit = j->defer_usage_limit;
+	snprintf(st->limit_key, sizeof st->limit_key, "%s", j->t.limit_key ? j->t.limit_key : "");
+	st->pid = 0;
+	struct defer_save ds = { env, j };
+	if (spool_defer(env->spool, j->name, save_deferred_state, &ds, j->rep.deferred_name,
+			sizeof j->rep.deferred_name) < 0) {
+		log_warn("%s: cannot move it to deferred/; it stays in active/ and is tried again",
+			 j->t.id);
+		schedule_retry(j, now);
 		return;
 	}
-	rep->end = JOB_LEFT;
-	if (spool_requeue(env->spool, c->name) < 0)
-		log_warn("%s: cannot put it back in incoming/; it stays in active/", c->name);
-	else {
-		rep->end = JOB_REQUEUED;
-		log_info("%s: interrupted by the stop; put back in incoming/", t->id);
+	j->rep.end = j->requeueing ? JOB_REQUEUED : JOB_DEFERRED;
+	j->rep.not_before_ms = j->defer_until_ms;
+	if (j->defer_usage_limit && j->t.limit_key)
+		snprintf(j->rep.limit_key, sizeof j->rep.limit_key, "%s", j->t.limit_key);
+	j->phase = JOB_OVER;
+	char when[32];
+	time_format_rfc3339(j->defer_until_ms, when, sizeof when);
+	if (j->requeueing)
+		log_info("%s: interrupted by the stop; put back in deferred/ (due at once), "
+			 "its history kept", j->t.id);
+	else
+		log_info("%s: deferred until %s", j->t.id, when);
+}
+
+static void defer(const struct job_env *env, struct job *j, int64_t until_ms, bool usage_limit)
+{
+	j->phase = JOB_MOVING;
+	j->move = MOVE_DEFER;
+	j->defer_until_ms = until_ms;
+	j->defer_usage_limit = usage_limit;
+	j->retry_delay_ms = 0;
+	try_defer(env, j, time_monotonic_ns());
+}
+
+/* MOVING (requeue): a task interrupted by the stop goes back into
+ * incoming/ when it has no history, else into deferred/ (due at once) so
+ * its attempts are kept. incoming/ may hold a new file of the same name by
+ * now: it is never replaced, the task goes to deferred/ instead. */
+static void try_requeue(const struct job_env *env, struct job *j, int64_t now)
+{
+	if (spool_requeue(env->spool, j->name) == 0) {
+		j->rep.end = JOB_REQUEUED;
+		j->phase = JOB_OVER;
+		log_info("%s: interrupted by the stop; put back in incoming/", j->t.id);
+		return;
 	}
+	if (errno == EEXIST) {
+		log_info("%s: incoming/%s is taken by another file; putting it in deferred/ instead",
+			 j->t.id, j->name);
+		defer(env, j, time_realtime_ms(), false);
+		return;
+	}
+	log_warn("%s: cannot put it back in incoming/; it stays in active/ and is tried again",
+		 j->name);
+	schedule_retry(j, now);
+}
+
+static void requeue(const struct job_env *env, struct job *j)
+{
+	j->requeueing = true;
+	j->st.attempt--;
+	if (j->st.attempt > 0 || json_array_size(task_state_attempts(&j->st))) {
+		defer(env, j, time_realtime_ms(), false);
+		return;
+	}
+	spool_remove_state(env->spool, env->spool->active_fd, j->name);
+	j->phase = JOB_MOVING;
+	j->move = MOVE_REQUEUE;
+	j->retry_delay_ms = 0;
+	try_requeue(env, j, time_monotonic_ns());
 }
 
 /* Renders a capture for pattern matching (raw bytes, head and tail). */
@@ -299,145 +468,247 @@ static char *rendered(const struct run_stream *s, size_t *len)
 	return text;
 }
 
-/* After a run: publish its result, or defer it for a retry. */
-static void conclude(const struct job_env *env, struct claimed *c, const struct task *t,
-		     struct run_outcome *o, bool cancelled, const char *out_log,
-		     const char *err_log, struct job_report *rep)
+/* After a run: submit its result, or defer it for a retry. */
+static void conclude(const struct job_env *env, struct job *j, struct run_outcome *o,
+		     bool cancelled)
 {
+	const struct task *t = &j->t;
 	struct retry_decision d = { .action = RETRY_NONE };
 	if (!cancelled) {
 		size_t olen, elen;
 		char *out = rendered(&o->out, &olen), *err = rendered(&o->err, &elen);
 		double jitter = (double)rand_r(env->jitter_seed) / ((double)RAND_MAX + 1.0);
 		retry_decide(t, o, out ? out : "", olen, err ? err : "", elen,
-			     (unsigned)state_int(c->state, "retries_used"), env->usage_limit,
-			     time_realtime_ms(), jitter, &d);
+			     (unsigned)j->st.retries_used, env->usage_limit, time_realtime_ms(),
+			     jitter, &d);
 		free(out);
 		free(err);
 	}
-	json_t *record = result_attempt_record(state_int(c->state, "attempt"), o, cancelled);
+	json_t *record = result_attempt_record(j->st.attempt, o, cancelled);
 	if (d.action != RETRY_NONE) {
 		char when[32];
 		time_format_rfc3339(d.not_before_ms, when, sizeof when);
 		json_object_set_new(record, "retry_reason", json_string(d.reason));
 		json_object_set_new(record, "retry_at", json_string(when));
 	}
-	json_array_append_new(state_attempts(c->state), record);
+	json_array_append_new(task_state_attempts(&j->st), record);
 	if (d.action == RETRY_BACKOFF)
-		state_set_int(c->state, "retries_used", state_int(c->state, "retries_used") + 1);
+		j->st.retries_used++;
 	if (d.action != RETRY_NONE) {
-		log_info("%s: attempt %d %s; %s", t->id, state_int(c->state, "attempt"),
+		log_info("%s: attempt %d %s; %s", t->id, j->st.attempt,
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);
-		defer(env, c, t, d.not_before_ms, d.action == RETRY_USAGE_LIMIT, rep);
+		defer(env, j, d.not_before_ms, d.action == RETRY_USAGE_LIMIT);
 		return;
 	}
-	struct result_context ctx = context_of(c);
-	ctx.cancelled = cancelled;
-	ctx.stdout_log = out_log;
-	ctx.stderr_log = err_log;
-	finish(env, c, t->id, result_from_run(t, o, &ctx), rep);
-}
-
-static void run_claimed(const struct job_env *env, struct claimed *c, const struct task *t,
-			struct job_report *rep)
-{
-	struct running rn = { env, t->id, false };
-	struct run_options opt = {
-		.max_output = env->cfg->max_output, .max_log = env->cfg->max_log,
-		.open_log = running_open_log, .sync_logs = env->spool->durable,
-		.signal_fd = env->signal_fd, .on_signal = running_on_signal,
-		.extra_fd = env->extra_fd, .on_extra = running_on_extra, .ctx = &rn,
-		.as_user = c->as_user ? &c->user : NULL,
-	};
-	struct run_outcome o;
-	spool_remove_logs(env->spool, t->id);
-	log_debug("%s: starting %s", t->id, t->argv[0]);
-	if (run_task(t, &opt, &o) < 0)
-		log_err("%s: the runner failed while running it; the task was killed", t->id);
 	char out_path[4096], err_path[4096];
 	snprintf(out_path, sizeof out_path, "%s/%s.stdout", env->spool->logs_path, t->id);
 	snprintf(err_path, sizeof err_path, "%s/%s.stderr", env->spool->logs_path, t->id);
-	/* Done either way, killed or finished first: the request is spent
-	 * once the result is published. */
-	c->cancel_done = rn.cancelled;
-	if (o.status == RUN_ABORTED && !rn.cancelled)
-		requeue(env, c, t, rep);
-	else
-		conclude(env, c, t, &o, rn.cancelled && o.status == RUN_ABORTED,
-			 o.out.log_created ? out_path : NULL, o.err.log_created ? err_path : NULL, rep);
-	run_outcome_clear(&o);
+	struct result_context ctx = context_of(j);
+	ctx.cancelled = cancelled;
+	ctx.stdout_log = o->out.log_created ? out_path : NULL;
+	ctx.stderr_log = o->err.log_created ? err_path : NULL;
+	/* Done either way, killed or finished first: the request is spent. */
+	j->cancel_spent = j->cancelled;
+	submit(env, j, result_from_run(t, o, &ctx), time_monotonic_ns());
+}
+
+/* Starts the counted attempt on the executor and records who runs it. */
+static void start_run(const struct job_env *env, struct job *j)
+{
+	j->log_spool = env->spool;
+	j->opt = (struct run_options){
+		.max_output = env->cfg->max_output, .max_log = env->cfg->max_log,
+		.open_log = job_open_log, .sync_logs = env->spool->durable,
+		.as_user = j->as_user ? &j->user : NULL, .ctx = j,
+	};
+	spool_remove_logs(env->spool, j->t.id);
+	log_debug("%s: starting %s", j->t.id, j->t.argv[0]);
+	j->ex = env->executor;
+	j->handle = j->ex->start(&j->t, &j->opt);
+	if (!j->handle) {
+		log_errx("%s: out of memory starting it; it stays in active/", j->t.id);
+		j->phase = JOB_OVER;
+		return;
+	}
+	j->phase = JOB_RUNNING;
+	/* For status: who runs it, since when. Not durable: a lost copy only
+	 * loses this, and an older attempt count is saved already. */
+	j->st.pid = (int)j->ex->pid(j->handle);
+	j->st.started_ms = time_realtime_ms();
+	snprintf(j->st.executor, sizeof j->st.executor, "%s", j->ex->name);
+	if (j->st.pid)
+		task_state_save(env->spool, env->spool->active_fd, j->name, &j->st, false);
 }
 
 /* True when this very file's result is already published (same stamp): the
  * bookkeeping the runner did not finish before it stopped is done now. */
-static bool finish_if_published(const struct job_env *env, const struct claimed *c,
-				const char *id, struct job_report *rep)
+static bool finish_if_published(const struct job_env *env, struct job *j)
 {
 	bool was_rejected = false;
-	if (!spool_result_exists(env->spool, id) ||
-	    !already_published(env, id, c->stamp, &was_rejected))
+	if (!spool_result_exists(env->spool, j->rep.id) ||
+	    !already_published(env, j->rep.id, j->identity, &was_rejected))
 		return false;
-	char kept[320];
-	log_info("%s: result already published; finishing its bookkeeping", c->name);
-	if (was_rejected ? spool_keep_rejected(env->spool, c->name, kept, sizeof kept)
-			 : spool_finish(env->spool, c->name))
-		log_warn("%s: cannot clear it from active/", c->name);
-	rep->end = JOB_PUBLISHED;
+	log_info("%s: result already published; finishing its bookkeeping", j->name);
+	if (was_rejected ? spool_keep_rejected(env->spool, j->name, j->kept, sizeof j->kept)
+			 : spool_finish(env->spool, j->name))
+		log_warn("%s: cannot clear it from active/", j->name);
+	j->rep.end = JOB_PUBLISHED;
+	j->phase = JOB_OVER;
 	return true;
 }
 
-static void duplicate_error(const struct job_env *env, const struct claimed *c, const char *id,
-			    struct task_error *e)
+static void duplicate_error(const struct job_env *env, const struct job *j, struct task_error *e)
 {
 	snprintf(e->code, sizeof e->code, "duplicate_id");
 	snprintf(e->field, sizeof e->field, "id");
 	snprintf(e->message, sizeof e->message,
 		 "%s: field \"id\": a result for \"%s\" already exists in %s; "
 		 "ids must be unique, so this task was not run",
-		 c->name, id, env->spool->results_path);
+		 j->name, j->rep.id, env->spool->results_path);
 }
 
-void job_handle(const struct job_env *env, const char *name, enum job_origin origin,
-		struct job_report *rep)
+/* A completion record a stop left (spool.h): let its task file go if it
+ * is still there, then publish it. name is the record's. */
+static void begin_completed(const struct job_env *env, struct job *j)
 {
-	struct claimed c = { .name = name, .origin = origin };
-	struct task t = { 0 };
+	snprintf(j->rec, sizeof j->rec, "%s", j->name);
+	json_t *doc = spool_load_done(env->spool, j->rec);
+	const char *file = json_string_value(json_object_get(doc, "task_file"));
+	const char *id = json_string_value(json_object_get(doc, "id"));
+	const char *kept = json_string_value(json_object_get(doc, "rejected_file"));
+	if (!doc || !id || !task_id_valid(id, strlen(id))) {
+		/* Not ours, or torn by a failing disk: nothing to publish. */
+		log_warnx("%s: unreadable completion record; removed", j->rec);
+		spool_drop_done(env->spool, j->rec);
+		json_decref(doc);
+		j->phase = JOB_OVER;
+		j->rep.end = JOB_LEFT;
+		return;
+	}
+	snprintf(j->rep.id, sizeof j->rep.id, "%s", id);
+	snprintf(j->status, sizeof j->status, "%s", result_status(doc));
+	j->rep.succeeded = !strcmp(j->status, "succeeded");
+	j->rejected = !strcmp(j->status, "rejected");
+	if (kept && strrchr(kept, '/'))
+		kept = strrchr(kept, '/') + 1;
+	snprintf(j->kept, sizeof j->kept, "%s", kept ? kept : "");
+	j->name[0] = '\0';
+	if (file && !strchr(file, '/') && strlen(file) < sizeof j->name)
+		snprintf(j->name, sizeof j->name, "%s", file);
+	json_decref(doc);
+	log_info("%s: completed before the last stop; publishing its result", j->rep.id);
+	j->phase = JOB_PUBLISHING;
+	j->pub_step = j->name[0] ? PUB_LET_GO : PUB_RENAME;
+	try_publish(env, j, time_monotonic_ns());
+}
+
+void job_begin(const struct job_env *env, struct job *j)
+{
 	struct task_error e = { 0 };
-	memset(rep, 0, sizeof *rep);
-	rep->end = JOB_LEFT;
-	bool ok = load_claimed(env, &c, &t, &e, rep->id);
-	/* A result of this id still on its way must be in results/ before
-	 * this file is checked against it. */
-	publisher_settle(env->publisher, rep->id, NULL);
-	if (finish_if_published(env, &c, rep->id, rep))
-		goto out;
-	if (ok && spool_result_exists(env->spool, rep->id)) {
-		duplicate_error(env, &c, rep->id, &e);
+	if (j->origin == JOB_COMPLETED) {
+		begin_completed(env, j);
+		return;
+	}
+	bool ok = load_claimed(env, j, &e);
+	if (finish_if_published(env, j))
+		return;
+	if (ok && spool_result_exists(env->spool, j->rep.id)) {
+		duplicate_error(env, j, &e);
 		ok = false;
 	}
 	if (!ok) {
-		reject(env, &c, rep->id, &e, t.json, rep);
-		goto out;
+		reject(env, j, &e);
+		return;
 	}
-	c.state = spool_load_state(env->spool, env->spool->active_fd, name);
-	if (!c.state)
-		c.state = json_object();
-	if (spool_cancel_requested(env->spool, t.id)) {
-		c.cancel_done = true;
-		end_unrun(env, &c, &t, "cancelled", "cancelled through cancel/ before it ran", rep);
-		goto out;
+	task_state_load(env->spool, env->spool->active_fd, j->name, &j->st);
+	if (spool_cancel_requested(env->spool, j->t.id)) {
+		j->cancel_spent = true;
+		end_unrun(env, j, "cancelled", "cancelled through cancel/ before it ran");
+		return;
 	}
-	int64_t until = t.limit_key ? env->key_blocked_until(env->ctx, t.limit_key) : 0;
+	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;
 	if (until > time_realtime_ms()) {
 		/* Another task found this key's usage limit: wait with it. */
-		defer(env, &c, &t, until, true, rep);
-		goto out;
+		defer(env, j, until, true);
+		return;
 	}
-	if (start_attempt(env, &c, &t, rep))
-		run_claimed(env, &c, &t, rep);
-out:
-	json_decref(c.state);
-	if (c.as_user)
-		identity_clear(&c.user);
-	task_clear(&t);
+	if (count_attempt(env, j))
+		start_run(env, j);
+}
+
+static void step_running(const struct job_env *env, struct job *j, int64_t now)
+{
+	int64_t wake = j->ex->advance(j->handle, now);
+	if (wake >= 0) {
+		j->retry_at_ns = wake;
+		return;
+	}
+	struct run_outcome o;
+	j->ex->finish(j->handle, &o);
+	j->handle = NULL;
+	if (o.status == RUN_ABORTED && !j->cancelled)
+		requeue(env, j);
+	else
+		conclude(env, j, &o, j->cancelled && o.status == RUN_ABORTED);
+	run_outcome_clear(&o);
+}
+
+void job_step(const struct job_env *env, struct job *j, int64_t now)
+{
+	switch (j->phase) {
+	case JOB_RUNNING:
+		step_running(env, j, now);
+		break;
+	case JOB_PUBLISHING:
+		if (j->pub_pending)
+			break;
+		if (j->pub.owner) {
+			j->pub.owner = NULL;
+			publication_returned(env, j, now);
+		} else if (now >= j->retry_at_ns)
+			try_publish(env, j, now);
+		break;
+	case JOB_MOVING:
+		if (now < j->retry_at_ns)
+			break;
+		if (j->move == MOVE_DEFER)
+			try_defer(env, j, now);
+		else
+			try_requeue(env, j, now);
+		break;
+	case JOB_BEGIN:
+	case JOB_OVER:
+		break;
+	}
+}
+
+int64_t job_wake(const struct job *j, int64_t now)
+{
+	(void)now;
+	switch (j->phase) {
+	case JOB_PUBLISHING:
+		/* In the publisher's hands: its completion is an event. */
+		return j->pub_pending ? INT64_MAX : j->retry_at_ns;
+	case JOB_RUNNING:
+	case JOB_MOVING:
+		return j->retry_at_ns;
+	default:
+		return INT64_MAX;
+	}
+}
+
+void job_cancel(struct job *j)
+{
+	if (j->phase != JOB_RUNNING || j->cancelled)
+		return;
+	j->cancelled = true;
+	j->ex->abort(j->handle);
+}
+
+void job_stop(struct job *j)
+{
+	if (j->phase != JOB_RUNNING || j->stopping)
+		return;
+	j->stopping = true;
+	j->ex->abort(j->handle);
 }

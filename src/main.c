@@ -37,7 +37,8 @@ static const char usage_text[] =
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
-	"them one at a time with a timeout and full capture of stdout and stderr,\n"
+	"them with a timeout and full capture of stdout and stderr (one at a time,\n"
+	"or [runner] slots at once, [concurrency] KEY = N per limit_key),\n"
 	"and publishes one result JSON file per task in DIR/results/.\n"
 	"\n"
 	"commands (each has --help):\n"
@@ -173,10 +174,9 @@ static int exec_task(const struct config *cfg, const char *path)
 			task_clear(&t);
 			return EXIT_OSERR;
 		}
-		struct run_options opt = { .max_output = cfg->max_output, .signal_fd = sigfd,
-					   .extra_fd = -1, .on_signal = exec_on_signal };
+		struct run_options opt = { .max_output = cfg->max_output };
 		struct run_outcome o;
-		if (run_task(&t, &opt, &o) < 0)
+		if (run_task(&t, &opt, sigfd, exec_on_signal, NULL, &o) < 0)
 			fprintf(stderr, "spoolrun: runner failure: %s\n", strerror(errno));
 		json_t *r = result_from_run(&t, &o, &ctx);
 		rc = print_result(r);

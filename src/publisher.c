@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,57 +15,35 @@
 
 #include "fsutil.h"
 #include "log.h"
-#include "result.h"
-
-/* At most this many in flight: beyond, submit waits for the disk (a disk
- * slower than the tasks must slow the tasks, not grow memory). */
-#define MAX_IN_FLIGHT 64
-
-struct publication {
-	struct spool_result_file file;
-	char task_name[320];
-	enum publication_then then;
-	bool cancel_done;
-	bool durable;
-	json_t *result;       /* kept until durable: a failed one is written again */
-	int err;              /* 0, or errno of the step that failed in the thread */
-	const char *failed;   /* that step */
-	bool dir_sync_failed; /* placed, but fsync(results/) failed */
-	struct publication *next_queued, *next_done;   /* the two lists below */
-	struct publication *prev_flight, *next_flight; /* the loop's own list */
-};
 
 struct publisher {
 	struct spool *spool;
-	publisher_wait_fn wait_or_stop;
-	void *ctx;
-	/* The loop's side only: every publication submitted and not reaped. */
-	struct publication *flight;
-	size_t in_flight;
-	/* Shared with the thread, under mu. */
-	pthread_mutex_t mu;
-	pthread_cond_t wake;
+	unsigned in_flight;          /* the loop's count */
+	pthread_mutex_t mu;          /* guards everything below */
+	pthread_cond_t wake;         /* to the publishing thread */
 	struct publication *queue, **queue_tail; /* submitted, not taken */
 	struct publication *done, **done_tail;   /* completed, not reaped */
 	bool stopping;
 	bool thread_started;
 	pthread_t thread;
 	int event_fd;
-	/* The claim's sync (its own thread: it must never wait behind a batch
-	 * of results), under mu: requests asked, and answered with claim_rc. */
+	/* The claim's fsync, in a thread of its own: it must never wait
+	 * behind a batch of results. Tickets asked and synced. */
 	pthread_t claim_thread;
 	bool claim_thread_started;
 	pthread_cond_t claim_wake, claim_done;
 	unsigned long claims_asked, claims_synced;
 	int claim_rc, claim_errno;
-	/* Test hook (SPOOLRUN_TEST_STALL_PUBLISH=written|placed:PATH): stall
-	 * the thread once at that step, after creating PATH, until PATH is
-	 * removed. The thread's own after the start. */
+	/* Test hook, SPOOLRUN_TEST_STALL_PUBLISH=STEP:PATH with STEP written,
+	 * recorded or published: the thread stops once at that step (before
+	 * the fsync that would follow it), creates PATH and waits until PATH
+	 * is removed, so a test can look at, or kill the watcher in, the
+	 * window between "result written" and "durable". */
 	char stall_step[16];
 	char stall_path[4096];
 };
 
-/* ------------------------------------------------------- thread's side */
+/* ------------------------------------------------------- the threads */
 
 static void stall_if_asked(struct publisher *p, const char *step)
 {
@@ -79,67 +56,92 @@ static void stall_if_asked(struct publisher *p, const char *step)
 	struct timespec ten_ms = { 0, 10 * 1000 * 1000 };
 	while (stat(p->stall_path, &st) == 0)
 		nanosleep(&ten_ms, NULL);
-	p->stall_step[0] = '\0'; /* once */
+	p->stall_step[0] = '\0';
+}
+
+/* Step 1: every part file synced and renamed to its record, then one fsync
+ * of tmp/ for all. False when none was recorded. */
+static bool record_batch(struct publisher *p, struct publication *batch)
+{
+	struct spool *s = p->spool;
+	bool any = false;
+	stall_if_asked(p, "written");
+	for (struct publication *q = batch; q; q = q->next) {
+		q->reached = PUBSTEP_RECORD;
+		if (spool_record_place(s, q->task_name, &q->rec, true) < 0)
+			q->err = errno;
+		else
+			any = true;
+	}
+	if (!any)
+		return false;
+	stall_if_asked(p, "recorded");
+	if (spool_sync_records(s) == 0) {
+		for (struct publication *q = batch; q; q = q->next)
+			if (!q->err)
+				q->reached = PUBSTEP_LET_GO;
+		return true;
+	}
+	/* Records that may not survive a crash are not kept: the loop
+	 * writes them again, and the task files stay. */
+	int err = errno;
+	for (struct publication *q = batch; q; q = q->next)
+		if (!q->err) {
+			q->err = err;
+			spool_drop_done(s, q->rec.rec);
+		}
+	return false;
+}
+
+/* Steps 2 and 3: each task file let go, each record renamed in; one fsync
+ * of results/. */
+static void publish_batch(struct publisher *p, struct publication *batch)
+{
+	struct spool *s = p->spool;
+	bool any = false;
+	for (struct publication *q = batch; q; q = q->next) {
+		if (q->reached != PUBSTEP_LET_GO)
+			continue;
+		int rc = q->rejected ? spool_keep_rejected(s, q->task_name, q->kept, sizeof q->kept)
+				     : spool_finish(s, q->task_name);
+		if (rc < 0 && errno != ENOENT) {
+			q->err = errno;
+			continue;
+		}
+		q->reached = PUBSTEP_RENAME;
+		if (spool_place_done(s, q->rec.rec, q->id, q->first, q->published,
+				     sizeof q->published) < 0) {
+			q->err = errno;
+			continue;
+		}
+		q->reached = PUBSTEP_DONE;
+		any = true;
+	}
+	if (!any)
+		return;
+	stall_if_asked(p, "published");
+	/* Published either way (the rename cannot be taken back): said, as
+	 * a synchronous publication says it. */
+	if (spool_sync_results(s) < 0)
+		log_warn("published results, but fsync of %s failed", s->results_path);
+	for (struct publication *q = batch; q; q = q->next)
+		if (q->reached == PUBSTEP_DONE && q->cancel_spent)
+			spool_cancel_done(s, q->id);
 }
 
 static void post_done(struct publisher *p, struct publication *batch)
 {
 	pthread_mutex_lock(&p->mu);
-	for (struct publication *q = batch; q; q = q->next_queued) {
-		q->next_done = NULL;
-		*p->done_tail = q;
-		p->done_tail = &q->next_done;
-	}
+	*p->done_tail = batch;
+	while (*p->done_tail)
+		p->done_tail = &(*p->done_tail)->next;
 	pthread_mutex_unlock(&p->mu);
 	uint64_t one = 1;
 	while (write(p->event_fd, &one, sizeof one) < 0 && errno == EINTR)
 		;
 }
 
-/* The task file goes only now that its result is durable. */
-static void let_go(struct spool *s, struct publication *q)
-{
-	char kept[320];
-	if (q->then == PUB_REJECTED) {
-		if (spool_keep_rejected(s, q->task_name, kept, sizeof kept) < 0)
-			log_warn("%s: cannot move it to %s", q->task_name, s->rejected_path);
-	} else if (spool_finish(s, q->task_name) < 0)
-		log_warn("%s: published, but cannot remove it from active/", q->task_name);
-	if (q->cancel_done)
-		spool_cancel_done(s, q->file.id);
-}
-
-/* Makes a batch durable: every file synced and renamed in, then one
- * fsync of results/ for all of them, then their task files let go. */
-static void publish_batch(struct publisher *p, struct publication *batch)
-{
-	bool placed = false;
-	stall_if_asked(p, "written");
-	for (struct publication *q = batch; q; q = q->next_queued) {
-		if (spool_result_place(p->spool, &q->file, true) < 0) {
-			q->err = errno;
-			q->failed = "fsync or rename";
-		} else
-			placed = true;
-	}
-	if (!placed)
-		return;
-	stall_if_asked(p, "placed");
-	bool dir_failed = spool_sync_results(p->spool) < 0;
-	int dir_err = errno;
-	for (struct publication *q = batch; q; q = q->next_queued) {
-		if (q->err)
-			continue;
-		if (dir_failed) {
-			/* Published either way (a retry would now fail): said loudly. */
-			q->dir_sync_failed = true;
-			q->err = dir_err;
-		}
-		let_go(p->spool, q);
-	}
-}
-
-static void *publisher_thread(void *arg)
+static void *publishing_thread(void *arg)
 {
 	struct publisher *p = arg;
 	pthread_mutex_lock(&p->mu);
@@ -148,12 +150,13 @@ static void *publisher_thread(void *arg)
 			pthread_cond_wait(&p->wake, &p->mu);
 		if (!p->queue)
 			break;
-		/* Everything queued at once: one directory fsync for all. */
+		/* Everything queued at once: one fsync per directory for all. */
 		struct publication *batch = p->queue;
 		p->queue = NULL;
 		p->queue_tail = &p->queue;
 		pthread_mutex_unlock(&p->mu);
-		publish_batch(p, batch);
+		if (record_batch(p, batch))
+			publish_batch(p, batch);
 		post_done(p, batch);
 		pthread_mutex_lock(&p->mu);
 	}
@@ -185,26 +188,14 @@ static void *claim_thread(void *arg)
 	return NULL;
 }
 
-/* --------------------------------------------------------- loop's side */
+/* ---------------------------------------------------------- the loop */
 
-static void parse_stall_hook(struct publisher *p)
-{
-	const char *hook = getenv("SPOOLRUN_TEST_STALL_PUBLISH");
-	const char *colon = hook ? strchr(hook, ':') : NULL;
-	if (!colon || (size_t)(colon - hook) >= sizeof p->stall_step)
-		return;
-	snprintf(p->stall_step, sizeof p->stall_step, "%.*s", (int)(colon - hook), hook);
-	snprintf(p->stall_path, sizeof p->stall_path, "%s", colon + 1);
-}
-
-struct publisher *publisher_new(struct spool *s, publisher_wait_fn wait_or_stop, void *ctx)
+struct publisher *publisher_new(struct spool *s)
 {
 	struct publisher *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
 	p->spool = s;
-	p->wait_or_stop = wait_or_stop;
-	p->ctx = ctx;
 	p->queue_tail = &p->queue;
 	p->done_tail = &p->done;
 	p->event_fd = -1;
@@ -212,19 +203,34 @@ struct publisher *publisher_new(struct spool *s, publisher_wait_fn wait_or_stop,
 	pthread_cond_init(&p->wake, NULL);
 	pthread_cond_init(&p->claim_wake, NULL);
 	pthread_cond_init(&p->claim_done, NULL);
-	parse_stall_hook(p);
+	const char *hook = getenv("SPOOLRUN_TEST_STALL_PUBLISH");
+	const char *colon = hook ? strchr(hook, ':') : NULL;
+	if (colon && (size_t)(colon - hook) < sizeof p->stall_step) {
+		snprintf(p->stall_step, sizeof p->stall_step, "%.*s", (int)(colon - hook), hook);
+		snprintf(p->stall_path, sizeof p->stall_path, "%s", colon + 1);
+	}
 	return p;
 }
 
-static int start_thread(struct publisher *p)
+int publisher_fd(const struct publisher *p)
+{
+	return p->event_fd;
+}
+
+unsigned publisher_in_flight(const struct publisher *p)
+{
+	return p->in_flight;
+}
+
+/* The threads inherit the loop's signal mask (everything it handles is
+ * blocked for its signalfd), so signals still go to the loop. */
+static int start_publishing_thread(struct publisher *p)
 {
 	if (p->thread_started)
 		return 0;
 	if (p->event_fd < 0 && (p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		return -1;
-	/* The thread must not take the runner's signals: they are blocked
-	 * here (signalfd) and a new thread inherits the mask. */
-	int rc = pthread_create(&p->thread, NULL, publisher_thread, p);
+	int rc = pthread_create(&p->thread, NULL, publishing_thread, p);
 	if (rc != 0) {
 		errno = rc;
 		return -1;
@@ -233,236 +239,69 @@ static int start_thread(struct publisher *p)
 	return 0;
 }
 
-int publisher_fd(const struct publisher *p)
+int publisher_submit(struct publisher *p, struct publication *q)
 {
-	return p->event_fd;
-}
-
-size_t publisher_in_flight(const struct publisher *p)
-{
-	return p->in_flight;
-}
-
-static void flight_add(struct publisher *p, struct publication *q)
-{
-	q->prev_flight = NULL;
-	q->next_flight = p->flight;
-	if (p->flight)
-		p->flight->prev_flight = q;
-	p->flight = q;
-	p->in_flight++;
-}
-
-static void flight_remove(struct publisher *p, struct publication *q)
-{
-	if (q->prev_flight)
-		q->prev_flight->next_flight = q->next_flight;
-	else
-		p->flight = q->next_flight;
-	if (q->next_flight)
-		q->next_flight->prev_flight = q->prev_flight;
-	p->in_flight--;
-}
-
-/* Writes q's result into tmp/, retrying a refusing disk with back-off;
- * -1 when the runner stops meanwhile. */
-static int write_retrying(struct publisher *p, struct publication *q)
-{
-	int delay_ms = 100;
-	while (spool_result_write(p->spool, q->file.id, q->result, &q->file) < 0) {
-		log_err("%s: cannot publish the result in %s; retrying in %d ms", q->file.id,
-			p->spool->results_path, delay_ms);
-		if (p->wait_or_stop(p->ctx, delay_ms))
-			return -1;
-		delay_ms = delay_ms < 15000 ? delay_ms * 2 : 30000;
-	}
-	return 0;
-}
-
-/* All of a publication in this thread: fsync = no, and the retry of one
- * the thread could not make durable. -1 when the runner stopped. */
-static int publish_here(struct publisher *p, struct publication *q)
-{
-	int delay_ms = 100;
-	for (;;) {
-		if (write_retrying(p, q) < 0)
-			return -1;
-		if (spool_result_place(p->spool, &q->file, q->durable) == 0)
-			break;
-		log_err("%s: cannot publish the result in %s; retrying in %d ms", q->file.id,
-			p->spool->results_path, delay_ms);
-		if (p->wait_or_stop(p->ctx, delay_ms))
-			return -1;
-		delay_ms = delay_ms < 15000 ? delay_ms * 2 : 30000;
-	}
-	if (q->durable && spool_sync_results(p->spool) < 0)
-		log_warn("published %s, but fsync of %s failed", q->file.published,
-			 p->spool->results_path);
-	let_go(p->spool, q);
+	if (start_publishing_thread(p) < 0)
+		return -1;
+	q->reached = PUBSTEP_RECORD;
 	q->err = 0;
+	q->published[0] = '\0';
+	q->next = NULL;
+	pthread_mutex_lock(&p->mu);
+	*p->queue_tail = q;
+	p->queue_tail = &q->next;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->mu);
+	p->in_flight++;
 	return 0;
 }
 
-static void release(struct publisher *p, struct publication *q)
-{
-	flight_remove(p, q);
-	json_decref(q->result);
-	free(q);
-}
-
-/* A completion: logged, retried here if the thread failed, freed. */
-static void complete(struct publisher *p, struct publication *q)
-{
-	if (q->err && !q->dir_sync_failed) {
-		errno = q->err;
-		log_err("%s: cannot make the result durable (%s); publishing it again", q->file.id,
-			q->failed);
-		if (publish_here(p, q) < 0) {
-			log_warnx("%s: stopping with its result unpublished; it stays in active/",
-				  q->file.id);
-			release(p, q);
-			return;
-		}
-	} else if (q->dir_sync_failed) {
-		errno = q->err;
-		log_warn("published %s, but fsync of %s failed", q->file.published,
-			 p->spool->results_path);
-	}
-	if (q->then == PUB_REJECTED)
-		log_debug("%s: rejection published as %s", q->file.id, q->file.published);
-	else
-		log_info("%s: %s -> %s", q->file.id, result_status(q->result), q->file.published);
-	release(p, q);
-}
-
-void publisher_reap(struct publisher *p)
+struct publication *publisher_reap(struct publisher *p)
 {
 	if (!p->thread_started)
-		return;
+		return NULL;
 	uint64_t n;
 	while (read(p->event_fd, &n, sizeof n) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&p->mu);
-	struct publication *done = p->done;
-	p->done = NULL;
-	p->done_tail = &p->done;
+	struct publication *q = p->done;
+	if (q) {
+		p->done = q->next;
+		if (!p->done)
+			p->done_tail = &p->done;
+		q->next = NULL;
+	}
 	pthread_mutex_unlock(&p->mu);
-	while (done) {
-		struct publication *next = done->next_done;
-		complete(p, done);
-		done = next;
-	}
+	if (q)
+		p->in_flight--;
+	return q;
 }
 
-/* Blocks until a completion is ready, then reaps. */
-static void wait_and_reap(struct publisher *p)
-{
-	struct pollfd pfd = { p->event_fd, POLLIN, 0 };
-	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
-		;
-	publisher_reap(p);
-}
-
-static bool matches(const struct publication *q, const char *id, const char *task_name)
-{
-	return (id && !strcmp(q->file.id, id)) || (task_name && !strcmp(q->task_name, task_name));
-}
-
-void publisher_settle(struct publisher *p, const char *id, const char *task_name)
-{
-	for (;;) {
-		publisher_reap(p);
-		const struct publication *q = p->flight;
-		while (q && !matches(q, id, task_name))
-			q = q->next_flight;
-		if (!q)
-			return;
-		wait_and_reap(p);
-	}
-}
-
-void publisher_flush(struct publisher *p)
-{
-	publisher_reap(p);
-	while (p->in_flight)
-		wait_and_reap(p);
-}
-
-static void hand_over(struct publisher *p, struct publication *q)
-{
-	pthread_mutex_lock(&p->mu);
-	q->next_queued = NULL;
-	*p->queue_tail = q;
-	p->queue_tail = &q->next_queued;
-	pthread_cond_signal(&p->wake);
-	pthread_mutex_unlock(&p->mu);
-}
-
-int publisher_submit(struct publisher *p, const char *id, const char *task_name,
-		     enum publication_then then, bool cancel_done, json_t *result)
-{
-	struct publication *q = calloc(1, sizeof *q);
-	if (!q) {
-		json_decref(result);
-		return -1;
-	}
-	q->file.fd = -1;
-	snprintf(q->file.id, sizeof q->file.id, "%s", id);
-	snprintf(q->task_name, sizeof q->task_name, "%s", task_name);
-	q->then = then;
-	q->cancel_done = cancel_done;
-	q->result = result;
-	q->durable = p->spool->durable;
-	flight_add(p, q);
-	if (!q->durable || start_thread(p) < 0) {
-		/* Not durable (or no thread to be had): everything here, now. */
-		int rc = publish_here(p, q);
-		if (rc == 0)
-			complete(p, q);
-		else
-			release(p, q);
-		return rc;
-	}
-	while (p->in_flight > MAX_IN_FLIGHT)
-		wait_and_reap(p);
-	if (write_retrying(p, q) < 0) {
-		release(p, q);
-		return -1;
-	}
-	hand_over(p, q);
-	return 0;
-}
-
-void publisher_claim_sync_start(struct publisher *p)
-{
-	if (!p->spool->durable)
-		return;
-	if (!p->claim_thread_started) {
-		int rc = pthread_create(&p->claim_thread, NULL, claim_thread, p);
-		if (rc != 0)
-			return; /* publisher_claim_sync_wait then syncs itself */
-		p->claim_thread_started = true;
-	}
-	pthread_mutex_lock(&p->mu);
-	p->claims_asked++;
-	pthread_cond_signal(&p->claim_wake);
-	pthread_mutex_unlock(&p->mu);
-}
-
-int publisher_claim_sync_wait(struct publisher *p)
+unsigned long publisher_claim_sync_start(struct publisher *p)
 {
 	if (!p->spool->durable)
 		return 0;
+	if (!p->claim_thread_started) {
+		if (pthread_create(&p->claim_thread, NULL, claim_thread, p) != 0)
+			return 0; /* the wait then syncs itself */
+		p->claim_thread_started = true;
+	}
 	pthread_mutex_lock(&p->mu);
-	bool asked = p->claim_thread_started && p->claims_asked > 0;
-	while (asked && p->claims_synced != p->claims_asked)
+	unsigned long ticket = ++p->claims_asked;
+	pthread_cond_signal(&p->claim_wake);
+	pthread_mutex_unlock(&p->mu);
+	return ticket;
+}
+
+int publisher_claim_sync_wait(struct publisher *p, unsigned long ticket)
+{
+	if (!ticket)
+		return p->spool->durable ? fsync_dirfd(p->spool->active_fd) : 0;
+	pthread_mutex_lock(&p->mu);
+	while (p->claims_synced < ticket)
 		pthread_cond_wait(&p->claim_done, &p->mu);
 	int rc = p->claim_rc, err = p->claim_errno;
-	/* Answered: the next wait without a start syncs itself. */
-	p->claims_asked = p->claims_synced = 0;
 	pthread_mutex_unlock(&p->mu);
-	if (!asked)
-		return fsync_dirfd(p->spool->active_fd);
 	errno = err;
 	return rc;
 }
@@ -471,10 +310,8 @@ void publisher_free(struct publisher *p)
 {
 	if (!p)
 		return;
-	if (p->thread_started)
-		publisher_flush(p);
 	pthread_mutex_lock(&p->mu);
-	p->stopping = true;
+	p->stopping = true; /* the threads finish what they were given first */
 	pthread_cond_signal(&p->wake);
 	pthread_cond_signal(&p->claim_wake);
 	pthread_mutex_unlock(&p->mu);

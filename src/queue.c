@@ -14,10 +14,8 @@ void queue_init(struct queue *q)
 
 void queue_clear(struct queue *q)
 {
-	for (size_t i = 0; i < q->len; i++) {
-		free(q->heap[i].name);
-		free(q->heap[i].id);
-	}
+	for (size_t i = 0; i < q->len; i++)
+		queue_entry_free(&q->heap[i]);
 	free(q->heap);
 	free(q->slots);
 	memset(q, 0, sizeof *q);
@@ -119,6 +117,12 @@ static void sift_up(struct queue *q, size_t i)
 int queue_push(struct queue *q, const char *name, const char *id, int64_t priority,
 	       int64_t mtime_ns)
 {
+	return queue_push_keyed(q, name, id, NULL, priority, mtime_ns);
+}
+
+int queue_push_keyed(struct queue *q, const char *name, const char *id, const char *key,
+		     int64_t priority, int64_t mtime_ns)
+{
 	/* Keep the set at most half full, counting tombstones. */
 	if ((q->filled + 1) * 2 > q->nslots) {
 		size_t n = 64;
@@ -141,15 +145,17 @@ int queue_push(struct queue *q, const char *name, const char *id, int64_t priori
 	}
 	char *copy = strdup(name);
 	char *id_copy = id ? strdup(id) : NULL;
-	if (!copy || (id && !id_copy)) {
+	char *key_copy = key && *key ? strdup(key) : NULL;
+	if (!copy || (id && !id_copy) || (key && *key && !key_copy)) {
 		free(copy);
 		free(id_copy);
+		free(key_copy);
 		return -1;
 	}
 	if (!q->slots[slot])
 		q->filled++;
 	q->slots[slot] = copy;
-	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy };
+	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy, key_copy };
 	sift_up(q, q->len++);
 	return 1;
 }
@@ -188,8 +194,7 @@ bool queue_remove(struct queue *q, const char *name)
 	for (size_t i = 0; i < q->len; i++)
 		if (strcmp(q->heap[i].name, name) == 0) {
 			struct queue_entry e = take(q, i);
-			free(e.name);
-			free(e.id);
+			queue_entry_free(&e);
 			return true;
 		}
 	return false;
@@ -201,4 +206,17 @@ bool queue_pop(struct queue *q, struct queue_entry *out)
 		return false;
 	*out = take(q, 0);
 	return true;
+}
+
+void queue_entry_free(struct queue_entry *e)
+{
+	free(e->name);
+	free(e->id);
+	free(e->key);
+	e->name = e->id = e->key = NULL;
+}
+
+const struct queue_entry *queue_at(const struct queue *q, size_t i)
+{
+	return i < q->len ? &q->heap[i] : NULL;
 }

@@ -15,6 +15,7 @@ struct queue_entry {
 	int64_t mtime_ns;
 	char *name;
 	char *id;           /* the task's id when known, else NULL */
+	char *key;          /* its limit_key, or NULL */
 };
 
 struct queue {
@@ -31,6 +32,16 @@ void queue_clear(struct queue *q);
  * id may be NULL. */
 int queue_push(struct queue *q, const char *name, const char *id, int64_t priority,
 	       int64_t mtime_ns);
+
+/* The same with the task's limit_key (NULL or "": none). */
+int queue_push_keyed(struct queue *q, const char *name, const char *id, const char *key,
+		     int64_t priority, int64_t mtime_ns);
+
+/* Frees what a popped entry owns (name, id, key). */
+void queue_entry_free(struct queue_entry *e);
+
+/* Entry i of the heap (in no particular order), for listing; NULL past the end. */
+const struct queue_entry *queue_at(const struct queue *q, size_t i);
 
 /* The first entry, without taking it; NULL when empty. */
 const struct queue_entry *queue_peek(const struct queue *q);

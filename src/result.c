@@ -242,6 +242,8 @@ json_t *result_from_run(const struct task *t, struct run_outcome *o,
 	json_object_set(r, "task", t->json);
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
+	if (c->task_file_identity)
+		json_object_set_new(r, "task_file_identity", json_string(c->task_file_identity));
 	json_object_set_new(r, "runner", runner_info());
 	return r;
 }
@@ -281,6 +283,8 @@ json_t *result_not_run(const char *status, const char *id, const struct task_err
 	json_object_set_new(r, "task", task_json ? json_incref(task_json) : json_null());
 	json_object_set_new(r, "task_file", path_or_null(c->task_file));
 	json_object_set_new(r, "task_file_stamp", path_or_null(c->task_file_stamp));
+	if (c->task_file_identity)
+		json_object_set_new(r, "task_file_identity", json_string(c->task_file_identity));
 	json_object_set_new(r, "runner", runner_info());
 	return r;
 }

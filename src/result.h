@@ -14,7 +14,9 @@
 
 struct result_context {
 	const char *task_file;       /* file name the task came in as, or NULL */
-	const char *task_file_stamp; /* identity of that file (inode:mtime:size), or NULL */
+	const char *task_file_stamp; /* inode:mtime:size of that file, or NULL */
+	/* inode:bBIRTH of that file (what tells it from another), or NULL */
+	const char *task_file_identity;
 	bool recovered;              /* an earlier attempt was interrupted */
 	bool cancelled;              /* killed because cancel/<id> asked */
 	const json_t *attempts;      /* every run so far, this one included; or NULL */

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,27 +21,37 @@
 #define CHUNK (128 * 1024)
 
 enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_IDLE, KILL_ABORT, KILL_LEFTOVERS };
+enum kill_phase { PHASE_NONE, PHASE_TERM_SENT, PHASE_KILL_SENT };
 
-struct pump {
+struct run {
+	struct run *next, *prev;  /* the registry */
 	const struct task *t;
 	const struct run_options *opt;
-	struct run_outcome *o;
+	struct run_outcome o;
 	struct spawned sp;
 	const char *stdin_pos;
 	size_t stdin_left;
 	bool main_reaped;
-	bool children_left;
+	bool children_left;       /* known after the main process is reaped */
+	bool done;
 	int main_status;
 	int64_t start_ns;
-	int64_t deadline;       /* task timeout, INT64_MAX for none */
-	int64_t idle_ns;        /* idle_timeout, 0 for none */
-	int64_t last_output;    /* when either stream last had data */
+	int64_t deadline;         /* task timeout, INT64_MAX for none */
+	int64_t idle_ns;          /* idle_timeout, 0 for none */
+	int64_t last_output;      /* when either stream last had data */
 	enum kill_reason why;
-	int kill_phase;         /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
-	int64_t kill_at;        /* when phase 1 escalates */
-	bool reaped;            /* a process was reaped since the last advance() */
-	char *buf;              /* CHUNK bytes on run_task's stack: stays mapped between tasks */
+	enum kill_phase phase;
+	int64_t kill_at;          /* when PHASE_TERM_SENT escalates */
+	bool reaped;              /* a process was reaped since the last advance() */
 };
+
+/* Every run not yet finished: whose orphan is whose is decided among them. */
+static struct run *registry;
+static size_t registry_len;
+/* Set when waitid() said the runner has no child at all. */
+static bool no_children = true;
+/* Output is read through one buffer: runs are stepped one at a time. */
+static char chunk[CHUNK];
 
 int run_init(void)
 {
@@ -56,19 +65,60 @@ static void signal_group(pid_t pgid, int sig)
 		kill(-pgid, sig);
 }
 
-/* Direct children of the runner: the task's main process until it is
- * reaped, then any orphaned descendant the subreaper inherited. */
-static void signal_children(int sig)
+/* The session of pid (field 6 of /proc/PID/stat; readable for a zombie),
+ * or 0 when unknown. */
+static pid_t session_of(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = xread(fd, line, sizeof line - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	/* The comm field may hold spaces and parentheses: fields follow the last ')'. */
+	char *rp = strrchr(line, ')');
+	int ppid, pgrp, sid;
+	if (!rp || sscanf(rp + 1, " %*c %d %d %d", &ppid, &pgrp, &sid) != 3)
+		return 0;
+	return sid;
+}
+
+/* The run a child of the runner belongs to; NULL when none can be told. */
+static struct run *owner_of(pid_t pid)
+{
+	for (struct run *r = registry; r; r = r->next)
+		if (r->sp.pid == pid)
+			return r;
+	if (registry_len == 1)
+		return registry; /* one task: every descendant is its own */
+	pid_t sid = session_of(pid);
+	for (struct run *r = registry; r && sid > 0; r = r->next)
+		if (r->sp.pid == sid)
+			return r;
+	return NULL;
+}
+
+/* Whether child pid is charged to r: its own, or nobody's (see run.h). */
+static bool charged_to(const struct run *r, pid_t pid)
+{
+	const struct run *o = owner_of(pid);
+	return o == r || o == NULL;
+}
+
+/* Calls fn for each direct child of the runner. */
+static void each_child(void (*fn)(pid_t pid, void *ctx), void *ctx)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
 	FILE *f = fopen(path, "re");
 	if (f) {
 		int pid;
-		while (fscanf(f, "%d", &pid) == 1) {
-			signal_group(getpgid(pid), sig);
-			kill(pid, sig);
-		}
+		while (fscanf(f, "%d", &pid) == 1)
+			fn(pid, ctx);
 		fclose(f);
 		return;
 	}
@@ -85,7 +135,6 @@ static void signal_children(int sig)
 		FILE *s = fopen(path, "re");
 		if (!s)
 			continue;
-		/* The comm field may hold spaces; ppid follows the last ')'. */
 		char line[512];
 		if (fgets(line, sizeof line, s)) {
 			char *rp = strrchr(line, ')');
@@ -93,30 +142,55 @@ static void signal_children(int sig)
 				sscanf(rp + 1, " %*c %d", &ppid);
 		}
 		fclose(s);
-		if (ppid == getpid()) {
-			signal_group(getpgid(pid), sig);
-			kill(pid, sig);
-		}
+		if (ppid == getpid())
+			fn(pid, ctx);
 	}
 	closedir(d);
 }
 
-static void signal_tree(struct pump *p, int sig)
+struct signal_job {
+	const struct run *r;
+	int sig;
+	bool found;
+};
+
+static void signal_one(pid_t pid, void *ctx)
 {
-	signal_group(p->sp.pid, sig);
-	signal_children(sig);
+	struct signal_job *j = ctx;
+	if (!charged_to(j->r, pid))
+		return;
+	j->found = true;
+	if (j->sig) {
+		signal_group(getpgid(pid), j->sig);
+		kill(pid, j->sig);
+	}
 }
 
-static void start_kill(struct pump *p, enum kill_reason why, int64_t now)
+/* Signals the runner's children charged to r; sig 0 only looks. Returns
+ * whether there was any. */
+static bool signal_children(const struct run *r, int sig)
 {
-	p->why = why;
-	signal_tree(p, SIGTERM);
-	signal_tree(p, SIGCONT); /* a stopped process cannot act on TERM */
-	p->kill_phase = 1;
-	p->kill_at = now + time_seconds_to_ns(p->t->kill_grace);
-	if (p->kill_at <= now) {
-		signal_tree(p, SIGKILL);
-		p->kill_phase = 2;
+	struct signal_job j = { r, sig, false };
+	each_child(signal_one, &j);
+	return j.found;
+}
+
+static void signal_tree(struct run *r, int sig)
+{
+	signal_group(r->sp.pid, sig);
+	signal_children(r, sig);
+}
+
+static void start_kill(struct run *r, enum kill_reason why, int64_t now)
+{
+	r->why = why;
+	signal_tree(r, SIGTERM);
+	signal_tree(r, SIGCONT); /* a stopped process cannot act on TERM */
+	r->phase = PHASE_TERM_SENT;
+	r->kill_at = now + time_seconds_to_ns(r->t->kill_grace);
+	if (r->kill_at <= now) {
+		signal_tree(r, SIGKILL);
+		r->phase = PHASE_KILL_SENT;
 	}
 }
 
@@ -128,52 +202,67 @@ static void add_usage(struct rusage *sum, const struct rusage *ru)
 		sum->ru_maxrss = ru->ru_maxrss;
 }
 
-static void reap(struct pump *p)
+static void charge(struct run *r, pid_t pid, int status, const struct rusage *ru)
 {
-	for (;;) {
-		int status;
-		struct rusage ru;
-		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
-		if (pid > 0) {
-			p->reaped = true;
-			add_usage(&p->o->usage, &ru);
-			if (pid == p->sp.pid) {
-				p->main_reaped = true;
-				p->main_status = status;
-				p->o->finished_ms = time_realtime_ms();
-				p->o->duration_ms = (time_monotonic_ns() - p->start_ns) / NS_PER_MS;
-			}
-			continue;
-		}
-		if (pid == 0) {
-			p->children_left = true;
-			return;
-		}
-		if (errno == EINTR)
-			continue;
-		p->children_left = false; /* ECHILD */
-		return;
+	r->reaped = true;
+	add_usage(&r->o.usage, ru);
+	if (pid == r->sp.pid) {
+		r->main_reaped = true;
+		r->main_status = status;
+		r->o.finished_ms = time_realtime_ms();
+		r->o.duration_ms = (time_monotonic_ns() - r->start_ns) / NS_PER_MS;
 	}
 }
 
-static void sink(struct pump *p, struct run_stream *s, const char *data, size_t n)
+void run_reap_all(void)
+{
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		/* Look before reaping: a zombie still says which session it was in. */
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			no_children = true; /* ECHILD */
+			return;
+		}
+		if (si.si_pid == 0)
+			return;
+		pid_t pid = si.si_pid;
+		struct run *owner = owner_of(pid);
+		int status;
+		struct rusage ru;
+		pid_t got;
+		while ((got = wait4(pid, &status, WNOHANG, &ru)) < 0 && errno == EINTR)
+			;
+		if (got != pid)
+			continue;
+		if (owner)
+			charge(owner, pid, status, &ru);
+		else
+			for (struct run *r = registry; r; r = r->next)
+				r->reaped = true; /* a stray: any run in its kill may have more */
+	}
+}
+
+static void sink(struct run *r, struct run_stream *s, const char *data, size_t n)
 {
 	s->bytes += n;
 	if (capture_append(&s->cap, data, n) < 0)
 		log_warn("cannot keep task output in memory");
-	if (s == &p->o->out)
-		events_feed(&p->o->events, data, n);
-	if (!p->opt->open_log || s->log_errno)
+	if (s == &r->o.out)
+		events_feed(&r->o.events, data, n);
+	if (!r->opt->open_log || s->log_errno)
 		return;
 	if (s->log_fd < 0) {
-		s->log_fd = p->opt->open_log(p->opt->ctx, s == &p->o->out ? "stdout" : "stderr");
+		s->log_fd = r->opt->open_log(r->opt->ctx, s == &r->o.out ? "stdout" : "stderr");
 		if (s->log_fd < 0) {
 			s->log_errno = errno;
 			return;
 		}
 		s->log_created = true;
 	}
-	uint64_t max_log = p->opt->max_log;
+	uint64_t max_log = r->opt->max_log;
 	size_t room = max_log - s->log_bytes < n ? (size_t)(max_log - s->log_bytes) : n;
 	if (room < n)
 		s->log_truncated = true;
@@ -187,14 +276,14 @@ static void sink(struct pump *p, struct run_stream *s, const char *data, size_t 
 }
 
 /* Reads what one stream has; closes it at EOF. Reads once per wakeup so
- * neither stream can starve the other. */
-static void read_stream(struct pump *p, int *fd, struct run_stream *s)
+ * neither stream, nor any other run, can starve the rest. */
+static void read_stream(struct run *r, int *fd, struct run_stream *s)
 {
-	ssize_t n = xread(*fd, p->buf, CHUNK);
+	ssize_t n = xread(*fd, chunk, CHUNK);
 	if (n > 0) {
-		sink(p, s, p->buf, (size_t)n);
-		if (p->idle_ns)
-			p->last_output = time_monotonic_ns();
+		sink(r, s, chunk, (size_t)n);
+		if (r->idle_ns)
+			r->last_output = time_monotonic_ns();
 		return;
 	}
 	if (n < 0 && errno == EAGAIN)
@@ -203,145 +292,138 @@ static void read_stream(struct pump *p, int *fd, struct run_stream *s)
 	*fd = -1;
 }
 
-static void feed_stdin(struct pump *p)
+static void feed_stdin(struct run *r)
 {
-	size_t want = p->stdin_left < CHUNK ? p->stdin_left : CHUNK;
-	ssize_t n = want ? write(p->sp.stdin_fd, p->stdin_pos, want) : 0;
+	size_t want = r->stdin_left < CHUNK ? r->stdin_left : CHUNK;
+	ssize_t n = want ? write(r->sp.stdin_fd, r->stdin_pos, want) : 0;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0) {
-		p->stdin_pos += n;
-		p->stdin_left -= (size_t)n;
-		if (p->stdin_left)
+		r->stdin_pos += n;
+		r->stdin_left -= (size_t)n;
+		if (r->stdin_left)
 			return;
 	}
 	/* Done, or the task closed its stdin (EPIPE): no more to give. */
-	p->o->stdin_unwritten = p->stdin_left;
-	close(p->sp.stdin_fd);
-	p->sp.stdin_fd = -1;
+	r->o.stdin_unwritten = r->stdin_left;
+	close(r->sp.stdin_fd);
+	r->sp.stdin_fd = -1;
 }
 
-static int handle_signals(struct pump *p, int64_t now)
+int run_pollfds(const struct run *r, struct pollfd *fds, int max)
 {
-	for (;;) {
-		int sig = signals_read(p->opt->signal_fd);
-		if (sig <= 0)
-			return sig;
-		if (sig == SIGCHLD)
-			reap(p);
-		else if (p->opt->on_signal && p->opt->on_signal(p->opt->ctx, sig) &&
-			 !p->main_reaped && p->why == KILL_NONE)
-			start_kill(p, KILL_ABORT, now);
+	int n = 0;
+	if (r->done)
+		return 0;
+	if (r->sp.stdout_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd){ r->sp.stdout_fd, POLLIN, 0 };
+	if (r->sp.stderr_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd){ r->sp.stderr_fd, POLLIN, 0 };
+	if (r->sp.stdin_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd){ r->sp.stdin_fd, POLLOUT, 0 };
+	return n;
+}
+
+void run_on_ready(struct run *r, const struct pollfd *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!fds[i].revents)
+			continue;
+		if (fds[i].fd == r->sp.stdout_fd)
+			read_stream(r, &r->sp.stdout_fd, &r->o.out);
+		else if (fds[i].fd == r->sp.stderr_fd)
+			read_stream(r, &r->sp.stderr_fd, &r->o.err);
+		else if (fds[i].fd == r->sp.stdin_fd)
+			feed_stdin(r);
 	}
+}
+
+void run_abort(struct run *r)
+{
+	if (!r->done && !r->main_reaped && r->why == KILL_NONE)
+		start_kill(r, KILL_ABORT, time_monotonic_ns());
 }
 
 /* Once nothing of the task is alive, a pipe still open is held by a
  * process outside the tree (a passed descriptor): take what it has and stop. */
-static void drain_orphaned_pipes(struct pump *p)
+static void drain_orphaned_pipes(struct run *r)
 {
-	int *fds[2] = { &p->sp.stdout_fd, &p->sp.stderr_fd };
-	struct run_stream *ss[2] = { &p->o->out, &p->o->err };
+	int *fds[2] = { &r->sp.stdout_fd, &r->sp.stderr_fd };
+	struct run_stream *ss[2] = { &r->o.out, &r->o.err };
 	for (int i = 0; i < 2; i++)
 		while (*fds[i] >= 0) {
-			ssize_t n = xread(*fds[i], p->buf, CHUNK);
+			ssize_t n = xread(*fds[i], chunk, CHUNK);
 			if (n <= 0) {
 				close(*fds[i]);
 				*fds[i] = -1;
 			} else
-				sink(p, ss[i], p->buf, (size_t)n);
+				sink(r, ss[i], chunk, (size_t)n);
 		}
 }
 
-/* Acts on deadlines and on the state of the tree; returns the poll
- * timeout in ns (-1: none), or -2 when the task is completely done. */
-static int64_t advance(struct pump *p, int64_t now)
+/* After the main process: whether anything charged to r is left. */
+static bool has_leftovers(const struct run *r)
 {
-	bool running = !p->main_reaped && p->why == KILL_NONE;
-	int64_t idle_at = p->idle_ns ? p->last_output + p->idle_ns : INT64_MAX;
-	if (running && now >= p->deadline)
-		start_kill(p, KILL_TIMEOUT, now);
+	if (no_children)
+		return false;
+	return signal_children(r, 0);
+}
+
+int64_t run_advance(struct run *r, int64_t now)
+{
+	if (r->done)
+		return -1;
+	bool running = !r->main_reaped && r->why == KILL_NONE;
+	int64_t idle_at = r->idle_ns ? r->last_output + r->idle_ns : INT64_MAX;
+	if (running && now >= r->deadline)
+		start_kill(r, KILL_TIMEOUT, now);
 	else if (running && now >= idle_at)
-		start_kill(p, KILL_IDLE, now);
-	if (p->kill_phase == 1 && now >= p->kill_at) {
-		signal_tree(p, SIGKILL);
-		p->kill_phase = 2;
+		start_kill(r, KILL_IDLE, now);
+	if (r->phase == PHASE_TERM_SENT && now >= r->kill_at) {
+		signal_tree(r, SIGKILL);
+		r->phase = PHASE_KILL_SENT;
 	}
-	if (p->main_reaped && !p->children_left) {
-		drain_orphaned_pipes(p);
-		return -2;
+	if (r->main_reaped)
+		r->children_left = has_leftovers(r);
+	if (r->main_reaped && !r->children_left) {
+		drain_orphaned_pipes(r);
+		r->done = true;
+		return -1;
 	}
-	if (p->main_reaped && p->why == KILL_NONE) {
-		p->o->leftovers_killed = true;
-		start_kill(p, KILL_LEFTOVERS, now);
+	if (r->main_reaped && r->why == KILL_NONE) {
+		r->o.leftovers_killed = true;
+		start_kill(r, KILL_LEFTOVERS, now);
 	}
 	/* Processes orphaned by the kill land on us (a daemon whose parent
 	 * just died, say) and get the phase's signal too: TERM during the
 	 * grace, KILL after it. */
-	if (p->kill_phase == 2)
-		signal_children(SIGKILL);
-	else if (p->kill_phase == 1 && p->reaped) {
-		signal_children(SIGTERM);
-		signal_children(SIGCONT);
+	if (r->phase == PHASE_KILL_SENT)
+		signal_children(r, SIGKILL);
+	else if (r->phase == PHASE_TERM_SENT && r->reaped) {
+		signal_children(r, SIGTERM);
+		signal_children(r, SIGCONT);
 	}
-	p->reaped = false;
+	r->reaped = false;
 	int64_t wake = INT64_MAX;
-	if (!p->main_reaped && p->why == KILL_NONE)
-		wake = p->deadline < idle_at ? p->deadline : idle_at;
-	if (p->kill_phase == 1)
-		wake = p->kill_at;
-	return wake == INT64_MAX ? -1 : wake - now;
+	if (!r->main_reaped && r->why == KILL_NONE)
+		wake = r->deadline < idle_at ? r->deadline : idle_at;
+	if (r->phase == PHASE_TERM_SENT)
+		wake = r->kill_at;
+	return wake;
 }
 
-static int pump_loop(struct pump *p)
+static void set_status(struct run *r)
 {
-	for (;;) {
-		int64_t now = time_monotonic_ns();
-		int64_t wait_ns = advance(p, now);
-		if (wait_ns == -2)
-			return 0;
-		struct pollfd fds[5];
-		int nfds = 0, iout = -1, ierr = -1, iin = -1, iextra = -1;
-		if (p->sp.stdout_fd >= 0)
-			fds[iout = nfds++] = (struct pollfd){ p->sp.stdout_fd, POLLIN, 0 };
-		if (p->sp.stderr_fd >= 0)
-			fds[ierr = nfds++] = (struct pollfd){ p->sp.stderr_fd, POLLIN, 0 };
-		if (p->sp.stdin_fd >= 0)
-			fds[iin = nfds++] = (struct pollfd){ p->sp.stdin_fd, POLLOUT, 0 };
-		if (p->opt->on_extra && p->opt->extra_fd >= 0)
-			fds[iextra = nfds++] = (struct pollfd){ p->opt->extra_fd, POLLIN, 0 };
-		fds[nfds++] = (struct pollfd){ p->opt->signal_fd, POLLIN, 0 };
-		struct timespec ts = { wait_ns / NS_PER_SEC, wait_ns % NS_PER_SEC };
-		if (ppoll(fds, (nfds_t)nfds, wait_ns < 0 ? NULL : &ts, NULL) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (iout >= 0 && fds[iout].revents)
-			read_stream(p, &p->sp.stdout_fd, &p->o->out);
-		if (ierr >= 0 && fds[ierr].revents)
-			read_stream(p, &p->sp.stderr_fd, &p->o->err);
-		if (iin >= 0 && fds[iin].revents)
-			feed_stdin(p);
-		if (iextra >= 0 && fds[iextra].revents && p->opt->on_extra(p->opt->ctx) &&
-		    !p->main_reaped && p->why == KILL_NONE)
-			start_kill(p, KILL_ABORT, time_monotonic_ns());
-		if (fds[nfds - 1].revents && handle_signals(p, time_monotonic_ns()) < 0)
-			return -1;
-	}
-}
-
-static void set_status(struct pump *p)
-{
-	struct run_outcome *o = p->o;
-	int st = p->main_status;
+	struct run_outcome *o = &r->o;
+	int st = r->main_status;
 	if (WIFEXITED(st))
 		o->exit_code = WEXITSTATUS(st);
 	else if (WIFSIGNALED(st))
 		o->term_signal = WTERMSIG(st);
-	o->idle_timeout = p->why == KILL_IDLE;
-	if (p->why == KILL_TIMEOUT || p->why == KILL_IDLE)
+	o->idle_timeout = r->why == KILL_IDLE;
+	if (r->why == KILL_TIMEOUT || r->why == KILL_IDLE)
 		o->status = RUN_TIMEOUT;
-	else if (p->why == KILL_ABORT)
+	else if (r->why == KILL_ABORT)
 		o->status = RUN_ABORTED;
 	else
 		o->status = WIFEXITED(st) ? RUN_EXITED : RUN_SIGNALED;
@@ -362,48 +444,99 @@ static void close_logs(struct run_outcome *o, bool sync)
 	}
 }
 
-int run_task(const struct task *t, const struct run_options *opt, struct run_outcome *o)
+static void registry_add(struct run *r)
 {
-	memset(o, 0, sizeof *o);
-	o->exit_code = -1;
-	o->out.log_fd = o->err.log_fd = -1;
-	capture_init(&o->out.cap, opt->max_output);
-	capture_init(&o->err.cap, opt->max_output);
-	events_init(&o->events, t->output, opt->max_output);
-	char buf[CHUNK];
-	struct pump pump = {
-		.t = t, .opt = opt, .o = o, .buf = buf,
-		.stdin_pos = t->stdin_data, .stdin_left = t->stdin_len, .children_left = true,
-		.start_ns = time_monotonic_ns(),
-	}, *p = &pump;
-	p->deadline = t->timeout > 0 ? p->start_ns + time_seconds_to_ns(t->timeout) : INT64_MAX;
-	p->idle_ns = time_seconds_to_ns(t->idle_timeout);
-	p->last_output = p->start_ns;
-	o->started_ms = time_realtime_ms();
-	if (spawn_start(t, opt->as_user, &p->sp, &o->spawn_error, &o->usage) < 0) {
-		o->status = RUN_SPAWN_ERROR;
-		o->finished_ms = time_realtime_ms();
-		o->duration_ms = (time_monotonic_ns() - p->start_ns) / NS_PER_MS;
-		return 0;
+	r->next = registry;
+	if (registry)
+		registry->prev = r;
+	registry = r;
+	registry_len++;
+}
+
+static void registry_remove(struct run *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (registry == r)
+		registry = r->next;
+	else
+		return; /* never added */
+	if (r->next)
+		r->next->prev = r->prev;
+	registry_len--;
+}
+
+struct run *run_start(const struct task *t, const struct run_options *opt)
+{
+	struct run *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->t = t;
+	r->opt = opt;
+	r->o.exit_code = -1;
+	r->o.out.log_fd = r->o.err.log_fd = -1;
+	r->sp.stdin_fd = r->sp.stdout_fd = r->sp.stderr_fd = -1;
+	capture_init(&r->o.out.cap, opt->max_output);
+	capture_init(&r->o.err.cap, opt->max_output);
+	events_init(&r->o.events, t->output, opt->max_output);
+	r->stdin_pos = t->stdin_data;
+	r->stdin_left = t->stdin_len;
+	r->start_ns = time_monotonic_ns();
+	r->deadline = t->timeout > 0 ? r->start_ns + time_seconds_to_ns(t->timeout) : INT64_MAX;
+	r->idle_ns = time_seconds_to_ns(t->idle_timeout);
+	r->last_output = r->start_ns;
+	r->o.started_ms = time_realtime_ms();
+	if (spawn_start(t, opt->as_user, &r->sp, &r->o.spawn_error, &r->o.usage) < 0) {
+		r->o.status = RUN_SPAWN_ERROR;
+		r->o.finished_ms = time_realtime_ms();
+		r->o.duration_ms = (time_monotonic_ns() - r->start_ns) / NS_PER_MS;
+		r->done = true;
+		return r;
 	}
-	o->pid = p->sp.pid;
-	int rc = pump_loop(p);
-	int saved = errno;
-	if (rc < 0) {
+	r->o.pid = r->sp.pid;
+	no_children = false;
+	registry_add(r);
+	return r;
+}
+
+pid_t run_pid(const struct run *r)
+{
+	return r->o.pid;
+}
+
+void run_bytes(const struct run *r, uint64_t *out, uint64_t *err)
+{
+	*out = r->o.out.bytes;
+	*err = r->o.err.bytes;
+}
+
+void run_finish(struct run *r, struct run_outcome *o)
+{
+	if (!r->done && r->o.status != RUN_SPAWN_ERROR) {
 		/* The runner itself failed: leave nothing of the task behind. */
-		signal_tree(p, SIGKILL);
-		while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-			;
+		r->why = r->why == KILL_NONE ? KILL_ABORT : r->why;
+		signal_tree(r, SIGKILL);
+		while (!r->main_reaped) {
+			int status;
+			struct rusage ru;
+			pid_t got = wait4(r->sp.pid, &status, 0, &ru);
+			if (got == r->sp.pid)
+				charge(r, got, status, &ru);
+			else if (errno != EINTR)
+				break;
+		}
 	}
-	int fds[3] = { p->sp.stdin_fd, p->sp.stdout_fd, p->sp.stderr_fd };
+	int fds[3] = { r->sp.stdin_fd, r->sp.stdout_fd, r->sp.stderr_fd };
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	set_status(p);
-	events_finish(&o->events);
-	close_logs(o, opt->sync_logs);
-	errno = saved;
-	return rc;
+	if (r->o.status != RUN_SPAWN_ERROR)
+		set_status(r);
+	events_finish(&r->o.events);
+	close_logs(&r->o, r->opt->sync_logs);
+	registry_remove(r);
+	*o = r->o;
+	free(r);
 }
 
 void run_outcome_clear(struct run_outcome *o)
@@ -411,4 +544,43 @@ void run_outcome_clear(struct run_outcome *o)
 	capture_clear(&o->out.cap);
 	capture_clear(&o->err.cap);
 	events_clear(&o->events);
+}
+
+int run_task(const struct task *t, const struct run_options *opt, int signal_fd,
+	     bool (*on_signal)(void *ctx, int signo), void *ctx, struct run_outcome *o)
+{
+	struct run *r = run_start(t, opt);
+	if (!r)
+		return -1;
+	int rc = 0;
+	for (;;) {
+		int64_t now = time_monotonic_ns(), wake = run_advance(r, now);
+		if (wake < 0)
+			break;
+		struct pollfd fds[4];
+		int n = run_pollfds(r, fds, 3);
+		fds[n] = (struct pollfd){ signal_fd, POLLIN, 0 };
+		int64_t left = wake == INT64_MAX ? -1 : wake - now;
+		struct timespec ts = { left / NS_PER_SEC, left % NS_PER_SEC };
+		if (ppoll(fds, (nfds_t)n + 1, left < 0 ? NULL : &ts, NULL) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -1;
+			break;
+		}
+		run_on_ready(r, fds, n);
+		if (!fds[n].revents)
+			continue;
+		int sig;
+		while ((sig = signals_read(signal_fd)) > 0) {
+			if (sig == SIGCHLD)
+				run_reap_all();
+			else if (on_signal && on_signal(ctx, sig))
+				run_abort(r);
+		}
+	}
+	int saved = errno;
+	run_finish(r, o);
+	errno = saved;
+	return rc;
 }

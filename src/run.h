@@ -1,17 +1,31 @@
-/* run: one task from spawn to the last byte of output and the last reaped
- * descendant.
+/* run: one local process tree from spawn to the last byte of output and the
+ * last reaped descendant, as a state machine the caller's loop steps.
  *
- * run_task() is the whole life of a process tree: it spawns the task, feeds
- * its stdin, reads stdout and stderr concurrently with one poll() (no
- * deadlock, no line-length limit), writes each stream to its log file and a
- * bounded inline capture, enforces the timeout (SIGTERM to the tree, then
- * SIGKILL after the grace), and when the main process exits kills whatever
- * the task left behind, even processes that left its process group, since
- * the runner is a child subreaper. It returns only when nothing of the task
- * is left running. */
+ * A run never blocks and never polls on its own. The loop asks it which
+ * descriptors to wait on (run_pollfds), hands back what poll() said
+ * (run_on_ready), reaps for every run at once on SIGCHLD (run_reap_all),
+ * and calls run_advance after each wakeup: that enforces the timeout and
+ * idle timeout (SIGTERM to the tree, SIGCONT, SIGKILL after the grace),
+ * kills what the main process left behind, and says when the run is over.
+ *
+ *   SPAWNED --both streams at EOF--+--main process reaped--> REAPED
+ *      |  (any order)                                           |
+ *      +--timeout/idle/run_abort--> KILLING (TERM, grace, KILL) |
+ *                                                               v
+ *                         no process of the task left --> DONE (run_finish)
+ *
+ * Whose process is whose. The runner is a child subreaper, so a task's
+ * orphans become the runner's children. Each task is its own session
+ * (spawn.h: setsid), and an orphan is charged to the run whose session it
+ * is in (read from /proc/PID/stat before it is reaped). An orphan that left
+ * its task's session (a double fork with setsid) cannot be told apart
+ * without cgroups: it is charged to every run, so whichever run ends first
+ * kills it (with one slot this is exactly "every leftover of the task").
+ * Runs live in a registry kept by this module (run_reap_all walks it). */
 #ifndef SPOOLRUN_RUN_H
 #define SPOOLRUN_RUN_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -37,7 +51,7 @@ enum run_status {
 	RUN_SIGNALED,    /* main process died of a signal the runner did not send */
 	RUN_TIMEOUT,     /* the runner killed it at its deadline or idle_timeout */
 	RUN_SPAWN_ERROR, /* it never started; spawn_error says why */
-	RUN_ABORTED,     /* the runner killed it because on_signal asked */
+	RUN_ABORTED,     /* the runner killed it because run_abort asked */
 };
 
 struct run_options {
@@ -47,16 +61,8 @@ struct run_options {
 	 * byte arrives, so a quiet task costs no files; returns an fd or -1
 	 * with errno. NULL: no logs. */
 	int (*open_log)(void *ctx, const char *stream);
-	bool sync_logs;      /* fdatasync logs before returning */
-	int signal_fd;       /* from signals_setup(); SIGCHLD wakes the loop */
+	bool sync_logs;      /* fdatasync logs before run_finish returns */
 	const struct identity *as_user; /* run as this user, or NULL: the runner's */
-	/* Called for each signal but SIGCHLD; returning true kills the task
-	 * (TERM, grace, KILL) and ends it as RUN_ABORTED. May be NULL. */
-	bool (*on_signal)(void *ctx, int signo);
-	/* Polled too when >= 0 (the runner's inotify fd); on_extra is called
-	 * when it is readable and returning true kills the task like on_signal. */
-	int extra_fd;
-	bool (*on_extra)(void *ctx);
 	void *ctx;
 };
 
@@ -77,15 +83,55 @@ struct run_outcome {
 	struct events events;    /* stdout as JSON, for "output": "jsonl"/"json" */
 };
 
+struct run;
+
 /* Makes the runner a child subreaper, so descendants that leave the task's
  * process group are still the runner's to kill and reap. Call once. */
 int run_init(void);
 
-/* Runs t to completion and fills o (call run_outcome_clear after). Returns
- * 0, or -1 with errno for a failure of the runner itself (poll, signalfd);
- * a task that cannot start is a RUN_SPAWN_ERROR outcome, not -1. */
-int run_task(const struct task *t, const struct run_options *opt, struct run_outcome *o);
+/* Spawns t. Returns a run (never NULL but for ENOMEM); a task that cannot
+ * start is a run already done, whose outcome is RUN_SPAWN_ERROR. t and opt
+ * must outlive the run. */
+struct run *run_start(const struct task *t, const struct run_options *opt);
+
+/* The main process's pid (0 when it never started). */
+pid_t run_pid(const struct run *r);
+
+/* Bytes written so far to stdout and stderr. */
+void run_bytes(const struct run *r, uint64_t *out, uint64_t *err);
+
+/* Fills up to max pollfds (3 suffice) with what the run waits on; returns
+ * how many. After poll(), pass the same entries back to run_on_ready. */
+int run_pollfds(const struct run *r, struct pollfd *fds, int max);
+void run_on_ready(struct run *r, const struct pollfd *fds, int n);
+
+/* Kills the task's tree (TERM, grace, KILL); it ends as RUN_ABORTED unless
+ * it had already ended on its own. */
+void run_abort(struct run *r);
+
+/* On SIGCHLD: reaps every exited child of the runner and charges each to
+ * its run; a child no run owns (a stray left after its task ended) is
+ * reaped and forgotten. */
+void run_reap_all(void);
+
+/* Acts on deadlines and the state of the tree at monotonic time now (ns).
+ * Returns the next monotonic time it must be called again (INT64_MAX:
+ * only an event will change anything), or -1 when the run is over. */
+int64_t run_advance(struct run *r, int64_t now);
+
+/* For a run that is over: fills o (call run_outcome_clear after) and frees
+ * r. Also valid on a run that is not over (the runner itself failing): the
+ * tree is killed and reaped first, blocking. */
+void run_finish(struct run *r, struct run_outcome *o);
 
 void run_outcome_clear(struct run_outcome *o);
+
+/* One task alone, blocking, for `spoolrun exec`: steps a run with its own
+ * poll() over its pipes and signal_fd (signals.h) until it is over.
+ * on_signal(ctx, signo) is called for each signal but SIGCHLD; returning
+ * true aborts the run. 0, or -1 with errno when poll itself failed (the
+ * task is then killed). */
+int run_task(const struct task *t, const struct run_options *opt, int signal_fd,
+	     bool (*on_signal)(void *ctx, int signo), void *ctx, struct run_outcome *o);
 
 #endif

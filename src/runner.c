@@ -17,15 +17,18 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "executor.h"
 #include "job.h"
 #include "log.h"
 #include "owner.h"
 #include "publisher.h"
 #include "queue.h"
 #include "run.h"
+#include "sched.h"
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
+#include "task_state.h"
 #include "timeutil.h"
 #include "version.h"
 #include "watch.h"
@@ -36,14 +39,23 @@ struct key_block {
 	int64_t until_ms;
 };
 
+/* A task in flight: the job (its own state machine) in the runner's list. */
+struct flight {
+	struct job job;
+	struct flight *next;
+	int pfd_first, pfd_count;  /* its entries in the poll set, this turn */
+};
+
 struct runner {
 	struct config cfg;
 	const char *spool_root;   /* command-line override, or NULL */
 	bool drain;               /* exit once nothing runnable is left */
 	struct spool spool;
-	struct publisher *publisher; /* results made durable off the critical path */
+	struct publisher *publisher; /* waits for the disk off the critical path */
+	unsigned long claim_ticket;  /* the last claim's fsync, for its job */
 	struct queue incoming;    /* waiting in incoming/, in run order */
 	struct queue deferred;    /* waiting in deferred/, by time (mtime_ns) */
+	struct queue recovered;   /* found in active/ at start-up: run first */
 	struct watch watch;
 	int w_incoming, w_cancel, w_root;
 	struct owner_policy owners;
@@ -55,12 +67,20 @@ struct runner {
 	int sigfd;
 	int stop_signal;          /* SIGTERM or SIGINT once received */
 	int stops;                /* how many were received */
+	bool stop_applied;        /* running tasks were told (or let finish) */
 	size_t requeued;          /* tasks put back by the stop */
 	bool reload;              /* SIGHUP received */
+	bool child_exited;        /* SIGCHLD received */
 	bool paused;              /* ROOT/pause exists */
 	bool cancels_pending;     /* cancel/ changed */
+	bool sched_dirty;         /* something changed that may let a task start */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
+	size_t left;              /* tasks left in active/ (a failing disk at the stop) */
 	struct queue retrying;    /* names this run deferred: drain fails if any is still there */
+	struct flight *flights;   /* every task in flight */
+	unsigned nrunning;        /* of those, how many hold a slot (executor running) */
+	struct pollfd *pfds;
+	size_t pfd_cap;
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -69,50 +89,18 @@ static void note_signal(struct runner *r, int sig)
 		if (!r->stops++)
 			log_info("received %s: stopping", signals_name(sig));
 		r->stop_signal = sig;
+		r->stop_applied = false;
 	} else if (sig == SIGHUP)
 		r->reload = true;
+	else if (sig == SIGCHLD)
+		r->child_exited = true;
 }
 
-/* A signal while a task runs: stopping kills the task, which is then put
- * back rather than published as failed. */
-static bool on_signal(void *ctx, int sig)
-{
-	struct runner *r = ctx;
-	note_signal(r, sig);
-	if (sig != SIGTERM && sig != SIGINT)
-		return false;
-	/* With on_stop = finish the task runs to its end, unless a second
-	 * signal insists. */
-	if (r->cfg.finish_on_stop && r->stops == 1) {
-		log_info("letting the running task finish first (on_stop = finish); "
-			 "send %s again to interrupt it", signals_name(sig));
-		return false;
-	}
-	return true;
-}
-
-/* Between tasks: handles pending signals; SIGCHLD here can only be a stray
- * descendant inherited after its task ended, reaped so it never lingers. */
-static void drain_signals(struct runner *r)
+static void read_signals(struct runner *r)
 {
 	int sig;
-	while ((sig = signals_read(r->sigfd)) > 0) {
-		if (sig == SIGCHLD)
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
-		else
-			note_signal(r, sig);
-	}
-}
-
-/* Waits up to ms for a signal; true when the runner is to stop. */
-static bool wait_or_stop(void *ctx, int ms)
-{
-	struct runner *r = ctx;
-	struct pollfd p = { r->sigfd, POLLIN, 0 };
-	if (poll(&p, 1, ms) > 0)
-		drain_signals(r);
-	return r->stop_signal != 0;
+	while ((sig = signals_read(r->sigfd)) > 0)
+		note_signal(r, sig);
 }
 
 static int64_t key_blocked_until(void *ctx, const char *key)
@@ -186,18 +174,17 @@ static void enqueue(struct runner *r, const char *name)
 {
 	if (!spool_is_task_name(name))
 		return;
-	/* The priority decides the order (and the id finds it for a cancel),
-	 * so read it now; a file that cannot be read or parsed still queues
-	 * and is rejected with its reason when its turn comes. */
-	struct stat st;
-	char id[TASK_ID_MAX + 1];
-	int64_t priority;
-	if (spool_peek_task(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes,
-			    &priority, id, sizeof id, &st) < 0)
+	/* The priority decides the order, the id finds it for a cancel, the
+	 * limit_key its cap: read them now; a file that cannot be read or
+	 * parsed still queues and is rejected with its reason when its turn
+	 * comes. */
+	struct spool_peeked p;
+	if (spool_peek(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes, &p) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
-	int64_t mtime = (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec;
-	if (queue_push(&r->incoming, name, id, priority, mtime) < 0)
+	int64_t mtime = (int64_t)p.st.st_mtim.tv_sec * NS_PER_SEC + p.st.st_mtim.tv_nsec;
+	if (queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime) < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
+	r->sched_dirty = true;
 }
 
 /* A name created in incoming/ is taken at once unless it is a regular file
@@ -253,103 +240,331 @@ static bool read_events(struct runner *r)
 	return true;
 }
 
-/* While a task runs: keep the queues current; the job itself checks
- * cancel/ for its own id. */
-static bool on_extra(void *ctx)
-{
-	struct runner *r = ctx;
-	read_events(r);
-	return false;
-}
-
 static struct job_env job_env_of(struct runner *r)
 {
 	return (struct job_env){
 		.cfg = &r->cfg, .spool = &r->spool, .owners = &r->owners,
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
-		.publisher = r->publisher,
-		.signal_fd = r->sigfd, .extra_fd = r->watch.fd,
-		.on_signal = on_signal, .on_extra = on_extra, .wait_or_stop = wait_or_stop,
+		.executor = &executor_local, .publisher = r->publisher,
 		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
 	};
 }
 
-static void push_deferred(struct runner *r, const char *name, const char *id, int64_t when_ms)
+static void push_deferred(struct runner *r, const char *name, const char *id, const char *key,
+			  int64_t when_ms)
 {
-	if (queue_push(&r->deferred, name, id, 0, when_ms * NS_PER_MS) < 0)
+	if (queue_push_keyed(&r->deferred, name, id, key, 0, when_ms * NS_PER_MS) < 0)
 		log_warn("%s: cannot keep it scheduled now; it runs at the next start", name);
+	r->sched_dirty = true;
 }
 
-/* Runs the job for a task now in active/ and acts on how it ended. */
-static void run_job(struct runner *r, const char *name, enum job_origin origin)
+/* --- Tasks in flight ------------------------------------------------- */
+
+static struct flight *find_flight_name(struct runner *r, const char *name)
 {
-	struct job_env env = job_env_of(r);
-	struct job_report rep;
-	job_handle(&env, name, origin, &rep);
-	switch (rep.end) {
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (!strcmp(f->job.name, name))
+			return f;
+	return NULL;
+}
+
+static struct flight *find_flight_id(struct runner *r, const char *id)
+{
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->job.parsed && !strcmp(f->job.t.id, id))
+			return f;
+	return NULL;
+}
+
+/* Acts on how a job ended, once it is over. */
+static void account(struct runner *r, const struct job *j)
+{
+	const struct job_report *rep = &j->rep;
+	switch (rep->end) {
 	case JOB_PUBLISHED:
 		r->ran++;
-		r->unsuccessful += !rep.succeeded;
+		r->unsuccessful += !rep->succeeded;
 		break;
 	case JOB_DEFERRED:
-		push_deferred(r, rep.deferred_name, rep.id, rep.not_before_ms);
-		if (rep.limit_key[0])
-			block_key(r, rep.limit_key, rep.not_before_ms);
-		queue_push(&r->retrying, rep.deferred_name, NULL, 0, 0);
+		push_deferred(r, rep->deferred_name, rep->id, j->t.limit_key, rep->not_before_ms);
+		if (rep->limit_key[0])
+			block_key(r, rep->limit_key, rep->not_before_ms);
+		queue_push(&r->retrying, rep->deferred_name, NULL, 0, 0);
 		break;
 	case JOB_REQUEUED:
 		r->requeued++;
 		break;
 	case JOB_LEFT:
+		r->left++;
 		break;
 	}
 }
 
-/* Takes a queued incoming/ task by name and runs its job. */
-static void take_incoming(struct runner *r, const char *name)
+/* Starts the job of a task now in active/ (its work item: BEGIN). */
+static void launch(struct runner *r, const char *name, enum job_origin origin)
 {
-	/* A file of this name whose result is on its way is still in active/. */
-	publisher_settle(r->publisher, NULL, name);
-	if (spool_claim(&r->spool, name) == 0) {
-		publisher_claim_sync_start(r->publisher);
-		run_job(r, name, JOB_NEW);
-	}
-	else if (errno != ENOENT)
-		log_warn("%s: cannot claim it from incoming/", name);
-}
-
-static void take_deferred(struct runner *r, const char *name)
-{
-	publisher_settle(r->publisher, NULL, name);
-	if (spool_undefer(&r->spool, name) == 0)
-		run_job(r, name, JOB_RETRY);
-	else if (errno != ENOENT)
-		log_warn("%s: cannot take it back from deferred/", name);
-}
-
-/* cancel/<id>: the job publishes the cancellation when it sees the
- * request, so a queued or deferred task is taken now; the running one was
- * stopped by its job; an unknown id waits for its task to arrive, unless
- * its result exists already. */
-static void cancel_one(void *ctx, const char *id)
-{
-	struct runner *r = ctx;
-	if (id[0] == '.' || r->stop_signal)
+	struct flight *f = calloc(1, sizeof *f);
+	if (!f) {
+		log_errx("%s: out of memory; it stays in active/ until the next start", name);
+		r->left++;
 		return;
-	const char *name;
-	char copy[320];
-	/* Out of the queue first: the same name may be queued again later, and
-	 * must then get its own place, not this one's. */
-	if ((name = queue_find_id(&r->deferred, id))) {
-		snprintf(copy, sizeof copy, "%s", name);
-		queue_remove(&r->deferred, copy);
+	}
+	job_init(&f->job, name, origin);
+	f->job.claim_ticket = r->claim_ticket;
+	r->claim_ticket = 0;
+	struct job_env env = job_env_of(r);
+	job_begin(&env, &f->job);
+	f->next = r->flights;
+	r->flights = f;
+	if (job_running(&f->job))
+		r->nrunning++;
+}
+
+/* Hands every publication the thread completed back to its job. */
+static void reap_publications(struct runner *r)
+{
+	struct publication *q;
+	while ((q = publisher_reap(r->publisher)))
+		job_published(q->owner);
+}
+
+/* Steps every job; an over job is accounted for and freed. */
+static void step_flights(struct runner *r)
+{
+	struct job_env env = job_env_of(r);
+	struct flight **pp = &r->flights;
+	while (*pp) {
+		struct flight *f = *pp;
+		bool was_running = job_running(&f->job);
+		job_step(&env, &f->job, time_monotonic_ns());
+		if (was_running && !job_running(&f->job)) {
+			r->nrunning--;
+			r->sched_dirty = true;
+		}
+		if (f->job.phase == JOB_OVER) {
+			account(r, &f->job);
+			job_clear(&f->job);
+			*pp = f->next;
+			free(f);
+			r->sched_dirty = true;
+		} else
+			pp = &f->next;
+	}
+}
+
+/* --- Starting tasks --------------------------------------------------- */
+
+/* Takes a queued incoming/ task by name and launches its job; false when
+ * it could not be claimed (then it is dropped, or retried later). */
+static bool take_incoming(struct runner *r, const struct queue_entry *e)
+{
+	if (spool_claim(&r->spool, e->name) == 0) {
+		/* Durable before the task starts; the job reads and checks the
+		 * file meanwhile. */
+		r->claim_ticket = publisher_claim_sync_start(r->publisher);
+		launch(r, e->name, JOB_NEW);
+		return true;
+	}
+	if (errno != ENOENT)
+		log_warn("%s: cannot claim it from incoming/", e->name);
+	return false;
+}
+
+static bool take_deferred(struct runner *r, const struct queue_entry *e)
+{
+	if (spool_undefer(&r->spool, e->name) == 0) {
+		launch(r, e->name, JOB_RETRY);
+		return true;
+	}
+	if (errno != ENOENT)
+		log_warn("%s: cannot take it back from deferred/", e->name);
+	return false;
+}
+
+/* What sched.h needs to know of a queued entry. */
+static struct sched_task sched_view(struct runner *r, const struct queue_entry *e, bool deferred)
+{
+	return (struct sched_task){
+		.name = e->name, .deferred = deferred,
+		.due_ms = deferred ? e->mtime_ns / NS_PER_MS : 0,
+		.priority = e->priority, .arrival_ns = deferred ? 0 : e->mtime_ns,
+		.limit_key = e->key,
+		/* A task of this name, or of this id, still in flight (running, or
+		 * its result on its way to results/) must be over first: the
+		 * second would find no result and not know it is a duplicate. */
+		.name_busy = find_flight_name(r, e->name) != NULL ||
+			     (e->id && find_flight_id(r, e->id) != NULL),
+	};
+}
+
+struct load_view {
+	struct sched_limits lim;
+	struct sched_load load;
+	const char **keys;
+	struct sched_cap *caps;
+};
+
+static int build_load(struct runner *r, struct load_view *v)
+{
+	memset(v, 0, sizeof *v);
+	v->keys = calloc(r->nrunning + 1, sizeof *v->keys);
+	v->caps = calloc(r->cfg.nconcurrency + 1, sizeof *v->caps);
+	if (!v->keys || !v->caps) {
+		free(v->keys);
+		free(v->caps);
+		return -1;
+	}
+	size_t n = 0;
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (job_running(&f->job) && n < r->nrunning)
+			v->keys[n++] = f->job.t.limit_key;
+	for (size_t i = 0; i < r->cfg.nconcurrency; i++)
+		v->caps[i] = (struct sched_cap){ r->cfg.concurrency[i].key,
+						 r->cfg.concurrency[i].cap };
+	v->lim = (struct sched_limits){ r->cfg.slots, v->caps, r->cfg.nconcurrency, r->paused };
+	v->load = (struct sched_load){ r->nrunning, v->keys, n };
+	return 0;
+}
+
+/* Pops entries of q in order until one is eligible (sched.h); the others
+ * are put back. True with *out filled when one was found. */
+static bool pick_from(struct runner *r, struct queue *q, bool deferred, const struct load_view *v,
+		      int64_t now_ms, struct queue_entry *out)
+{
+	struct queue_entry *aside = NULL;
+	size_t naside = 0, cap = 0;
+	bool found = false;
+	struct queue_entry e;
+	while (!found && queue_pop(q, &e)) {
+		struct sched_task t = sched_view(r, &e, deferred);
+		enum sched_verdict why = sched_eligible(&v->lim, &v->load, &t, now_ms);
+		if (why == SCHED_RUNNABLE) {
+			*out = e;
+			found = true;
+			break;
+		}
+		if (naside == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct queue_entry *grown = realloc(aside, ncap * sizeof *grown);
+			if (!grown) {
+				queue_push_keyed(q, e.name, e.id, e.key, e.priority, e.mtime_ns);
+				queue_entry_free(&e);
+				break;
+			}
+			aside = grown;
+			cap = ncap;
+		}
+		aside[naside++] = e;
+		if (why == SCHED_NOT_DUE)
+			break; /* deferred/ is by time: the rest are later still */
+	}
+	for (size_t i = 0; i < naside; i++) {
+		queue_push_keyed(q, aside[i].name, aside[i].id, aside[i].key, aside[i].priority,
+				 aside[i].mtime_ns);
+		queue_entry_free(&aside[i]);
+	}
+	free(aside);
+	return found;
+}
+
+/* Starts tasks while a slot is free: tasks found in active/ at start-up
+ * first, then deferred tasks whose time has come, then incoming/. */
+static void start_tasks(struct runner *r)
+{
+	if (!r->sched_dirty)
+		return;
+	r->sched_dirty = false;
+	for (;;) {
+		struct load_view v;
+		if (build_load(r, &v) < 0)
+			return;
+		int64_t now_ms = time_realtime_ms();
+		struct queue_entry e;
+		bool started = false;
+		if (pick_from(r, &r->recovered, true, &v, now_ms, &e)) {
+			log_warnx("%s: found in active/, interrupted by an earlier stop; running it "
+				  "again", e.name);
+			launch(r, e.name, JOB_RECOVERED);
+			started = true;
+		} else if (pick_from(r, &r->deferred, true, &v, now_ms, &e))
+			started = take_deferred(r, &e) || true;
+		else if (pick_from(r, &r->incoming, false, &v, now_ms, &e))
+			started = take_incoming(r, &e) || true;
+		free(v.keys);
+		free(v.caps);
+		if (!started)
+			return;
+		queue_entry_free(&e);
+	}
+}
+
+/* --- Cancels ----------------------------------------------------------- */
+
+struct id_list {
+	char **ids;
+	size_t n, cap;
+};
+
+static void id_list_add(struct id_list *l, const char *id)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **grown = realloc(l->ids, cap * sizeof *grown);
+		if (!grown)
+			return;
+		l->ids = grown;
+		l->cap = cap;
+	}
+	if ((l->ids[l->n] = strdup(id)))
+		l->n++;
+}
+
+static void collect_id(void *ctx, const char *id)
+{
+	if (id[0] != '.')
+		id_list_add(ctx, id);
+}
+
+/* Takes the entry with this id out of q into *out; false when none. */
+static bool take_id(struct queue *q, const char *id, struct queue_entry *out)
+{
+	const char *name = queue_find_id(q, id);
+	if (!name)
+		return false;
+	for (size_t i = 0; ; i++) {
+		const struct queue_entry *e = queue_at(q, i);
+		if (e && e->name == name) {
+			*out = (struct queue_entry){ e->priority, e->mtime_ns, strdup(e->name),
+						     e->id ? strdup(e->id) : NULL,
+						     e->key ? strdup(e->key) : NULL };
+			break;
+		}
+	}
+	queue_remove(q, out->name);
+	return out->name != NULL;
+}
+
+/* cancel/<id>: a queued or deferred task is taken now and its job
+ * publishes the cancellation (it never runs, and needs no slot); a running
+ * one is killed; an unknown id waits for its task to arrive, unless its
+ * result exists already. */
+static void cancel_one(struct runner *r, const char *id)
+{
+	struct flight *f = find_flight_id(r, id);
+	struct queue_entry e;
+	if (f) {
+		if (job_running(&f->job) && !f->job.cancelled) {
+			log_info("%s: cancel requested while running; stopping it", id);
+			job_cancel(&f->job);
+		}
+	} else if (take_id(&r->deferred, id, &e)) {
 		log_info("%s: cancel requested while deferred", id);
-		take_deferred(r, copy);
-	} else if ((name = queue_find_id(&r->incoming, id))) {
-		snprintf(copy, sizeof copy, "%s", name);
-		queue_remove(&r->incoming, copy);
+		take_deferred(r, &e);
+		queue_entry_free(&e);
+	} else if (take_id(&r->incoming, id, &e)) {
 		log_info("%s: cancel requested while queued", id);
-		take_incoming(r, copy);
+		take_incoming(r, &e);
+		queue_entry_free(&e);
 	} else if (task_id_valid(id, strlen(id)) && spool_result_exists(&r->spool, id)) {
 		log_info("%s: cancel requested, but it has finished already", id);
 		spool_cancel_done(&r->spool, id);
@@ -359,16 +574,36 @@ static void cancel_one(void *ctx, const char *id)
 static void process_cancels(struct runner *r)
 {
 	r->cancels_pending = false;
-	dir_each(r->spool.cancel_fd, cancel_one, r);
+	if (r->stop_signal)
+		return;
+	/* Listed first, acted on after: nothing starts inside a directory walk. */
+	struct id_list l = { 0 };
+	dir_each(r->spool.cancel_fd, collect_id, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		cancel_one(r, l.ids[i]);
+		free(l.ids[i]);
+	}
+	free(l.ids);
 }
+
+/* --- Recovery ---------------------------------------------------------- */
 
 static void recover_one(void *ctx, const char *name)
 {
 	struct runner *r = ctx;
-	if (name[0] == '.' || r->stop_signal)
-		return; /* also skips state files */
-	log_warnx("%s: found in active/, interrupted by an earlier stop; running it again", name);
-	run_job(r, name, JOB_RECOVERED);
+	if (name[0] == '.')
+		return; /* state files */
+	if (find_flight_name(r, name))
+		return; /* completed: its record is being published */
+	if (queue_push(&r->recovered, name, NULL, 0, 0) < 0)
+		log_warn("%s: cannot queue it now; it runs at the next start", name);
+}
+
+/* A completion record found at start-up: its job publishes it. Listed
+ * first, launched after, like every work item. */
+static void complete_one(void *ctx, const char *rec)
+{
+	id_list_add(ctx, rec);
 }
 
 /* Deferred tasks keep their times across restarts: read them back. */
@@ -377,62 +612,30 @@ static void restore_deferred(void *ctx, const char *name)
 	struct runner *r = ctx;
 	if (name[0] == '.')
 		return;
-	json_t *st = spool_load_state(&r->spool, r->spool.deferred_fd, name);
-	int64_t when = json_integer_value(json_object_get(st, "not_before_ms"));
-	const char *id = json_string_value(json_object_get(st, "id"));
-	const char *key = json_string_value(json_object_get(st, "limit_key"));
-	if (key && json_is_true(json_object_get(st, "usage_limit")))
-		block_key(r, key, when);
-	push_deferred(r, name, id, when);
-	json_decref(st);
+	struct task_state st;
+	task_state_load(&r->spool, r->spool.deferred_fd, name, &st);
+	if (st.limit_key[0] && st.usage_limit)
+		block_key(r, st.limit_key, st.not_before_ms);
+	push_deferred(r, name, st.id[0] ? st.id : NULL, st.limit_key, st.not_before_ms);
+	task_state_clear(&st);
 }
 
-/* The deferred task due now, if any; else the ms until the next (-1: none). */
-static const char *due_deferred(struct runner *r, int *wait_ms)
+/* --- The loop ---------------------------------------------------------- */
+
+/* The wall-clock ms until the next deferred task is due (-1: none). */
+static int64_t next_due_ms(struct runner *r)
 {
 	const struct queue_entry *e = queue_peek(&r->deferred);
-	*wait_ms = -1;
 	if (!e)
-		return NULL;
+		return -1;
 	int64_t left = e->mtime_ns / NS_PER_MS - time_realtime_ms();
-	if (left <= 0)
-		return e->name;
-	*wait_ms = left > 3600000 ? 3600000 : (int)left + 1;
-	return NULL;
+	return left < 0 ? 0 : left;
 }
 
-/* Sleeps until an event, a signal, or wait_ms. */
-static void wait_for_event(struct runner *r, int wait_ms)
+/* Whether anything could start now if slots were free. */
+static bool runnable_left(struct runner *r)
 {
-	struct pollfd p[3] = { { r->watch.fd, POLLIN, 0 }, { r->sigfd, POLLIN, 0 },
-			       { publisher_fd(r->publisher), POLLIN, 0 } };
-	if (poll(p, 3, wait_ms) < 0 && errno != EINTR)
-		log_warn("poll");
-	if (p[1].revents)
-		drain_signals(r);
-	if (p[2].revents)
-		publisher_reap(r->publisher);
-}
-
-/* Starts the next task: a deferred one whose time has come first (it has
- * waited longest), then the head of incoming/. False when none is runnable. */
-static bool start_next(struct runner *r, int *wait_ms)
-{
-	const char *due = due_deferred(r, wait_ms);
-	struct queue_entry e;
-	if (due && queue_pop(&r->deferred, &e)) {
-		take_deferred(r, e.name);
-		free(e.name);
-		free(e.id);
-		return true;
-	}
-	if (queue_pop(&r->incoming, &e)) {
-		take_incoming(r, e.name);
-		free(e.name);
-		free(e.id);
-		return true;
-	}
-	return false;
+	return queue_len(&r->incoming) || queue_len(&r->recovered) || next_due_ms(r) == 0;
 }
 
 /* Drain: whether a task it ran is still waiting in deferred/ for a retry. */
@@ -443,39 +646,158 @@ static bool left_waiting(struct runner *r)
 	while (queue_pop(&r->retrying, &e)) {
 		struct stat st;
 		waiting |= fstatat(r->spool.deferred_fd, e.name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-		free(e.name);
-		free(e.id);
+		queue_entry_free(&e);
 	}
 	return waiting;
+}
+
+/* The stop: running tasks are killed and put back, or with on_stop =
+ * finish let run to their end (a second signal insists). */
+static void apply_stop(struct runner *r)
+{
+	r->stop_applied = true;
+	if (r->cfg.finish_on_stop && r->stops == 1) {
+		if (r->nrunning == 1)
+			log_info("letting the running task finish first (on_stop = finish); "
+				 "send %s again to interrupt it", signals_name(r->stop_signal));
+		else if (r->nrunning)
+			log_info("letting the %u running tasks finish first (on_stop = finish); "
+				 "send %s again to interrupt them", r->nrunning,
+				 signals_name(r->stop_signal));
+		return;
+	}
+	for (struct flight *f = r->flights; f; f = f->next)
+		job_stop(&f->job);
+}
+
+/* Builds the poll set: the signal fd, inotify, the publisher's completions, then every running task's
+ * descriptors. Returns how many entries. */
+static nfds_t build_pollset(struct runner *r)
+{
+	size_t need = 3 + (size_t)r->nrunning * EXECUTOR_MAX_FDS;
+	if (need > r->pfd_cap) {
+		struct pollfd *grown = realloc(r->pfds, need * sizeof *grown);
+		if (!grown)
+			return 0;
+		r->pfds = grown;
+		r->pfd_cap = need;
+	}
+	nfds_t n = 0;
+	r->pfds[n++] = (struct pollfd){ r->sigfd, POLLIN, 0 };
+	r->pfds[n++] = (struct pollfd){ r->watch.fd, POLLIN, 0 };
+	r->pfds[n++] = (struct pollfd){ publisher_fd(r->publisher), POLLIN, 0 };
+	for (struct flight *f = r->flights; f; f = f->next) {
+		f->pfd_first = (int)n;
+		f->pfd_count = 0;
+		if (job_running(&f->job) && n + EXECUTOR_MAX_FDS <= r->pfd_cap) {
+			f->pfd_count = f->job.ex->pollfds(f->job.handle, &r->pfds[n], EXECUTOR_MAX_FDS);
+			n += (nfds_t)f->pfd_count;
+		}
+	}
+	return n;
+}
+
+/* The poll timeout in ms: the earliest job deadline, the next deferred
+ * task (while a slot could take it), -1 for none. */
+static int poll_timeout(struct runner *r)
+{
+	int64_t now = time_monotonic_ns(), wake = INT64_MAX;
+	for (struct flight *f = r->flights; f; f = f->next) {
+		int64_t w = job_wake(&f->job, now);
+		if (w < wake)
+			wake = w;
+	}
+	int64_t ms = wake == INT64_MAX ? -1 : wake <= now ? 0 : (wake - now + NS_PER_MS - 1) / NS_PER_MS;
+	int64_t due = r->paused || r->stop_signal ? -1 : next_due_ms(r);
+	if (due >= 0) {
+		due += due ? 1 : 0;
+		if (ms < 0 || due < ms)
+			ms = due;
+	}
+	if (due == 0 && r->nrunning >= r->cfg.slots)
+		ms = wake == INT64_MAX ? -1 : ms; /* due but no slot: a slot freeing wakes us */
+	return ms > 3600000 ? 3600000 : (int)ms;
+}
+
+static void wait_for_events(struct runner *r)
+{
+	nfds_t n = build_pollset(r);
+	int timeout = poll_timeout(r);
+	if (n == 0) {
+		struct pollfd p[3] = { { r->sigfd, POLLIN, 0 }, { r->watch.fd, POLLIN, 0 },
+				       { publisher_fd(r->publisher), POLLIN, 0 } };
+		poll(p, 3, timeout < 0 || timeout > 100 ? 100 : timeout);
+		return;
+	}
+	if (poll(r->pfds, n, timeout) < 0) {
+		if (errno != EINTR)
+			log_warn("poll");
+		return;
+	}
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->pfd_count && job_running(&f->job))
+			f->job.ex->on_ready(f->job.handle, &r->pfds[f->pfd_first], f->pfd_count);
+	/* A timer may have fired: starting is reconsidered after every wakeup
+	 * that is not only output. */
+	if (r->pfds[0].revents || r->pfds[1].revents || n == 3)
+		r->sched_dirty = true;
+}
+
+/* When the stop is complete: nothing runs; a job still waiting on a
+ * failing disk stays in active/ and is recovered at the next start. */
+static bool stop_complete(struct runner *r)
+{
+	if (r->nrunning)
+		return false;
+	/* Results on their way are waited for: the disk is busy, not failing. */
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->job.pub_pending)
+			return false;
+	for (struct flight *f = r->flights; f; f = f->next)
+		log_warnx("%s: stopping while its %s fails; it stays in active/", f->job.name,
+			  f->job.phase == JOB_PUBLISHING ? "publication" : "move");
+	return true;
 }
 
 static int main_loop(struct runner *r)
 {
 	for (;;) {
-		drain_signals(r);
-		if (r->stop_signal)
-			return EXIT_OK;
-		if (r->reload)
+		read_signals(r);
+		if (r->child_exited) {
+			r->child_exited = false;
+			executor_local.on_child();
+		}
+		if (r->stop_signal && !r->stop_applied)
+			apply_stop(r);
+		if (r->reload) {
 			reload_config(r);
-		if (!read_events(r))
+			r->sched_dirty = true;
+		}
+		if (!read_events(r)) {
+			for (struct flight *f = r->flights; f; f = f->next)
+				job_stop(&f->job);
 			return EXIT_IOERR;
-		publisher_reap(r->publisher);
+		}
 		if (r->cancels_pending)
 			process_cancels(r);
-		int wait_ms = -1;
-		if (r->paused) {
-			if (r->drain) {
-				log_warnx("%s/pause exists: drain runs nothing", r->spool.root);
-				return EXIT_TEMPFAIL;
-			}
-			wait_for_event(r, -1);
-		} else if (!start_next(r, &wait_ms)) {
-			if (r->drain) {
-				publisher_flush(r->publisher);
-				return r->unsuccessful || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
-			}
-			wait_for_event(r, wait_ms);
+		reap_publications(r);
+		step_flights(r);
+		if (r->stop_signal) {
+			if (stop_complete(r))
+				return EXIT_OK;
+		} else if (r->paused && r->drain) {
+			log_warnx("%s/pause exists: drain runs nothing", r->spool.root);
+			return EXIT_TEMPFAIL;
+		} else {
+			start_tasks(r);
+			if (r->flights && !r->nrunning)
+				step_flights(r); /* jobs that ended at once (refused, cancelled…) */
 		}
+		if (r->drain && !r->flights && !runnable_left(r))
+			return r->unsuccessful || r->left || left_waiting(r) ? EXIT_FAILURE_ANY
+									 : EXIT_OK;
+		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused)
+			wait_for_events(r);
 	}
 }
 
@@ -516,10 +838,6 @@ static int start(struct runner *r, const char *config_path)
 		log_errx("%s", err);
 		return EXIT_IOERR;
 	}
-	if (!(r->publisher = publisher_new(&r->spool, wait_or_stop, r))) {
-		log_err("cannot set up publication");
-		return EXIT_OSERR;
-	}
 	if (spool_lock(&r->spool) < 0) {
 		if (errno == EWOULDBLOCK) {
 			log_errx("%s is in use by another spoolrun (lock %s/.lock held); exiting",
@@ -528,6 +846,10 @@ static int start(struct runner *r, const char *config_path)
 		}
 		log_err("cannot lock %s/.lock", r->spool.root);
 		return EXIT_IOERR;
+	}
+	if (!(r->publisher = publisher_new(&r->spool))) {
+		log_err("cannot set up publication");
+		return EXIT_OSERR;
 	}
 	spool_clean_tmp(&r->spool);
 	/* Watch before scanning: a file renamed in between is then an event
@@ -545,13 +867,52 @@ static int start(struct runner *r, const char *config_path)
 		log_info("paused: %s/pause exists; no new task starts until it is removed",
 			 r->spool.root);
 	dir_each(r->spool.deferred_fd, restore_deferred, r);
+	/* Completions a stop left half-done go first: their task files are
+	 * not to be run again. */
+	struct id_list done = { 0 };
+	spool_each_done(&r->spool, complete_one, &done);
+	for (size_t i = 0; i < done.n; i++) {
+		launch(r, done.ids[i], JOB_COMPLETED);
+		free(done.ids[i]);
+	}
+	free(done.ids);
 	dir_each(r->spool.active_fd, recover_one, r);
 	if (dir_each(r->spool.incoming_fd, enqueue_entry, r) < 0) {
 		log_err("cannot list %s/incoming", r->spool.root);
 		return EXIT_IOERR;
 	}
 	r->cancels_pending = true;
+	r->sched_dirty = true;
 	return EXIT_OK;
+}
+
+struct counter {
+	size_t n;
+	bool tasks_only;  /* incoming/: *.json names only */
+};
+
+static void count_entry(void *ctx, const char *name)
+{
+	struct counter *c = ctx;
+	if (name[0] != '.' && (!c->tasks_only || spool_is_task_name(name)))
+		c->n++;
+}
+
+/* What is left where, counted from the directories themselves (the truth),
+ * not from what this run remembers. */
+static void log_summary(struct runner *r)
+{
+	struct counter in = { 0, true }, def = { 0, false }, act = { 0, false };
+	dir_each(r->spool.incoming_fd, count_entry, &in);
+	dir_each(r->spool.deferred_fd, count_entry, &def);
+	dir_each(r->spool.active_fd, count_entry, &act);
+	if (act.n)
+		log_info("%s; %zu result(s) published, %zu task(s) wait in incoming/, %zu in "
+			 "deferred/, %zu left in active/ (run at the next start)",
+			 r->stop_signal ? "stopped" : "done", r->ran, in.n, def.n, act.n);
+	else
+		log_info("%s; %zu result(s) published, %zu task(s) wait in incoming/ and %zu in "
+			 "deferred/", r->stop_signal ? "stopped" : "done", r->ran, in.n, def.n);
 }
 
 int runner_run(const char *config_path, const char *spool_root, bool drain)
@@ -566,20 +927,27 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	queue_init(&r.incoming);
 	queue_init(&r.deferred);
 	queue_init(&r.retrying);
+	queue_init(&r.recovered);
 	int rc = start(&r, config_path);
 	if (rc == EXIT_OK)
 		rc = main_loop(&r);
-	/* Results on their way are made durable (and their task files let go)
-	 * before the summary; a disk that refuses them is not waited for. */
+	/* Whatever the thread was given is finished before the jobs holding
+	 * it are freed. */
 	publisher_free(r.publisher);
+	while (r.flights) {
+		struct flight *f = r.flights;
+		r.flights = f->next;
+		job_clear(&f->job);
+		free(f);
+	}
 	if (r.spool.root && rc != EXIT_TEMPFAIL && rc != EXIT_CONFIG)
-		log_info("%s; %zu result(s) published, %zu task(s) wait in incoming/ and %zu in "
-			 "deferred/", r.stop_signal ? "stopped" : "done", r.ran,
-			 queue_len(&r.incoming) + r.requeued, queue_len(&r.deferred));
+		log_summary(&r);
 	watch_close(&r.watch);
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);
 	queue_clear(&r.retrying);
+	queue_clear(&r.recovered);
+	free(r.pfds);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)
 		regfree(&r.usage_limit);

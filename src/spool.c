@@ -160,7 +160,8 @@ void spool_remove_state(struct spool *s, int dirfd, const char *name)
 
 int spool_requeue(struct spool *s, const char *name)
 {
-	if (renameat(s->active_fd, name, s->incoming_fd, name) < 0)
+	/* Never over a file a producer dropped in meanwhile. */
+	if (rename_noreplace(s->active_fd, name, s->incoming_fd, name) < 0)
 		return -1;
 	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->incoming_fd) : 0;
@@ -217,7 +218,9 @@ int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t 
 	return s->durable ? fsync_dirfd(dirfd) : 0;
 }
 
-int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen)
+int spool_defer(struct spool *s, const char *name,
+		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
+		char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s", name);
 	for (int n = 2; ; n++) {
@@ -228,7 +231,7 @@ int spool_defer(struct spool *s, const char *name, const json_t *state, char *ou
 			return -1;
 		snprintf(out, outlen, "%s.%d", name, n);
 	}
-	if (spool_save_state(s, s->deferred_fd, out, state) < 0)
+	if (save_state(ctx, out) < 0)
 		return -1;
 	if (rename_noreplace(s->active_fd, name, s->deferred_fd, out) < 0) {
 		int saved = errno;
@@ -244,7 +247,8 @@ int spool_undefer(struct spool *s, const char *name)
 {
 	char st[320];
 	state_name(name, st, sizeof st);
-	if (renameat(s->deferred_fd, name, s->active_fd, name) < 0)
+	/* Never over a task of the same name running in active/. */
+	if (rename_noreplace(s->deferred_fd, name, s->active_fd, name) < 0)
 		return -1;
 	if (renameat(s->deferred_fd, st, s->active_fd, st) < 0 && errno != ENOENT)
 		log_warn("cannot move the state of %s back to active/", name);
@@ -292,6 +296,31 @@ int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t ke
 		return -1;
 	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
+}
+
+/* Publishes under results/<id>.json or <id>@N.json, whichever is free
+ * first, with the body from write_body. */
+static int publish_named(struct spool *s, const char *id, int (*write_body)(int, void *),
+			 void *ctx, char *published, size_t publishedlen)
+{
+	char tmp[200];
+	bool beside = s->publish_tmp_fd == s->results_fd;
+	snprintf(tmp, sizeof tmp, "%s%s.json.tmp", beside ? ".tmp-" : "", id);
+	snprintf(published, publishedlen, "%s.json", id);
+	for (int n = 2;; n++) {
+		/* A leftover of a crash would make O_EXCL fail. */
+		if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
+			return -1;
+		int rc = publish_stream(s->publish_tmp_fd, tmp, s->results_fd, published,
+					write_body, ctx, s->file_mode, s->durable);
+		if (rc == 1)
+			log_warn("published %s, but fsync of %s failed", published, s->results_path);
+		if (rc >= 0)
+			return 0;
+		if (errno != EEXIST || n > 100000)
+			return -1;
+		snprintf(published, publishedlen, "%s@%d.json", id, n);
+	}
 }
 
 /* jansson hands the text over in small pieces: gather them into 64 KiB
@@ -342,77 +371,147 @@ static int write_json(int fd, void *ctx)
 	return 0;
 }
 
-/* Unique within the spool's life: the temporary names of results that are
- * on their way at the same time (several of one id, too) never collide. */
-static unsigned long next_publication_seq(void)
+int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
+		  size_t publishedlen)
 {
-	static unsigned long seq;
-	return __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
-}
-
-int spool_result_write(struct spool *s, const char *id, const json_t *result,
-		       struct spool_result_file *f)
-{
-	bool beside = s->publish_tmp_fd == s->results_fd;
-	if (id != f->id)
-		snprintf(f->id, sizeof f->id, "%s", id);
-	snprintf(f->tmpname, sizeof f->tmpname, "%s%s.json.%ld-%lu.tmp", beside ? ".tmp-" : "", id,
-		 (long)getpid(), next_publication_seq());
-	f->published[0] = '\0';
-	f->fd = openat(s->publish_tmp_fd, f->tmpname,
-		       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (f->fd < 0)
-		return -1;
 	struct json_writer *w = malloc(sizeof *w);
-	struct json_body b = { result, w };
-	if (!w || fchmod(f->fd, s->file_mode) < 0 || write_json(f->fd, &b) < 0) {
-		int saved = w ? errno : ENOMEM;
-		free(w);
-		spool_result_discard(s, f);
-		errno = saved;
+	if (!w)
 		return -1;
-	}
-	free(w);
-	return 0;
-}
-
-void spool_result_discard(struct spool *s, struct spool_result_file *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-	if (f->tmpname[0] && unlinkat(s->publish_tmp_fd, f->tmpname, 0) < 0 && errno != ENOENT)
-		log_warn("cannot remove the temporary result %s", f->tmpname);
-	f->tmpname[0] = '\0';
-}
-
-int spool_result_place(struct spool *s, struct spool_result_file *f, bool durable)
-{
-	/* The bytes reach the disk before the name appears: a reader never
-	 * sees a result that a power cut could still take back or tear. */
-	if (durable && fsync(f->fd) < 0)
-		goto fail;
-	/* close() can report a deferred write error (NFS, quota). */
-	int rc = close(f->fd);
-	f->fd = -1;
-	if (rc < 0)
-		goto fail;
-	snprintf(f->published, sizeof f->published, "%s.json", f->id);
-	for (int n = 2; rename_noreplace(s->publish_tmp_fd, f->tmpname, s->results_fd,
-					 f->published) < 0; n++) {
-		if (errno != EEXIST || n > 100000)
-			goto fail;
-		snprintf(f->published, sizeof f->published, "%s@%d.json", f->id, n);
-	}
-	f->tmpname[0] = '\0';
-	return 0;
-fail: {
+	struct json_body b = { result, w };
+	int rc = publish_named(s, id, write_json, &b, published, publishedlen);
 	int saved = errno;
-	f->published[0] = '\0';
-	spool_result_discard(s, f);
+	free(w);
+	errno = saved;
+	return rc;
+}
+
+/* --- Completion records ------------------------------------------------
+ *
+ * A task is complete when its result is durable in the spool, before the
+ * task file is let go: the result is first written whole as a completion
+ * record (tmp/done-NAME, or .tmp-done-NAME beside results/ on another file
+ * system), then the task file leaves active/, then the record is renamed
+ * into results/. A stop anywhere in between leaves a record that recovery
+ * publishes; it never needs results/ to still hold anything. */
+
+static bool is_done_record(struct spool *s, const char *name)
+{
+	const char *prefix = s->publish_tmp_fd == s->results_fd ? ".tmp-done-" : "done-";
+	return !strncmp(name, prefix, strlen(prefix));
+}
+
+/* done-NAME, or done-HASH for a name too long for that; .N if taken. */
+static void done_name(struct spool *s, const char *name, int n, char *out, size_t len)
+{
+	const char *prefix = s->publish_tmp_fd == s->results_fd ? ".tmp-done-" : "done-";
+	char base[NAME_MAX + 1];
+	if (strlen(name) + 24 < NAME_MAX)
+		snprintf(base, sizeof base, "%s", name);
+	else {
+		uint64_t h = 1469598103934665603u; /* FNV-1a */
+		for (const char *p = name; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211u;
+		snprintf(base, sizeof base, "%.64s~%016jx", name, (uintmax_t)h);
+	}
+	/* Fits NAME_MAX by construction (base is short enough); the wide
+	 * buffer only spares the compiler proving it. */
+	char full[NAME_MAX + 32];
+	if (n > 1)
+		snprintf(full, sizeof full, "%s%s.%d", prefix, base, n);
+	else
+		snprintf(full, sizeof full, "%s%s", prefix, base);
+	snprintf(out, len, "%.*s", NAME_MAX, full);
+}
+
+int spool_record_write(struct spool *s, const char *name, const json_t *result,
+		       struct spool_record *r)
+{
+	done_name(s, name, 1, r->part, sizeof r->part);
+	memcpy(r->part + (s->publish_tmp_fd == s->results_fd ? 5 : 0), "part", 4); /* done -> part */
+	r->rec[0] = '\0';
+	struct json_writer *w = malloc(sizeof *w);
+	if (!w)
+		return -1;
+	struct json_body b = { result, w };
+	/* A leftover of a failed try would make O_EXCL fail. */
+	unlinkat(s->publish_tmp_fd, r->part, 0);
+	r->fd = openat(s->publish_tmp_fd, r->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = r->fd < 0 ? -1 : 0;
+	if (rc == 0 && (fchmod(r->fd, s->file_mode) < 0 || write_json(r->fd, &b) < 0))
+		rc = -1;
+	int saved = errno;
+	free(w);
+	if (rc < 0)
+		spool_record_discard(s, r);
+	errno = saved;
+	return rc;
+}
+
+void spool_record_discard(struct spool *s, struct spool_record *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	unlinkat(s->publish_tmp_fd, r->part, 0);
+}
+
+int spool_record_place(struct spool *s, const char *name, struct spool_record *r, bool durable)
+{
+	int rc = durable && fsync(r->fd) < 0 ? -1 : 0;
+	/* close() can report a deferred write error (NFS, quota). */
+	if (close(r->fd) < 0)
+		rc = -1;
+	r->fd = -1;
+	done_name(s, name, 1, r->rec, sizeof r->rec);
+	for (int n = 2; rc == 0; n++) {
+		if (rename_noreplace(s->publish_tmp_fd, r->part, s->publish_tmp_fd, r->rec) == 0)
+			return 0;
+		if (errno != EEXIST || n > 1000)
+			rc = -1;
+		else
+			done_name(s, name, n, r->rec, sizeof r->rec);
+	}
+	int saved = errno;
+	spool_record_discard(s, r);
 	errno = saved;
 	return -1;
 }
+
+int spool_sync_records(struct spool *s)
+{
+	return fsync_dirfd(s->publish_tmp_fd);
+}
+
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen)
+{
+	struct spool_record r;
+	if (spool_record_write(s, name, result, &r) < 0 ||
+	    spool_record_place(s, name, &r, s->durable) < 0)
+		return -1;
+	snprintf(rec, reclen, "%s", r.rec);
+	/* Until tmp/ is synced the record may not survive a crash: do not let
+	 * the task go yet (the record is kept: a retry writes another). */
+	if (s->durable && spool_sync_records(s) < 0)
+		return -1;
+	return 0;
+}
+
+int spool_place_done(struct spool *s, const char *rec, const char *id, int first,
+		     char *published, size_t publishedlen)
+{
+	for (int n = first; n < 100000; n++) {
+		if (n == 1)
+			snprintf(published, publishedlen, "%s.json", id);
+		else
+			snprintf(published, publishedlen, "%s@%d.json", id, n);
+		if (rename_noreplace(s->publish_tmp_fd, rec, s->results_fd, published) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
 }
 
 int spool_sync_results(struct spool *s)
@@ -420,19 +519,53 @@ int spool_sync_results(struct spool *s)
 	return fsync_dirfd(s->results_fd);
 }
 
-int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
-		  size_t publishedlen)
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen)
 {
-	struct spool_result_file f;
-	bool durable = s->durable;
-	if (spool_result_write(s, id, result, &f) < 0 || spool_result_place(s, &f, durable) < 0)
+	if (spool_place_done(s, rec, id, first, published, publishedlen) < 0)
 		return -1;
-	snprintf(published, publishedlen, "%s", f.published);
-	/* Published either way: retrying would now fail, so a failed
-	 * directory sync is only reported. */
-	if (durable && spool_sync_results(s) < 0)
+	if (s->durable && spool_sync_results(s) < 0)
 		log_warn("published %s, but fsync of %s failed", published, s->results_path);
 	return 0;
+}
+
+json_t *spool_load_done(struct spool *s, const char *rec)
+{
+	int fd = openat(s->publish_tmp_fd, rec, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	json_t *doc = json_loadfd(fd, JSON_ALLOW_NUL, NULL);
+	close(fd);
+	if (doc && !json_is_object(doc)) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+void spool_drop_done(struct spool *s, const char *rec)
+{
+	if (unlinkat(s->publish_tmp_fd, rec, 0) < 0 && errno != ENOENT)
+		log_warn("cannot remove the completion record %s", rec);
+}
+
+struct done_walk {
+	struct spool *s;
+	void (*fn)(void *ctx, const char *rec);
+	void *ctx;
+};
+
+static void each_done_entry(void *ctx, const char *name)
+{
+	struct done_walk *w = ctx;
+	if (is_done_record(w->s, name))
+		w->fn(w->ctx, name);
+}
+
+int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx)
+{
+	struct done_walk w = { s, fn, ctx };
+	return dir_each(s->publish_tmp_fd, each_done_entry, &w);
 }
 
 bool spool_result_exists(struct spool *s, const char *id)
@@ -478,6 +611,8 @@ static void remove_leftover(void *ctx, const char *name)
 	struct cleaner *c = ctx;
 	if (c->only_dot_tmp && strncmp(name, ".tmp-", 5) != 0)
 		return;
+	if (!strncmp(name, c->only_dot_tmp ? ".tmp-done-" : "done-", c->only_dot_tmp ? 10 : 5))
+		return; /* a completion record: recovery publishes it */
 	if (unlinkat(c->dirfd, name, 0) == 0)
 		log_info("removed leftover temporary file %s", name);
 }
@@ -543,24 +678,38 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
 	return rc;
 }
 
-int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
-		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
+	       struct spool_peeked *p)
 {
 	(void)s;
-	char *buf = NULL, why[512], derived[TASK_ID_MAX + 1];
+	char *buf = NULL, why[512];
 	size_t len;
-	*priority = 0;
-	task_id_from_filename(name, derived);
-	snprintf(id, idlen, "%s", derived);
-	if (spool_read_task(dirfd, name, max, true, &buf, &len, st, why, sizeof why) < 0)
-		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+	p->priority = 0;
+	p->limit_key[0] = '\0';
+	task_id_from_filename(name, p->id);
+	if (spool_read_task(dirfd, name, max, true, &buf, &len, &p->st, why, sizeof why) < 0)
+		return fstatat(dirfd, name, &p->st, AT_SYMLINK_NOFOLLOW);
 	json_t *doc = json_loadb(buf, len, 0, NULL);
-	json_t *p = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
-	if (json_is_integer(p))
-		*priority = json_integer_value(p);
+	json_t *pr = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
+	json_t *k = json_object_get(doc, "limit_key");
+	if (json_is_integer(pr))
+		p->priority = json_integer_value(pr);
 	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		snprintf(id, idlen, "%s", json_string_value(v));
+		snprintf(p->id, sizeof p->id, "%s", json_string_value(v));
+	if (json_is_string(k) && json_string_length(k) < sizeof p->limit_key)
+		snprintf(p->limit_key, sizeof p->limit_key, "%s", json_string_value(k));
 	json_decref(doc);
 	free(buf);
 	return 0;
+}
+
+int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
+		    int64_t *priority, char *id, size_t idlen, struct stat *st)
+{
+	struct spool_peeked p;
+	int rc = spool_peek(s, dirfd, name, max, &p);
+	*priority = p.priority;
+	snprintf(id, idlen, "%s", p.id);
+	*st = p.st;
+	return rc;
 }

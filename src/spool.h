@@ -17,6 +17,7 @@
 #define SPOOLRUN_SPOOL_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "task.h"
 
 struct spool {
 	char *root;          /* absolute */
@@ -57,7 +59,8 @@ bool spool_is_task_name(const char *name);
 int spool_claim(struct spool *s, const char *name);
 
 /* Puts active/name back into incoming/, to be run again; a stop that puts a
- * task back is not an interrupted attempt, so its record goes. */
+ * task back is not an interrupted attempt, so its record goes. Never over a
+ * file in incoming/: -1 with EEXIST when the name is taken. */
 int spool_requeue(struct spool *s, const char *name);
 
 /* Removes active/name (and its attempt record) once its result is published. */
@@ -71,11 +74,15 @@ json_t *spool_load_state(struct spool *s, int dirfd, const char *name);
 int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t *state);
 void spool_remove_state(struct spool *s, int dirfd, const char *name);
 
-/* Moves active/name to deferred/ with its state (saved there first); the
- * name used in deferred/ (name, or name.N if taken) goes into out. */
-int spool_defer(struct spool *s, const char *name, const json_t *state, char *out, size_t outlen);
+/* Moves active/name to deferred/ with its state: save_state(ctx, NAME)
+ * writes deferred/.NAME.state first (task_state.h), then the task follows;
+ * the name used in deferred/ (name, or name.N if taken) goes into out. */
+int spool_defer(struct spool *s, const char *name,
+		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
+		char *out, size_t outlen);
 
-/* Moves deferred/name back to active/name, its state with it. */
+/* Moves deferred/name back to active/name, its state with it; never over a
+ * file in active/ (-1 with EEXIST: a task of that name runs now). */
 int spool_undefer(struct spool *s, const char *name);
 
 /* cancel/<id>: whether it exists; removing it once the task is cancelled
@@ -99,37 +106,51 @@ void spool_rejected_name(struct spool *s, const char *name, char *out, size_t ou
 /* Publishes a result atomically as results/<id>.json, or <id>@N.json (N from
  * 2) when that exists, never replacing a file: serialised straight into a
  * temporary file (with a final newline, not held in memory whole), fsynced,
- * renamed, results/ fsynced. The name used goes into published (size >= 160).
- * All in the caller's thread: spool_result_write, spool_result_place and
- * spool_sync_results below are the same steps one at a time, for a
- * publisher that does the waiting for the disk elsewhere (publisher.h). */
+ * renamed. The name used goes into published (size >= 160). */
 int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
 		  size_t publishedlen);
 
-/* A result on its way into results/. */
-struct spool_result_file {
-	int fd;               /* open on the written temporary until placed */
-	char id[160];
-	char tmpname[200];    /* in tmp/ (or beside results/); unique per publication */
-	char published[200];  /* once placed: its name in results/ */
+/* Completion records (see spool.c): spool_record_done writes result whole
+ * and durably as the record of active/name's completion (its name into
+ * rec, size >= NAME_MAX + 1), before the task file is let go;
+ * spool_publish_done then renames it into results/ as <id>.json or
+ * <id>@N.json, N from first (1: the plain name first), never replacing.
+ * At start-up spool_each_done lists the records a stop left, for recovery
+ * to publish (the record's "task_file" names the task it completes). */
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen);
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen);
+json_t *spool_load_done(struct spool *s, const char *rec);
+
+/* The same two steps one at a time, for a publisher that waits for the disk
+ * in a thread of its own (publisher.h); spool_record_done and
+ * spool_publish_done are made of them. Step functions marked "any thread"
+ * touch only the spool's descriptors.
+ *   spool_record_write: result whole into tmp/part-..., not synced (no
+ *     record yet: a crash leaves a part file, removed at the start);
+ *   spool_record_place (any thread): fsync it when durable, close it,
+ *     rename it to the record's name (into r->rec); on failure the part
+ *     file is removed;
+ *   spool_sync_records (any thread): fsync tmp/: every record placed before
+ *     is durable;
+ *   spool_place_done (any thread): spool_publish_done without the fsync;
+ *   spool_sync_results (any thread): fsync results/. */
+struct spool_record {
+	int fd;                  /* on the part file, until placed */
+	char part[NAME_MAX + 1];
+	char rec[NAME_MAX + 1];  /* once placed */
 };
-
-/* Step 1: serialises result whole into a new temporary file (not synced,
- * not visible in results/). On failure nothing is left behind. */
-int spool_result_write(struct spool *s, const char *id, const json_t *result,
-		       struct spool_result_file *f);
-
-/* Step 2 (any thread): fsyncs the file when durable, closes it, and renames
- * it into results/ as <id>.json or <id>@N.json, never replacing a file. On
- * failure the temporary is removed (errno of the failed step kept). */
-int spool_result_place(struct spool *s, struct spool_result_file *f, bool durable);
-
-/* Step 3 (any thread, durable only): fsyncs results/, making the names of
- * every result placed before it durable. */
+int spool_record_write(struct spool *s, const char *name, const json_t *result,
+		       struct spool_record *r);
+int spool_record_place(struct spool *s, const char *name, struct spool_record *r, bool durable);
+void spool_record_discard(struct spool *s, struct spool_record *r);
+int spool_sync_records(struct spool *s);
+int spool_place_done(struct spool *s, const char *rec, const char *id, int first,
+		     char *published, size_t publishedlen);
 int spool_sync_results(struct spool *s);
-
-/* Closes and removes a written result that will not be placed. */
-void spool_result_discard(struct spool *s, struct spool_result_file *f);
+void spool_drop_done(struct spool *s, const char *rec);
+int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx);
 
 /* True when results/<id>.json exists. */
 bool spool_result_exists(struct spool *s, const char *id);
@@ -155,6 +176,16 @@ int spool_read_task(int dirfd, const char *name, size_t max, bool single_link,
  * -1 when the file is gone. */
 int spool_peek_task(struct spool *s, int dirfd, const char *name, size_t max,
 		    int64_t *priority, char *id, size_t idlen, struct stat *st);
+
+/* The same, with the task's limit_key ("" when none or unreadable). */
+struct spool_peeked {
+	int64_t priority;
+	char id[TASK_ID_MAX + 1];
+	char limit_key[TASK_ID_MAX + 1];
+	struct stat st;
+};
+int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
+	       struct spool_peeked *p);
 
 /* Removes whatever a crash left in tmp/, and state files in active/ and
  * deferred/ whose task is no longer beside them. */

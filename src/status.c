@@ -14,6 +14,7 @@
 #include "queue.h"
 #include "spool.h"
 #include "task.h"
+#include "task_state.h"
 #include "timeutil.h"
 
 #define RECENT 10
@@ -107,24 +108,29 @@ static void add_running(void *ctx, const char *name)
 {
 	struct running_lister *l = ctx;
 	struct stat st;
-	char id[TASK_ID_MAX + 1], path[128];
+	char id[TASK_ID_MAX + 1];
 	int64_t prio;
 	if (spool_peek_task(l->s, l->s->active_fd, name, l->max, &prio, id, sizeof id, &st) < 0)
 		return;
-	/* The task's main process is the watcher's only child. */
-	int pid = 0;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", l->watcher_pid, l->watcher_pid);
-	FILE *f = l->watcher_pid ? fopen(path, "re") : NULL;
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
+	/* Who runs it and since when: the watcher records it in the task's
+	 * state when the attempt starts (task_state.h), for every slot. */
+	struct task_state ts;
+	task_state_load(l->s, l->s->active_fd, name, &ts);
+	int pid = l->watcher_pid && ts.pid ? ts.pid : 0;
 	int64_t elapsed = pid ? elapsed_ms(pid) : -1;
-	json_array_append_new(l->list, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", id,
+	if (pid && elapsed < 0 && ts.started_ms)
+		elapsed = time_realtime_ms() > ts.started_ms ? time_realtime_ms() - ts.started_ms : 0;
+	json_t *entry = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", id,
 		"task_file", name, "pid", pid ? json_integer(pid) : json_null(),
 		"elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null(),
 		"stdout_bytes", log_size(l->s, id, "stdout"),
-		"stderr_bytes", log_size(l->s, id, "stderr")));
+		"stderr_bytes", log_size(l->s, id, "stderr"));
+	json_object_set_new(entry, "started_at", pid && ts.started_ms
+			    ? timestamp_ns(ts.started_ms * NS_PER_MS) : json_null());
+	json_object_set_new(entry, "attempt", json_integer(ts.attempt ? ts.attempt : 1));
+	json_object_set_new(entry, "executor", pid ? json_string(ts.executor) : json_null());
+	json_array_append_new(l->list, entry);
+	task_state_clear(&ts);
 }
 
 /* The running task: the file in active/, its process, and how much it has
@@ -176,11 +182,10 @@ static json_t *queued_info(struct spool *s, size_t max)
 static void add_deferred(void *ctx, const char *name)
 {
 	struct lister *l = ctx;
-	json_t *st = spool_load_state(l->s, l->s->deferred_fd, name);
-	const char *id = json_string_value(json_object_get(st, "id"));
-	int64_t when = json_integer_value(json_object_get(st, "not_before_ms"));
-	queue_push(&l->q, name, id ? id : name, 0, when * NS_PER_MS);
-	json_decref(st);
+	struct task_state st;
+	task_state_load(l->s, l->s->deferred_fd, name, &st);
+	queue_push(&l->q, name, st.id[0] ? st.id : name, 0, st.not_before_ms * NS_PER_MS);
+	task_state_clear(&st);
 }
 
 /* deferred/ by the time each task runs again. */
@@ -192,12 +197,12 @@ static json_t *deferred_info(struct spool *s)
 	json_t *list = json_array();
 	struct queue_entry e;
 	while (queue_pop(&l.q, &e)) {
-		json_t *st = spool_load_state(s, s->deferred_fd, e.name);
-		json_t *attempts = json_object_get(st, "attempts");
+		struct task_state st;
+		task_state_load(s, s->deferred_fd, e.name, &st);
 		json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i}", "id", e.id,
 			"task_file", e.name, "not_before", timestamp_ns(e.mtime_ns),
-			"attempts", (int)json_array_size(attempts)));
-		json_decref(st);
+			"attempts", (int)json_array_size(st.attempts)));
+		task_state_clear(&st);
 		free(e.name);
 		free(e.id);
 	}

@@ -1,10 +1,15 @@
 """Durable publication off the critical path (src/publisher.h): the window
 between "result written" and "durable" made observable with the test hook
-SPOOLRUN_TEST_STALL_PUBLISH=STEP:MARKER, which holds the publishing thread at
-STEP ("written": the result is whole in tmp/, nothing synced or renamed;
-"placed": synced and renamed into results/, results/ not yet synced) after
-creating MARKER, until MARKER is removed. A watcher killed with SIGKILL there
-never leaves a half-durable result visible, and loses or repeats nothing."""
+SPOOLRUN_TEST_STALL_PUBLISH=STEP:MARKER, which holds the publishing thread once
+at STEP, after creating MARKER, until MARKER is removed:
+  written    the result is whole in tmp/part-*, nothing synced, no record;
+  recorded   synced and renamed to its completion record tmp/done-*, tmp/
+             not yet synced, the task file still in active/;
+  published  renamed into results/, results/ not yet synced, the task file
+             let go.
+A watcher killed with SIGKILL at any of them never leaves a half-durable
+result visible, loses nothing, and never runs a task whose completion was
+recorded."""
 import json
 import os
 import shlex
@@ -43,9 +48,10 @@ class PublishWindow(HostileTest):
         self.start_stalled("written")
         name = self.spool.submit(self.counting_task("w"))
         self.wait_stalled()
-        # Written whole into tmp/, but not durable: not visible, task kept.
+        # Written whole into tmp/, but not durable and no record yet: not
+        # visible, task kept.
         tmp = listdir(self.spool.path("tmp"))
-        self.assertEqual(len(tmp), 1, tmp)
+        self.assertEqual(tmp, ["part-" + name])
         self.assertEqual(load(self.spool.path("tmp", tmp[0]))["id"], "w")
         self.assertEqual(self.spool.results(), [], "a result not yet durable must not be visible")
         self.assertEqual(listdir(self.spool.path("active"), hidden=False), [name])
@@ -65,25 +71,50 @@ class PublishWindow(HostileTest):
         self.assertEqual(listdir(self.spool.path("tmp")), [])
         self.assertEqual(self.spool.stop(), 0)
 
-    def test_kill_between_placed_and_durable_shows_a_whole_result(self):
-        self.start_stalled("placed")
-        name = self.spool.submit(self.counting_task("p"))
+    def test_kill_between_recorded_and_durable_publishes_the_record(self):
+        self.start_stalled("recorded")
+        name = self.spool.submit(self.counting_task("r"))
         self.wait_stalled()
-        # Its bytes are synced before the rename: what is visible is whole;
-        # the task file stays in active/ until results/ is synced too.
+        self.assertEqual(self.spool.results(), [], "a record not yet durable must not be visible")
+        self.assertEqual([n for n in listdir(self.spool.path("tmp")) if n.startswith("done-")],
+                         ["done-" + name])
+        self.assertEqual(listdir(self.spool.path("active"), hidden=False), [name])
+        crash(self.spool)
+        self.assertEqual(self.spool.results(), [])
+        # The record survived the process: the restart publishes it and lets
+        # the task file go, without running the task again.
+        self.spool.start()
+        r = self.spool.result("r")
+        self.assertEqual(r["stdout"], "out-r\n")
+        self.assertEqual(r["attempt"], 1, r)
+        self.spool.wait(lambda: listdir(self.spool.path("active")) == [],
+                        what="the task file to be let go")
+        self.assertEqual(lines(self.counter), ["r"], "a recorded task never runs again")
+        self.assertEqual(self.spool.results(), ["r.json"])
+        self.assertEqual(listdir(self.spool.path("tmp")), [])
+        self.assertEqual(self.spool.stop(), 0)
+
+    def test_kill_between_published_and_durable_shows_a_whole_result(self):
+        self.start_stalled("published")
+        self.spool.submit(self.counting_task("p"))
+        self.wait_stalled()
+        # Visible only after its record was durable: whole, its task file gone.
         with open(self.spool.result_path("p"), "rb") as f:
             seen = f.read()
         self.assertEqual(json.loads(seen)["stdout"], "out-p\n")
-        self.assertEqual(listdir(self.spool.path("active"), hidden=False), [name])
+        self.assertEqual(listdir(self.spool.path("active"), hidden=False), [])
         crash(self.spool)
         with open(self.spool.result_path("p"), "rb") as f:
             self.assertEqual(f.read(), seen)
+        before = self.spool.log().count("watching")
         self.spool.start()
-        self.spool.wait(lambda: listdir(self.spool.path("active")) == [],
-                        what="the restart to finish the bookkeeping")
-        self.assertIn("result already published", self.spool.log())
+        # The log is appended to: wait for the new watcher's own line.
+        self.spool.wait(lambda: self.spool.log().count("watching") > before,
+                        what="the restart")
         self.assertEqual(lines(self.counter), ["p"], "a published task never runs again")
         self.assertEqual(self.spool.results(), ["p.json"])
+        self.assertEqual(listdir(self.spool.path("active")), [])
+        self.assertEqual(listdir(self.spool.path("tmp")), [])
         self.assertEqual(self.spool.stop(), 0)
 
     def test_next_task_runs_while_result_is_made_durable(self):
@@ -108,10 +139,9 @@ class PublishWindow(HostileTest):
         self.start_stalled("written")
         self.spool.submit(self.counting_task("dup"), name="a.json")
         self.wait_stalled()
+        # Same id, another file: it must not start while dup's result is on
+        # its way (it would find no result and run as if new).
         self.spool.submit(self.counting_task("dup", " again"), name="b.json")
-        # b.json may be claimed, but must not run while dup's result is on its way.
-        wait_for(lambda: not os.path.exists(self.spool.path("incoming", "b.json")),
-                 what="b.json to be claimed")
         os.unlink(self.marker)
         first = self.spool.result("dup")
         self.assertEqual(first["stdout"], "out-dup\n")

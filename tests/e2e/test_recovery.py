@@ -28,7 +28,32 @@ class Recovery(SpoolTest):
         self.assertTrue(any("interrupted" in w for w in r["warnings"]), r["warnings"])
         wait_for(lambda: os.listdir(self.spool.path("active")) == [], timeout=5, what="active/ to empty")
 
-    def test_result_published_before_crash_is_not_run_again(self):
+    def test_completion_record_left_by_a_stop_is_published_not_run(self):
+        """A stop between recording a task's completion and letting its file
+        go: the next start publishes the record and never runs the task."""
+        self.spool.stop()
+        marker = os.path.join(self.spool.tmp, "ran")
+        task = {"id": "once", "command": ["touch", marker]}
+        with open(self.spool.path("active", "once.json"), "w") as f:
+            json.dump(task, f)
+        record = {"format": 1, "id": "once", "status": "succeeded", "task_file": "once.json"}
+        self.foreign_results.add("once.json")  # forged, deliberately minimal: not schema-checked
+        with open(self.spool.path("tmp", "done-once.json"), "w") as f:
+            json.dump(record, f)
+        self.spool.start()
+        self.run_task({"id": "barrier", "command": ["true"]})
+        self.assertFalse(os.path.exists(marker), "a completed task must not run twice")
+        wait_for(lambda: os.listdir(self.spool.path("active")) == [], what="active/ to empty")
+        with open(self.spool.result_path("once")) as f:
+            self.assertEqual(json.load(f), record)
+        self.assertEqual(os.listdir(self.spool.path("tmp")), [])
+        self.assertEqual(self.spool.results(), ["barrier.json", "once.json"])
+        self.assertIn("completed before the last stop", self.spool.log())
+
+    def test_forged_stamp_does_not_make_a_task_vanish(self):
+        """inode, mtime and size are a producer's to choose (cp -p, touch -r):
+        a result naming them must not make a new file be taken for a
+        finished one and dropped without a result."""
         self.spool.stop()
         marker = os.path.join(self.spool.tmp, "ran")
         task = {"id": "once", "command": ["touch", marker]}
@@ -38,17 +63,14 @@ class Recovery(SpoolTest):
         st = os.stat(p)
         stamp = f"{st.st_ino}:{st.st_mtime_ns // 10**9}.{st.st_mtime_ns % 10**9:09d}:{st.st_size}"
         published = {"format": 1, "id": "once", "status": "succeeded", "task_file_stamp": stamp}
-        self.foreign_results.add("once.json")  # forged, deliberately minimal: not schema-checked
+        self.foreign_results.add("once.json")
         with open(self.spool.result_path("once"), "w") as f:
             json.dump(published, f)
         self.spool.start()
-        self.run_task({"id": "barrier", "command": ["true"]})
-        self.assertFalse(os.path.exists(marker), "a task whose result exists must not run twice")
-        # The barrier's own file leaves active/ just after its result appears.
+        r = self.spool.result("once@2")
+        self.assertEqual((r["status"], r["error"]["code"]), ("rejected", "duplicate_id"))
+        self.assertFalse(os.path.exists(marker))
         wait_for(lambda: os.listdir(self.spool.path("active")) == [], what="active/ to empty")
-        with open(self.spool.result_path("once")) as f:
-            self.assertEqual(json.load(f), published)
-        self.assertEqual(self.spool.results(), ["barrier.json", "once.json"])
 
 
 class Reload(SpoolTest):

@@ -152,6 +152,24 @@ static void test_state_invalid_is_none(void **state)
 
 /* --- deferred/ ---------------------------------------------------------- */
 
+struct json_saver {
+	struct spool *s;
+	const json_t *state;
+};
+
+static int save_json(void *ctx, const char *deferred_name)
+{
+	struct json_saver *js = ctx;
+	return spool_save_state(js->s, js->s->deferred_fd, deferred_name, js->state);
+}
+
+static int defer_with(struct fixture *f, const char *name, const json_t *st, char *out,
+		      size_t outlen)
+{
+	struct json_saver js = { &f->s, st };
+	return spool_defer(&f->s, name, save_json, &js, out, outlen);
+}
+
 static void test_defer_and_undefer(void **state)
 {
 	struct fixture *f = *state;
@@ -162,7 +180,7 @@ static void test_defer_and_undefer(void **state)
 
 	json_t *st = state_json("{\"attempts\":1,\"retries_used\":1,\"not_before_ms\":42}");
 	char out[320] = "";
-	assert_int_equal(spool_defer(&f->s, "d.json", st, out, sizeof out), 0);
+	assert_int_equal(defer_with(f, "d.json", st, out, sizeof out), 0);
 	assert_string_equal(out, "d.json");
 	assert_false(exists(f, "active", "d.json"));
 	assert_false(exists(f, "active", ".d.json.state"));
@@ -192,7 +210,7 @@ static void test_defer_picks_free_name(void **state)
 	put(f, "active", "e.json", "second");
 	json_t *st = state_json("{\"n\":2}");
 	char out[320] = "";
-	assert_int_equal(spool_defer(&f->s, "e.json", st, out, sizeof out), 0);
+	assert_int_equal(defer_with(f, "e.json", st, out, sizeof out), 0);
 	assert_string_equal(out, "e.json.2");
 	char *text = get(f, "deferred", "e.json");
 	assert_string_equal(text, "first"); /* not replaced */
@@ -205,7 +223,7 @@ static void test_defer_picks_free_name(void **state)
 	assert_state(spool_load_state(&f->s, f->s.deferred_fd, "e.json.2"), "{\"n\":2}");
 
 	put(f, "active", "e.json", "third");
-	assert_int_equal(spool_defer(&f->s, "e.json", st, out, sizeof out), 0);
+	assert_int_equal(defer_with(f, "e.json", st, out, sizeof out), 0);
 	assert_string_equal(out, "e.json.3");
 	json_decref(st);
 
@@ -224,7 +242,7 @@ static void test_defer_missing_and_undefer_missing(void **state)
 	struct fixture *f = *state;
 	json_t *st = state_json("{}");
 	char out[320] = "";
-	assert_int_equal(spool_defer(&f->s, "gone.json", st, out, sizeof out), -1);
+	assert_int_equal(defer_with(f, "gone.json", st, out, sizeof out), -1);
 	json_decref(st);
 	/* No stray state left in deferred/ for a task that is not there. */
 	char *d = tu_join(f->dir, "deferred");

@@ -1,0 +1,53 @@
+/* task_state: what a task file's history is, typed, and the one place that
+ * reads and writes it.
+ *
+ * Beside a task file in active/ or deferred/ the spool keeps DIR/.NAME.state
+ * (spool_load_state/spool_save_state move the bytes; this module owns the
+ * keys, and no other file spells them). It holds the attempts so far, what
+ * they cost of the retry budget, when the task may run again, and, while an
+ * attempt runs, who runs it (pid, start, executor) so `spoolrun status` can
+ * show every running task. A first attempt writes its state without fsync:
+ * a state file lost in a crash means attempt 1, which is what it was. */
+#ifndef SPOOLRUN_TASK_STATE_H
+#define SPOOLRUN_TASK_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "spool.h"
+#include "task.h"
+
+struct task_state {
+	int attempt;             /* attempts started so far (the running one included) */
+	int interrupted;         /* of those, how many a stop or crash cut short */
+	int retries_used;        /* back-off retries spent */
+	json_t *attempts;        /* owned array: one record per finished attempt */
+	/* In deferred/: */
+	int64_t not_before_ms;   /* wall clock at which it may run again */
+	char id[TASK_ID_MAX + 1];/* the task's id ("" when unknown) */
+	bool usage_limit;        /* deferred for a usage limit (no retry spent) */
+	char limit_key[TASK_ID_MAX + 1]; /* its limit_key ("" when none) */
+	/* While an attempt runs (in active/): */
+	int pid;                 /* main process (or executor job id), 0 when none */
+	int64_t started_ms;      /* wall clock */
+	char executor[16];       /* "local" (a later "slurm"), "" when not running */
+};
+
+/* An empty state: attempt 0, no history. */
+void task_state_init(struct task_state *st);
+void task_state_clear(struct task_state *st);
+
+/* Loads DIR/.NAME.state into st (task_state_init first); a missing or
+ * unreadable state is an empty one. Returns true when a state was read. */
+bool task_state_load(struct spool *s, int dirfd, const char *name, struct task_state *st);
+
+/* Saves st as DIR/.NAME.state, atomically; durable when the spool is and
+ * durable is true. 0, or -1 with errno. */
+int task_state_save(struct spool *s, int dirfd, const char *name, const struct task_state *st,
+		    bool durable);
+
+/* The attempts array, created when missing (never NULL unless out of memory). */
+json_t *task_state_attempts(struct task_state *st);
+
+#endif
