@@ -110,8 +110,10 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 	char published[200];
 	if (j->pub_step == PUB_RECORD) {
 		if (spool_record_done(env->spool, j->name, j->result, j->rec, sizeof j->rec) < 0) {
-			log_err("%s: cannot write its result in %s; retrying in %d ms", j->rep.id,
-				env->spool->results_path, next_delay(j));
+			/* Worded as every failed publication is (the logs say so). */
+			log_err("%s: cannot publish the result in %s (its record cannot be "
+				"written); retrying in %d ms", j->rep.id, env->spool->results_path,
+				next_delay(j));
 			schedule_retry(j, now);
 			return;
 		}
