@@ -333,8 +333,12 @@ def execute_task(task_text, timeout=600, tools=None, model=None, cwd=None, spool
 
     The result carries "summary" (from claude's final result event:
     complete, result, is_error, subtype, num_turns, duration_ms,
-    total_cost_usd, usage, session_id; or complete false with a reason) and
-    "events" (the stream-json events). Raises TaskRejected if the runner
+    total_cost_usd, usage, session_id, api_error_status, stop_reason,
+    terminal_reason; or complete false with a reason; and model, models and
+    the last rate_limit_info either way) and "events" (the stream-json
+    events). With a limit_key (or retries) in extra, a usage limit, a 429
+    or a 529 defers the task without spending retries; attempts[] then says
+    which limit and until when (docs/claude.md). Raises TaskRejected if the runner
     refuses the task (for instance a runner too old for "output": "jsonl"),
     SpoolTimeout as above; every other status is returned."""
     task = claude_task(task_text, timeout=timeout, tools=tools, model=model, cwd=cwd,

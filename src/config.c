@@ -27,6 +27,8 @@ void config_defaults(struct config *c)
 	c->max_attempts = 3;
 	c->task.retry_backoff = 10;
 	c->task.retry_backoff_max = 600;
+	c->api_limits = (struct api_limit_policy){ .backoff = 60, .backoff_max = 1800,
+						   .max_wait = 8 * 24 * 3600, .max_deferrals = 100 };
 	c->usage_limit_pattern = strdup("usage limit reached\\|([0-9]{9,12})");
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
@@ -145,6 +147,10 @@ static const struct key_spec keys[] = {
 	KEY("retry:backoff", K_SECONDS, task.retry_backoff, 0, 0),
 	KEY("retry:backoff_max", K_SECONDS, task.retry_backoff_max, 0, 0),
 	KEY("retry:usage_limit_pattern", K_STRING, usage_limit_pattern, 0, 0),
+	KEY("retry:rate_limit_backoff", K_SECONDS, api_limits.backoff, 0, 0),
+	KEY("retry:rate_limit_backoff_max", K_SECONDS, api_limits.backoff_max, 0, 0),
+	KEY("retry:usage_limit_max_wait", K_SECONDS, api_limits.max_wait, 0, 0),
+	KEY("retry:limit_deferrals", K_COUNT, api_limits.max_deferrals, 0, 100000),
 	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
 	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
 	KEY("log:level", K_LEVEL, log_level, 0, 0),
@@ -325,6 +331,16 @@ static int check_pattern(const struct config *c, const char *path, char *err, si
 	return 0;
 }
 
+/* The limit back-off must be able to grow from its start to its cap. */
+static int check_limit_policy(const struct config *c, const char *path, char *err, size_t errlen)
+{
+	const struct api_limit_policy *p = &c->api_limits;
+	if (p->backoff_max < p->backoff)
+		return set_error(err, errlen, "%s: [retry] rate_limit_backoff_max: %g is less than "
+				 "rate_limit_backoff (%g)", path, p->backoff_max, p->backoff);
+	return 0;
+}
+
 static char ini_error[512];
 
 /* iniparser reports syntax errors through a printf-like callback; keep the
@@ -365,6 +381,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	iniparser_freedict(d);
 	if (rc == 0)
 		rc = check_pattern(&next, path, err, errlen);
+	if (rc == 0)
+		rc = check_limit_policy(&next, path, err, errlen);
 	if (rc == 0 && !(next.path = strdup(path)))
 		rc = set_error(err, errlen, "%s: out of memory", path);
 	if (rc < 0) {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apilimit.h"
 #include "log.h"
 #include "task.h"
 
@@ -29,6 +30,8 @@ struct config {
 	unsigned max_attempts; /* [task] max_attempts: interrupted runs before giving up */
 	bool finish_on_stop; /* [task] on_stop = finish (else requeue) */
 	char *usage_limit_pattern; /* [retry] usage_limit_pattern: ERE, group 1 = epoch */
+	struct api_limit_policy api_limits; /* [retry] rate_limit_backoff, rate_limit_backoff_max,
+					       usage_limit_max_wait, limit_deferrals */
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */

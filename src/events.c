@@ -36,6 +36,9 @@ void events_clear(struct events *ev)
 	free(ev->head);
 	free(ev->tail);
 	json_decref(ev->last_result);
+	json_decref(ev->rate_limit_info);
+	json_decref(ev->init_model);
+	json_decref(ev->models);
 	free(ev->line);
 	memset(ev, 0, sizeof *ev);
 }
@@ -105,16 +108,58 @@ static char *copy_bytes(const char *p, size_t n)
 	return c;
 }
 
-/* Parses a line now (to count it and find the result event) and keeps
- * its bytes. */
+static void replace(json_t **slot, json_t *v)
+{
+	json_decref(*slot);
+	*slot = json_incref(v);
+}
+
+/* A model name worth reporting: a short string, not the CLI's "<synthetic>"
+ * (messages it makes up itself, such as a limit's notice). */
+static bool model_name(const json_t *m)
+{
+	const char *s = json_string_value(m);
+	return s && *s && json_string_length(m) <= 128 && strcmp(s, "<synthetic>") != 0;
+}
+
+static void note_model(struct events *ev, json_t *m)
+{
+	if (!model_name(m))
+		return;
+	if (!ev->models)
+		ev->models = json_array();
+	size_t i;
+	json_t *seen;
+	json_array_foreach(ev->models, i, seen)
+		if (json_equal(seen, m))
+			return;
+	if (json_array_size(ev->models) < 16)
+		json_array_append(ev->models, m);
+}
+
+/* What Claude Code's events say beyond the result: limits and models. */
+static void note_event(struct events *ev, json_t *v, const char *type)
+{
+	api_limit_from_event(v, &ev->limit);
+	if (!strcmp(type, "result"))
+		replace(&ev->last_result, v);
+	else if (!strcmp(type, "rate_limit_event") &&
+		 json_is_object(json_object_get(v, "rate_limit_info")))
+		replace(&ev->rate_limit_info, json_object_get(v, "rate_limit_info"));
+	else if (!strcmp(type, "system") && model_name(json_object_get(v, "model")))
+		replace(&ev->init_model, json_object_get(v, "model"));
+	else if (!strcmp(type, "assistant"))
+		note_model(ev, json_object_get(json_object_get(v, "message"), "model"));
+}
+
+/* Parses a line now (to count it and read what it says of the run) and
+ * keeps its bytes. */
 static void take_line(struct events *ev, const char *p, size_t n)
 {
 	json_t *v = json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	const char *type = json_string_value(json_object_get(v, "type"));
-	if (type && !strcmp(type, "result")) {
-		json_decref(ev->last_result);
-		ev->last_result = json_incref(v);
-	}
+	if (type)
+		note_event(ev, v, type);
 	ev->non_json += !v;
 	json_decref(v);
 	char *bytes = copy_bytes(p, n);
@@ -219,6 +264,46 @@ static const char *const summary_fields[] = {
 	"session_id",
 };
 
+/* Fields added for Claude Code 2.1, kept only with the type they are
+ * documented with (a child's odd value becomes null, the schema holds). */
+static void add_typed_fields(const json_t *result, json_t *s)
+{
+	json_t *status = json_object_get(result, "api_error_status");
+	json_object_set_new(s, "api_error_status", json_is_integer(status) ? json_incref(status)
+									  : json_null());
+	static const char *const strings[] = { "stop_reason", "terminal_reason" };
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(result, strings[i]);
+		json_object_set_new(s, strings[i], json_is_string(v) ? json_incref(v) : json_null());
+	}
+}
+
+/* The models used: the final result's modelUsage keys (the CLI's own
+ * accounting, subagents included), else the assistant messages' models. */
+static json_t *models_used(const struct events *ev)
+{
+	json_t *usage = json_object_get(ev->last_result, "modelUsage");
+	if (json_is_object(usage) && json_object_size(usage)) {
+		json_t *names = json_array();
+		const char *k;
+		json_t *v;
+		json_object_foreach(usage, k, v)
+			if (json_array_size(names) < 16)
+				json_array_append_new(names, json_string(k));
+		return names;
+	}
+	return ev->models ? json_copy(ev->models) : json_array();
+}
+
+/* Added to every summary, complete or not. */
+static void add_claude_fields(const struct events *ev, json_t *s)
+{
+	json_object_set_new(s, "model", ev->init_model ? json_incref(ev->init_model) : json_null());
+	json_object_set_new(s, "models", models_used(ev));
+	json_object_set_new(s, "rate_limit_info",
+			    ev->rate_limit_info ? json_deep_copy(ev->rate_limit_info) : json_null());
+}
+
 static json_t *summary(const struct events *ev, const char *how_it_ended)
 {
 	json_t *s = json_object();
@@ -226,6 +311,7 @@ static json_t *summary(const struct events *ev, const char *how_it_ended)
 		json_object_set_new(s, "complete", json_false());
 		json_object_set_new(s, "reason", json_sprintf(
 			"no final {\"type\":\"result\"} event: %s", how_it_ended));
+		add_claude_fields(ev, s);
 		return s;
 	}
 	json_object_set_new(s, "complete", json_true());
@@ -233,6 +319,8 @@ static json_t *summary(const struct events *ev, const char *how_it_ended)
 		json_t *v = json_object_get(ev->last_result, summary_fields[i]);
 		json_object_set(s, summary_fields[i], v ? v : json_null());
 	}
+	add_typed_fields(ev->last_result, s);
+	add_claude_fields(ev, s);
 	return s;
 }
 

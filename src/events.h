@@ -9,7 +9,9 @@
  * string saying how long it was. Kept events are held as their bytes, not
  * as parsed values (several times larger), and parsed again for the
  * result. The last {"type":"result"} event is kept whatever the budget,
- * for the summary. json: stdout is one document. */
+ * for the summary, and so is what Claude Code says of limits and models
+ * (rate_limit_event, the init event's model, assistant messages' models),
+ * read as each line streams in. json: stdout is one document. */
 #ifndef SPOOLRUN_EVENTS_H
 #define SPOOLRUN_EVENTS_H
 
@@ -17,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "apilimit.h"
 
 enum output_mode { OUTPUT_TEXT, OUTPUT_JSONL, OUTPUT_JSON };
 
@@ -34,6 +38,10 @@ struct events {
 	uint64_t omitted;       /* dropped from between head and tail */
 	uint64_t non_json;      /* lines that were not JSON */
 	json_t *last_result;    /* the last {"type":"result"} event */
+	struct api_limit limit; /* the limit Claude Code's events reported (apilimit.h) */
+	json_t *rate_limit_info; /* the last rate_limit_event's rate_limit_info */
+	json_t *init_model;     /* the model a {"type":"system","subtype":"init"} names */
+	json_t *models;         /* distinct models of assistant messages (at most 16) */
 	char *line;             /* the line being assembled (or the document, for json) */
 	size_t line_len, line_cap;
 	uint64_t line_total;    /* bytes of the current line, kept or not */
@@ -56,7 +64,9 @@ void events_feed(struct events *ev, const char *data, size_t len);
 void events_finish(struct events *ev);
 
 /* Adds "output", "events", "events_total", "events_omitted",
- * "non_json_lines", "output_error" and "summary" to result (nothing for
+ * "non_json_lines", "output_error" and "summary" (the result event's
+ * fields, with api_error_status, stop_reason, terminal_reason, model,
+ * models and rate_limit_info) to result (nothing for
  * text). how_it_ended says why a run without a final result event stopped
  * (e.g. "it timed out"). */
 void events_add_to_result(const struct events *ev, json_t *result, const char *how_it_ended);

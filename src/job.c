@@ -480,9 +480,10 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 		size_t olen, elen;
 		char *out = rendered(&o->out, &olen), *err = rendered(&o->err, &elen);
 		double jitter = (double)rand_r(env->jitter_seed) / ((double)RAND_MAX + 1.0);
+		struct retry_limits lim = { env->usage_limit, &env->cfg->api_limits,
+					    (unsigned)j->st.limit_deferrals };
 		retry_decide(t, o, out ? out : "", olen, err ? err : "", elen,
-			     (unsigned)j->st.retries_used, env->usage_limit, time_realtime_ms(),
-			     jitter, &d);
+			     (unsigned)j->st.retries_used, &lim, time_realtime_ms(), jitter, &d);
 		free(out);
 		free(err);
 	}
@@ -492,10 +493,15 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 		time_format_rfc3339(d.not_before_ms, when, sizeof when);
 		json_object_set_new(record, "retry_reason", json_string(d.reason));
 		json_object_set_new(record, "retry_at", json_string(when));
+		if (d.action == RETRY_USAGE_LIMIT)
+			json_object_set_new(record, "retry_limit",
+					    api_limit_to_json(&d.limit, d.not_before_ms));
 	}
 	json_array_append_new(task_state_attempts(&j->st), record);
 	if (d.action == RETRY_BACKOFF)
 		j->st.retries_used++;
+	if (d.action == RETRY_USAGE_LIMIT)
+		j->st.limit_deferrals++;
 	if (d.action != RETRY_NONE) {
 		log_info("%s: attempt %d %s; %s", t->id, j->st.attempt,
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);

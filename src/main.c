@@ -76,6 +76,11 @@ static const char usage_text[] =
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
 	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
 	"\n"
+	"Claude Code: with \"output\": \"jsonl\" its events fill \"summary\"; a usage\n"
+	"limit (rate_limit_event, \"resets <when>\" text) defers the task and its\n"
+	"limit_key until the reset, a 429/529 for [retry] rate_limit_backoff,\n"
+	"without spending retries (docs/claude.md).\n"
+	"\n"
 	"See spoolrun(1) and README.md for the task and result formats.\n";
 
 static int usage_error(const char *fmt, const char *arg)

@@ -1,5 +1,6 @@
 #include "retry.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ int64_t retry_backoff_ms(const struct retry_policy *p, unsigned n, double jitter
 	return (int64_t)(delay * 1000.0 * (1.0 + jitter) / 2.0);
 }
 
-/* The Unix time a usage-limit message names, or 0. */
+/* The Unix time a usage-limit message names, or 0 (also for digits that
+ * are no time at all: a user's pattern may capture any number). */
 static int64_t usage_limit_epoch(const regex_t *re, const char *text, size_t len)
 {
 	regmatch_t m[2];
@@ -41,7 +43,37 @@ static int64_t usage_limit_epoch(const regex_t *re, const char *text, size_t len
 		return 0;
 	memcpy(digits, text + m[1].rm_so, n);
 	digits[n] = '\0';
-	return strtoll(digits, NULL, 10);
+	char *end;
+	errno = 0;
+	long long v = strtoll(digits, &end, 10);
+	if (errno || *end || v < 1 || v > API_LIMIT_EPOCH_MAX)
+		return 0;
+	return v;
+}
+
+/* The limit this failed run hit, if any (see retry_decide for the order). */
+static void find_limit(const struct run_outcome *o, const char *out, size_t outlen,
+		       const char *err, size_t errlen, const regex_t *usage_limit,
+		       int64_t now_ms, struct api_limit *l)
+{
+	*l = o->events.limit;
+	if (l->kind == LIMIT_USAGE)
+		return;
+	if (usage_limit) {
+		int64_t epoch = usage_limit_epoch(usage_limit, err, errlen);
+		if (!epoch)
+			epoch = usage_limit_epoch(usage_limit, out, outlen);
+		if (epoch && epoch > now_ms / 1000) {
+			*l = (struct api_limit){ .kind = LIMIT_USAGE, .resets_at = epoch,
+						 .api_status = l->api_status,
+						 .source = "usage_limit_pattern" };
+			return;
+		}
+	}
+	struct api_limit text = { .api_status = l->api_status };
+	if (api_limit_from_text(err, errlen, now_ms / 1000, &text) ||
+	    api_limit_from_text(out, outlen, now_ms / 1000, &text))
+		*l = text;
 }
 
 /* Whether retry_on covers this outcome; reason says how. */
@@ -80,7 +112,7 @@ static bool covered(const struct task *t, const struct run_outcome *o, const cha
 
 void retry_decide(const struct task *t, const struct run_outcome *o, const char *out,
 		  size_t outlen, const char *err, size_t errlen, unsigned retries_used,
-		  const regex_t *usage_limit, int64_t now_ms, double jitter,
+		  const struct retry_limits *lim, int64_t now_ms, double jitter,
 		  struct retry_decision *d)
 {
 	memset(d, 0, sizeof *d);
@@ -88,17 +120,14 @@ void retry_decide(const struct task *t, const struct run_outcome *o, const char 
 		return;
 	if (o->status == RUN_ABORTED)
 		return;
-	if (usage_limit && (t->retry.retries > 0 || t->limit_key)) {
-		int64_t epoch = usage_limit_epoch(usage_limit, err, errlen);
-		if (!epoch)
-			epoch = usage_limit_epoch(usage_limit, out, outlen);
-		if (epoch && epoch * 1000 > now_ms) {
+	if (lim && lim->policy && (t->retry.retries > 0 || t->limit_key)) {
+		find_limit(o, out, outlen, err, errlen, lim->usage_limit, now_ms, &d->limit);
+		if (api_limit_decide(lim->policy, &d->limit, lim->deferrals, now_ms, jitter,
+				     &d->not_before_ms, d->reason, sizeof d->reason)) {
 			d->action = RETRY_USAGE_LIMIT;
-			d->not_before_ms = epoch * 1000;
-			snprintf(d->reason, sizeof d->reason,
-				 "usage limit reached; it lifts at Unix time %lld", (long long)epoch);
 			return;
 		}
+		d->limit = (struct api_limit){ .kind = LIMIT_NONE };
 	}
 	if (retries_used >= t->retry.retries)
 		return;

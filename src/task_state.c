@@ -7,6 +7,7 @@
 #define K_ATTEMPT "attempt"
 #define K_INTERRUPTED "interrupted"
 #define K_RETRIES_USED "retries_used"
+#define K_LIMIT_DEFERRALS "limit_deferrals"
 #define K_ATTEMPTS "attempts"
 #define K_NOT_BEFORE "not_before_ms"
 #define K_ID "id"
@@ -57,6 +58,7 @@ bool task_state_load(struct spool *s, int dirfd, const char *name, struct task_s
 	st->attempt = bounded_int(doc, K_ATTEMPT);
 	st->interrupted = bounded_int(doc, K_INTERRUPTED);
 	st->retries_used = bounded_int(doc, K_RETRIES_USED);
+	st->limit_deferrals = bounded_int(doc, K_LIMIT_DEFERRALS);
 	json_t *a = json_object_get(doc, K_ATTEMPTS);
 	if (json_is_array(a))
 		st->attempts = json_incref(a);
@@ -87,6 +89,8 @@ int task_state_save(struct spool *s, int dirfd, const char *name, const struct t
 		K_USAGE_LIMIT, st->usage_limit, K_LIMIT_KEY, string_or_null(st->limit_key));
 	if (!doc)
 		return -1;
+	if (st->limit_deferrals)
+		json_object_set_new(doc, K_LIMIT_DEFERRALS, json_integer(st->limit_deferrals));
 	if (st->pid) {
 		json_object_set_new(doc, K_PID, json_integer(st->pid));
 		json_object_set_new(doc, K_STARTED, json_integer(st->started_ms));

@@ -22,6 +22,7 @@ struct task_state {
 	int attempt;             /* attempts started so far (the running one included) */
 	int interrupted;         /* of those, how many a stop or crash cut short */
 	int retries_used;        /* back-off retries spent */
+	int limit_deferrals;     /* deferrals for an API limit (apilimit.h), no retry spent */
 	json_t *attempts;        /* owned array: one record per finished attempt */
 	/* In deferred/: */
 	int64_t not_before_ms;   /* wall clock at which it may run again */

@@ -252,15 +252,6 @@ class ClaudeOutput(SpoolTest):
         self.assertEqual(r["events"][0]["cwd"], d)
         self.assertEqual(r["task"]["env"], {"FAKE_CLAUDE_STATE": "/nonexistent"})
 
-    def test_hang_times_out(self):
-        r = self.execute("FAKE:hang", timeout=1)
-        self.assertEqual(r["status"], "timeout")
-        s = r["summary"]
-        self.assertIs(s["complete"], False, s)
-        self.assertIsInstance(s["reason"], str)
-        self.assertTrue(s["reason"])
-        self.assertEqual(r["events"][0]["subtype"], "init")
-
     def test_failure_is_returned(self):
         r = self.execute("FAKE:fail", timeout=60)
         self.assertEqual(r["status"], "failed")
@@ -268,10 +259,6 @@ class ClaudeOutput(SpoolTest):
         self.assertIs(s["complete"], True)
         self.assertIs(s["is_error"], True)
         self.assertEqual(s["subtype"], "error_during_execution")
-        r = self.execute("FAKE:rate-limit", timeout=60)
-        self.assertEqual(r["status"], "failed")
-        self.assertIs(r["summary"]["is_error"], True)
-        self.assertIn("429", r["summary"]["result"])
 
     def test_huge_event(self):
         r = self.execute("FAKE:huge", timeout=60)

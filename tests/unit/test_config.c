@@ -230,6 +230,33 @@ static void test_bad_number(void **state)
 	expect_error(*state, "[task]\ntimeout = 1e400\n", "[task]", "timeout");
 }
 
+/* The [retry] keys of Claude's limits (apilimit.h): loaded, checked, bounded. */
+static void test_limit_policy_keys(void **state)
+{
+	struct fixture *f = *state;
+	char *path = write_ini(f, "limits.ini", "[retry]\nrate_limit_backoff = 5\n"
+			       "rate_limit_backoff_max = 40.5\nusage_limit_max_wait = 3600\n"
+			       "limit_deferrals = 7\n");
+	struct config c;
+	config_defaults(&c);
+	assert_true(c.api_limits.backoff == 60 && c.api_limits.backoff_max == 1800);
+	assert_true(c.api_limits.max_wait == 8 * 86400 && c.api_limits.max_deferrals == 100);
+	char err[512] = "";
+	assert_int_equal(config_load(&c, path, err, sizeof err), 0);
+	assert_true(c.api_limits.backoff == 5 && c.api_limits.backoff_max == 40.5);
+	assert_true(c.api_limits.max_wait == 3600 && c.api_limits.max_deferrals == 7);
+	config_clear(&c);
+	free(path);
+	expect_error(*state, "[retry]\nrate_limit_backoff = -1\n", "[retry]", "rate_limit_backoff");
+	expect_error(*state, "[retry]\nusage_limit_max_wait = 1e400\n", "[retry]",
+		     "usage_limit_max_wait");
+	expect_error(*state, "[retry]\nlimit_deferrals = 100001\n", "[retry]", "limit_deferrals");
+	expect_error(*state, "[retry]\nlimit_deferrals = 99999999999999999999999\n", "[retry]",
+		     "limit_deferrals");
+	expect_error(*state, "[retry]\nrate_limit_backoff = 100\nrate_limit_backoff_max = 10\n",
+		     "[retry]", "rate_limit_backoff_max");
+}
+
 static void test_negative_seconds(void **state)
 {
 	expect_error(*state, "[task]\ntimeout = -1\n", "[task]", "timeout");
@@ -399,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_outside_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_number, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limit_policy_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_seconds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_bool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_size, setup, teardown),

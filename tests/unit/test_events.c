@@ -269,7 +269,8 @@ static void test_summary_from_last_result(void **state)
 			  "\"subtype\":\"success\",\"num_turns\":4,\"duration_ms\":1234,"
 			  "\"total_cost_usd\":0.25,"
 			  "\"usage\":{\"input_tokens\":10,\"output_tokens\":20},"
-			  "\"session_id\":\"s-1\"}");
+			  "\"session_id\":\"s-1\",\"api_error_status\":null,\"stop_reason\":null,"
+			  "\"terminal_reason\":null,\"model\":null,\"models\":[],\"rate_limit_info\":null}");
 	json_decref(r);
 }
 
@@ -280,7 +281,46 @@ static void test_summary_missing_fields_null(void **state)
 	json_t *s = json_object_get(r, "summary");
 	assert_json_eq(s, "{\"complete\":true,\"result\":\"r\",\"is_error\":null,\"subtype\":null,"
 			  "\"num_turns\":null,\"duration_ms\":null,\"total_cost_usd\":null,"
-			  "\"usage\":null,\"session_id\":null}");
+			  "\"usage\":null,\"session_id\":null,\"api_error_status\":null,\"stop_reason\":null,"
+			  "\"terminal_reason\":null,\"model\":null,\"models\":[],\"rate_limit_info\":null}");
+	json_decref(r);
+}
+
+/* What Claude Code 2.1 streams: the fields an orchestrator decides on. */
+static void test_summary_claude_fields(void **state)
+{
+	(void)state;
+	json_t *r = jsonl(
+		"{\"type\":\"system\",\"subtype\":\"init\",\"model\":\"claude-opus-4-8[1m]\"}\n"
+		"{\"type\":\"assistant\",\"message\":{\"model\":\"claude-opus-4-8\"}}\n"
+		"{\"type\":\"assistant\",\"message\":{\"model\":\"claude-haiku-4-5\"}}\n"
+		"{\"type\":\"assistant\",\"message\":{\"model\":\"claude-opus-4-8\"}}\n"
+		"{\"type\":\"assistant\",\"message\":{\"model\":\"<synthetic>\"}}\n"
+		"{\"type\":\"assistant\",\"message\":{\"model\":7}}\n"
+		"{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"allowed\"}}\n"
+		"{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rejected\","
+		"\"resetsAt\":1796086365,\"rateLimitType\":\"five_hour\"}}\n"
+		"{\"type\":\"result\",\"is_error\":true,\"api_error_status\":429,"
+		"\"stop_reason\":\"stop_sequence\",\"terminal_reason\":\"completed\",\"modelUsage\":{}}\n");
+	json_t *s = json_object_get(r, "summary");
+	assert_json_eq(json_object_get(s, "api_error_status"), "429");
+	assert_json_eq(json_object_get(s, "stop_reason"), "\"stop_sequence\"");
+	assert_json_eq(json_object_get(s, "terminal_reason"), "\"completed\"");
+	assert_json_eq(json_object_get(s, "model"), "\"claude-opus-4-8[1m]\"");
+	assert_json_eq(json_object_get(s, "models"), "[\"claude-opus-4-8\",\"claude-haiku-4-5\"]");
+	assert_json_eq(json_object_get(s, "rate_limit_info"),
+		       "{\"status\":\"rejected\",\"resetsAt\":1796086365,\"rateLimitType\":\"five_hour\"}");
+	json_decref(r);
+	/* The CLI's own accounting wins when it has one; and a run cut short
+	 * still says what it knew. */
+	r = jsonl("{\"type\":\"assistant\",\"message\":{\"model\":\"a\"}}\n"
+		  "{\"type\":\"result\",\"modelUsage\":{\"m1\":{},\"m2\":{}}}\n");
+	assert_json_eq(json_object_get(json_object_get(r, "summary"), "models"), "[\"m1\",\"m2\"]");
+	json_decref(r);
+	r = jsonl("{\"type\":\"system\",\"subtype\":\"init\",\"model\":\"m\"}\n");
+	s = json_object_get(r, "summary");
+	assert_json_eq(json_object_get(s, "complete"), "false");
+	assert_json_eq(json_object_get(s, "model"), "\"m\"");
 	json_decref(r);
 }
 
@@ -666,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_bytewise_same_with_small_budget),
 		cmocka_unit_test(test_summary_from_last_result),
 		cmocka_unit_test(test_summary_missing_fields_null),
+		cmocka_unit_test(test_summary_claude_fields),
 		cmocka_unit_test(test_summary_incomplete),
 		cmocka_unit_test(test_budget_keeps_head_and_tail),
 		cmocka_unit_test(test_budget_not_reached),

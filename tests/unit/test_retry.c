@@ -295,6 +295,18 @@ static void compile_usage_limit(regex_t *re)
 	assert_int_equal(regcomp(re, "usage limit reached\\|([0-9]{9,12})", REG_EXTENDED), 0);
 }
 
+static const struct api_limit_policy policy = {
+	.backoff = 60, .backoff_max = 1800, .max_wait = 8 * 86400, .max_deferrals = 100,
+};
+
+/* The limits of a runner with this usage_limit_pattern and no deferral yet. */
+static const struct retry_limits *limits(const regex_t *re)
+{
+	static struct retry_limits l;
+	l = (struct retry_limits){ re, &policy, 0 };
+	return &l;
+}
+
 static void test_usage_limit_future(void **state)
 {
 	(void)state;
@@ -306,19 +318,19 @@ static void test_usage_limit_future(void **state)
 	struct run_outcome o = exited(1);
 	struct retry_decision d;
 	for (unsigned used = 0; used <= 2; used++) {
-		retry_decide(&t, &o, "", 0, err, LIT_LEN(err), used, &re, NOW_MS, 0.5, &d);
+		retry_decide(&t, &o, "", 0, err, LIT_LEN(err), used, limits(&re), NOW_MS, 0.5, &d);
 		assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 		assert_int_equal(d.not_before_ms, INT64_C(1700003600) * 1000);
 		assert_contains(d.reason, "1700003600");
 	}
 	/* In stdout as well. */
-	retry_decide(&t, &o, err, LIT_LEN(err), "", 0, 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, err, LIT_LEN(err), "", 0, 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 	assert_int_equal(d.not_before_ms, INT64_C(1700003600) * 1000);
 	/* Whatever retry_on says. */
 	task_clear(&t);
 	parse("{\"command\":\"claude\",\"retries\":1,\"retry_on\":{\"exit_codes\":[9]}}", &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 	task_clear(&t);
 	regfree(&re);
@@ -335,12 +347,12 @@ static void test_usage_limit_needs_retries_or_key(void **state)
 	struct task t;
 
 	parse("{\"command\":\"claude\"}", &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_NONE);
 	task_clear(&t);
 
 	parse("{\"command\":\"claude\",\"limit_key\":\"anthropic\"}", &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
 	assert_int_equal(d.not_before_ms, INT64_C(1700003600000));
 	task_clear(&t);
@@ -351,7 +363,7 @@ static void test_usage_limit_needs_retries_or_key(void **state)
 	expect_backoff(&d, 0, &t);
 	/* A success that mentions a usage limit is still a success. */
 	o = exited(0);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_NONE);
 	task_clear(&t);
 	regfree(&re);
@@ -367,13 +379,13 @@ static void test_usage_limit_past(void **state)
 	const char err[] = "usage limit reached|1600000000\n";
 	struct run_outcome o = exited(1);
 	struct retry_decision d;
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 0, limits(&re), NOW_MS, 0.0, &d);
 	expect_backoff(&d, 0, &t);
-	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, err, LIT_LEN(err), 1, limits(&re), NOW_MS, 0.0, &d);
 	assert_int_equal(d.action, RETRY_NONE);
 	/* Exactly now is not in the future either. */
 	const char now[] = "usage limit reached|1700000000";
-	retry_decide(&t, &o, "", 0, now, LIT_LEN(now), 0, &re, NOW_MS, 0.0, &d);
+	retry_decide(&t, &o, "", 0, now, LIT_LEN(now), 0, limits(&re), NOW_MS, 0.0, &d);
 	expect_backoff(&d, 0, &t);
 	task_clear(&t);
 	regfree(&re);
@@ -447,6 +459,97 @@ static void test_decision_uses_jitter(void **state)
 	task_clear(&t);
 }
 
+/* A failed run whose stdout streamed these jsonl events. */
+static struct run_outcome with_events(const char *jsonl)
+{
+	struct run_outcome o = exited(1);
+	events_init(&o.events, OUTPUT_JSONL, 1 << 20);
+	events_feed(&o.events, jsonl, strlen(jsonl));
+	events_finish(&o.events);
+	return o;
+}
+
+#define RATE_LIMIT_EVENT(at) "{\"type\":\"rate_limit_event\",\"rate_limit_info\":" \
+	"{\"status\":\"rejected\",\"resetsAt\":" at ",\"rateLimitType\":\"five_hour\"}}\n"
+#define RESULT_429 "{\"type\":\"result\",\"is_error\":true,\"api_error_status\":429," \
+	"\"result\":\"You've hit your session limit \u00b7 resets 12:52am (UTC)\"}\n"
+
+/* The real CLI's events: the reset is waited for with no retry spent, by a
+ * task with a limit_key and none left; a 429/529 alone backs off. */
+static void test_claude_events_decide(void **state)
+{
+	(void)state;
+	regex_t re;
+	compile_usage_limit(&re);
+	struct task t;
+	parse("{\"command\":\"claude\",\"limit_key\":\"claude\"}", &t);
+	struct retry_decision d;
+	struct run_outcome o = with_events(RATE_LIMIT_EVENT("1700003600") RESULT_429);
+	retry_decide(&t, &o, "", 0, "", 0, 0, limits(&re), NOW_MS, 0.0, &d);
+	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
+	assert_int_equal(d.not_before_ms, INT64_C(1700003600000));
+	assert_string_equal(d.limit.type, "five_hour");
+	assert_int_equal(d.limit.api_status, 429);
+	assert_contains(d.reason, "five_hour");
+	assert_contains(d.reason, "2023-11-14T23:13:20.000Z");
+	events_clear(&o.events);
+
+	o = with_events("{\"type\":\"result\",\"is_error\":true,\"api_error_status\":529}\n");
+	retry_decide(&t, &o, "", 0, "", 0, 0, limits(&re), NOW_MS, 0.0, &d);
+	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
+	assert_int_equal(d.not_before_ms, NOW_MS + 30000);
+	assert_int_equal(d.limit.kind, LIMIT_OVERLOADED);
+	/* Deferrals used up: an ordinary failure (no retries here: published). */
+	struct retry_limits spent = { &re, &policy, policy.max_deferrals };
+	retry_decide(&t, &o, "", 0, "", 0, 0, &spent, NOW_MS, 0.0, &d);
+	assert_int_equal(d.action, RETRY_NONE);
+	events_clear(&o.events);
+
+	/* Without retries or limit_key: not the runner's business. */
+	task_clear(&t);
+	parse("{\"command\":\"claude\"}", &t);
+	o = with_events(RATE_LIMIT_EVENT("1700003600"));
+	retry_decide(&t, &o, "", 0, "", 0, 0, limits(&re), NOW_MS, 0.0, &d);
+	assert_int_equal(d.action, RETRY_NONE);
+	events_clear(&o.events);
+	task_clear(&t);
+	regfree(&re);
+}
+
+/* output: text: the CLI's message, and the old pattern first when both. */
+static void test_claude_text_decides(void **state)
+{
+	(void)state;
+	regex_t re;
+	compile_usage_limit(&re);
+	struct task t;
+	parse("{\"command\":\"claude\",\"retries\":1}", &t);
+	struct retry_decision d;
+	struct run_outcome o = exited(1);
+	const char out[] = "You've hit your session limit \xc2\xb7 resets 12:52am (UTC)\n";
+	/* NOW_MS is 2023-11-14T22:13:20Z: the next 00:52 is the 15th's. */
+	retry_decide(&t, &o, out, LIT_LEN(out), "", 0, 0, limits(&re), NOW_MS, 0.0, &d);
+	assert_int_equal(d.action, RETRY_USAGE_LIMIT);
+	assert_int_equal(d.not_before_ms, INT64_C(1700009580000));
+	assert_string_equal(d.limit.source, "text");
+	const char both[] = "usage limit reached|1700003600\nYou've hit your session limit "
+			    "\xc2\xb7 resets 12:52am (UTC)\n";
+	retry_decide(&t, &o, "", 0, both, LIT_LEN(both), 0, limits(&re), NOW_MS, 0.0, &d);
+	assert_int_equal(d.not_before_ms, INT64_C(1700003600000));
+	/* A user's pattern capturing a number too big for a time: no limit, no overflow. */
+	const char huge[] = "usage limit reached|999999999999";
+	regex_t wide;
+	assert_int_equal(regcomp(&wide, "usage limit reached\\|([0-9]+)", REG_EXTENDED), 0);
+	retry_decide(&t, &o, "", 0, huge, LIT_LEN(huge), 0, limits(&wide), NOW_MS, 0.0, &d);
+	expect_backoff(&d, 0, &t);
+	const char huger[] = "usage limit reached|99999999999999999999999";
+	retry_decide(&t, &o, "", 0, huger, LIT_LEN(huger), 0, limits(&wide), NOW_MS, 0.0, &d);
+	expect_backoff(&d, 0, &t);
+	regfree(&wide);
+	task_clear(&t);
+	regfree(&re);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +566,8 @@ int main(void)
 		cmocka_unit_test(test_usage_limit_future),
 		cmocka_unit_test(test_usage_limit_needs_retries_or_key),
 		cmocka_unit_test(test_usage_limit_past),
+		cmocka_unit_test(test_claude_events_decide),
+		cmocka_unit_test(test_claude_text_decides),
 		cmocka_unit_test(test_backoff_values),
 		cmocka_unit_test(test_backoff_no_overflow),
 		cmocka_unit_test(test_decision_uses_jitter),
