@@ -889,7 +889,7 @@ def main():
           f"each figure is the median of {REPS} runs; total {info['runtime_s']} s\n")
     print(text)
     print(f"\n{len(targets) - len(missed)} of {len(targets)} targets ok"
-          + (f"; missed: {'; '.join(f'{r[0]}: {r[1]}' for r in missed)}" if missed else ""))
+          + (f"; missed: {'; '.join(f'{r[0]}: {r[1]}' + (f' vs {r[3]}' if r[3] else '') for r in missed)}" if missed else ""))
     os.makedirs(RESULTS_DIR, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if QUICK else "")
     with open(os.path.join(RESULTS_DIR, f"{stamp}.json"), "w") as f:
