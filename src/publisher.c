@@ -256,13 +256,18 @@ int publisher_submit(struct publisher *p, struct publication *q)
 	return 0;
 }
 
+void publisher_ack(struct publisher *p)
+{
+	uint64_t n;
+	if (p->event_fd >= 0)
+		while (read(p->event_fd, &n, sizeof n) < 0 && errno == EINTR)
+			;
+}
+
 struct publication *publisher_reap(struct publisher *p)
 {
 	if (!p->thread_started)
 		return NULL;
-	uint64_t n;
-	while (read(p->event_fd, &n, sizeof n) < 0 && errno == EINTR)
-		;
 	pthread_mutex_lock(&p->mu);
 	struct publication *q = p->done;
 	if (q) {

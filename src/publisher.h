@@ -97,7 +97,12 @@ int publisher_fd(const struct publisher *p);
  * it itself. */
 int publisher_submit(struct publisher *p, struct publication *q);
 
-/* The next completed publication, or NULL (never blocks). */
+/* Clears publisher_fd's readiness; call it when poll found it readable,
+ * then reap until NULL (a completion posted after the ack makes it
+ * readable again). */
+void publisher_ack(struct publisher *p);
+
+/* The next completed publication, or NULL (never blocks, no system call). */
 struct publication *publisher_reap(struct publisher *p);
 
 /* Submitted and not yet reaped. */

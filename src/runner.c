@@ -81,6 +81,11 @@ struct runner {
 	unsigned nrunning;        /* of those, how many hold a slot (executor running) */
 	struct pollfd *pfds;
 	size_t pfd_cap;
+	/* Which of the loop's own descriptors the last poll found readable
+	 * (all of them when it did not poll): reading the others would only
+	 * cost a system call each, per wakeup, i.e. per 64 KiB of a task's
+	 * output. */
+	bool sig_ready, watch_ready, publisher_ready;
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -723,6 +728,7 @@ static void wait_for_events(struct runner *r)
 {
 	nfds_t n = build_pollset(r);
 	int timeout = poll_timeout(r);
+	r->sig_ready = r->watch_ready = r->publisher_ready = true;
 	if (n == 0) {
 		struct pollfd p[3] = { { r->sigfd, POLLIN, 0 }, { r->watch.fd, POLLIN, 0 },
 				       { publisher_fd(r->publisher), POLLIN, 0 } };
@@ -734,6 +740,9 @@ static void wait_for_events(struct runner *r)
 			log_warn("poll");
 		return;
 	}
+	r->sig_ready = r->pfds[0].revents != 0;
+	r->watch_ready = r->pfds[1].revents != 0;
+	r->publisher_ready = r->pfds[2].revents != 0;
 	for (struct flight *f = r->flights; f; f = f->next)
 		if (f->pfd_count && job_running(&f->job))
 			f->job.ex->on_ready(f->job.handle, &r->pfds[f->pfd_first], f->pfd_count);
@@ -761,8 +770,10 @@ static bool stop_complete(struct runner *r)
 
 static int main_loop(struct runner *r)
 {
+	r->sig_ready = r->watch_ready = r->publisher_ready = true;
 	for (;;) {
-		read_signals(r);
+		if (r->sig_ready)
+			read_signals(r);
 		if (r->child_exited) {
 			r->child_exited = false;
 			executor_local.on_child();
@@ -773,14 +784,18 @@ static int main_loop(struct runner *r)
 			reload_config(r);
 			r->sched_dirty = true;
 		}
-		if (!read_events(r)) {
+		if (r->watch_ready && !read_events(r)) {
 			for (struct flight *f = r->flights; f; f = f->next)
 				job_stop(&f->job);
 			return EXIT_IOERR;
 		}
 		if (r->cancels_pending)
 			process_cancels(r);
+		if (r->publisher_ready)
+			publisher_ack(r->publisher);
 		reap_publications(r);
+		/* Until the next poll says otherwise, read everything. */
+		r->sig_ready = r->watch_ready = r->publisher_ready = true;
 		step_flights(r);
 		if (r->stop_signal) {
 			if (stop_complete(r))

@@ -87,6 +87,7 @@ static void reap(struct publisher *p, int n)
 	while (n > 0) {
 		struct pollfd pfd = { publisher_fd(p), POLLIN, 0 };
 		assert_true(poll(&pfd, 1, 10000) > 0);
+		publisher_ack(p);
 		struct publication *q;
 		while ((q = publisher_reap(p))) {
 			assert_ptr_equal(q->owner, q);
@@ -257,8 +258,10 @@ static void run_stalled(struct fixture *f, const char *step, struct stall *st)
 		if (!st->saw_marker && access(st->marker, F_OK) == 0)
 			observe(st);
 		struct pollfd pfd = { publisher_fd(p), POLLIN, 0 };
-		if (poll(&pfd, 1, 2) > 0)
+		if (poll(&pfd, 1, 2) > 0) {
+			publisher_ack(p);
 			publisher_reap(p);
+		}
 	}
 	assert_true(st->saw_marker);
 	assert_int_equal(publisher_in_flight(p), 0);
