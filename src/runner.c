@@ -73,6 +73,7 @@ struct runner {
 	bool child_exited;        /* SIGCHLD received */
 	bool paused;              /* ROOT/pause exists */
 	bool cancels_pending;     /* cancel/ changed */
+	bool cancels_after_flight; /* a cancel named a task past running: look again when one ends */
 	bool sched_dirty;         /* something changed that may let a task start */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
 	size_t left;              /* tasks left in active/ (a failing disk at the stop) */
@@ -347,6 +348,10 @@ static void step_flights(struct runner *r)
 			r->sched_dirty = true;
 		}
 		if (f->job.phase == JOB_OVER) {
+			if (r->cancels_after_flight) {
+				r->cancels_after_flight = false;
+				r->cancels_pending = true;
+			}
 			account(r, &f->job);
 			job_clear(&f->job);
 			*pp = f->next;
@@ -561,7 +566,10 @@ static void cancel_one(struct runner *r, const char *id)
 		if (job_running(&f->job) && !f->job.cancelled) {
 			log_info("%s: cancel requested while running; stopping it", id);
 			job_cancel(&f->job);
-		}
+		} else if (!job_running(&f->job))
+			/* Its result (or move) is on its way: once the job is over,
+			 * the request is for a finished task and is removed. */
+			r->cancels_after_flight = true;
 	} else if (take_id(&r->deferred, id, &e)) {
 		log_info("%s: cancel requested while deferred", id);
 		take_deferred(r, &e);
