@@ -33,11 +33,15 @@ endef
 $(eval $(call flavour,build,$(CFLAGS)))
 $(eval $(call flavour,build/asan,-O1 -g $(SAN)))
 
-.PHONY: all deps run test asan unit e2e install clean bench fuzz build-units build/asan-units
+.PHONY: all deps test-deps run test asan unit e2e install clean bench fuzz build-units build/asan-units
 all: build/spoolrun
 
 deps:
 	@scripts/install-deps.sh
+
+# The tests also need the tools they check the service side with.
+test-deps:
+	@scripts/install-deps.sh --test
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -47,11 +51,11 @@ run: deps
 
 # Every test: unit and end-to-end on the normal build, then both again under
 # AddressSanitizer + UBSan. The last line is "N passed, N failed".
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all build-units build/asan/spoolrun build/asan-units
 	@PYTHON=$(PYTHON) tests/run.sh build build/asan
 
-asan: deps
+asan: test-deps
 	@$(MAKE) --no-print-directory build/asan/spoolrun build/asan-units
 	@PYTHON=$(PYTHON) tests/run.sh build/asan
 
@@ -61,12 +65,50 @@ unit: build-units
 e2e: all
 	@PYTHON=$(PYTHON) tests/run.sh --e2e-only build
 
+# `make install` (PREFIX, DESTDIR): the program, its man page, the Python
+# client where $(PYTHON) finds it, the systemd unit with its user and spool
+# (sysusers.d, tmpfiles.d), a cron example, and /etc/spoolrun/spoolrun.ini
+# for the system spool, which is never overwritten. docs/service.md.
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/spoolrun
+LIBDIR      ?= $(PREFIX)/lib
+UNITDIR     ?= $(LIBDIR)/systemd/system
+SYSCONFDIR  ?= /etc
+SPOOLDIR    ?= /var/spool/spoolrun
+# The site directory below PREFIX that $(PYTHON) searches (Debian: dist-packages).
+PYTHONDIR   ?= $(shell $(PYTHON) -c 'import site; d = [p for p in site.getsitepackages() if p.startswith("$(PREFIX)/")]; print(d[0] if d else "$(PREFIX)/lib/python3/dist-packages")' 2>/dev/null || echo $(PREFIX)/lib/python3/dist-packages)
+# The installed files name the installed paths: one sed for all of them.
+PATHS_SED := -e 's|/usr/local/bin/spoolrun|$(BINDIR)/spoolrun|g' \
+	-e 's|/etc/spoolrun/|$(SYSCONFDIR)/spoolrun/|g' -e 's|/var/spool/spoolrun|$(SPOOLDIR)|g'
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/doc/spoolrun
-	install -m 0755 build/spoolrun $(DESTDIR)$(PREFIX)/bin/spoolrun
-	install -m 0644 docs/spoolrun.1 $(DESTDIR)$(PREFIX)/share/man/man1/spoolrun.1
-	install -m 0644 conf/spoolrun.ini README.md $(DESTDIR)$(PREFIX)/share/doc/spoolrun/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(PYTHONDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LIBDIR)/sysusers.d \
+		$(DESTDIR)$(LIBDIR)/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/spoolrun
+	install -m 0755 build/spoolrun $(DESTDIR)$(BINDIR)/spoolrun
+	install -m 0644 docs/spoolrun.1 $(DESTDIR)$(MANDIR)/man1/spoolrun.1
+	install -m 0644 scripts/spoolrun_client.py $(DESTDIR)$(PYTHONDIR)/spoolrun_client.py
+	sed $(PATHS_SED) scripts/spoolrun.service > $(DESTDIR)$(UNITDIR)/spoolrun.service
+	sed $(PATHS_SED) scripts/spoolrun.sysusers > $(DESTDIR)$(LIBDIR)/sysusers.d/spoolrun.conf
+	sed $(PATHS_SED) scripts/spoolrun.tmpfiles > $(DESTDIR)$(LIBDIR)/tmpfiles.d/spoolrun.conf
+	sed $(PATHS_SED) scripts/spoolrun.cron > $(DESTDIR)$(DOCDIR)/spoolrun.cron
+	chmod 0644 $(DESTDIR)$(UNITDIR)/spoolrun.service $(DESTDIR)$(DOCDIR)/spoolrun.cron \
+		$(DESTDIR)$(LIBDIR)/sysusers.d/spoolrun.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/spoolrun.conf
+	install -m 0644 conf/spoolrun.ini README.md docs/service.md $(DESTDIR)$(DOCDIR)/
+	@# The system config is the admin's once installed: never replaced.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/spoolrun/spoolrun.ini ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/spoolrun/spoolrun.ini (the new default is $(DOCDIR)/spoolrun.ini)"; \
+	else \
+		sed -e 's|^root = \.\./spool$$|root = $(SPOOLDIR)|' $(PATHS_SED) conf/spoolrun.ini \
+			> $(DESTDIR)$(SYSCONFDIR)/spoolrun/spoolrun.ini && \
+		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/spoolrun/spoolrun.ini; \
+	fi
+	@# On the live system (no DESTDIR), create the user and the spool as a package would.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(LIBDIR)/sysusers.d/spoolrun.conf && \
+		systemd-tmpfiles --create $(LIBDIR)/tmpfiles.d/spoolrun.conf; \
+	fi
 
 # libFuzzer on the task parser for FUZZ_SECONDS (default 60), starting from
 # the seed corpus; new inputs go to build/fuzz-corpus, crashes to build/.

@@ -9,6 +9,12 @@ python3 python3-jsonschema mandoc"
 if [ "${1:-}" = "--fuzz" ]; then
     packages="$packages clang libclang-rt-dev"
 fi
+# `make test` also checks the service side with the real tools: promtool
+# (prometheus), node_exporter, systemd-analyze (systemd) and man (man-db,
+# which systemd-analyze verify uses for Documentation=man:).
+if [ "${1:-}" = "--test" ]; then
+    packages="$packages prometheus prometheus-node-exporter systemd man-db"
+fi
 # `make bench` compares against peers and profiles; nothing else needs these.
 if [ "${1:-}" = "--bench" ]; then
     packages="$packages task-spooler nq inotify-tools jq coreutils liburing-dev linux-perf valgrind"

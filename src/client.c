@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clean.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -21,6 +22,7 @@
 #include "spool.h"
 #include "status.h"
 #include "task.h"
+#include "taskfile.h"
 #include "timeutil.h"
 #include "watch.h"
 
@@ -115,8 +117,9 @@ static int set_flag(void *ctx, int ch, const char *arg)
 /* Reads results/<id>.json if it is there: NULL when it is not (yet). */
 static json_t *load_result(struct client *c, const char *id)
 {
-	char name[200];
-	snprintf(name, sizeof name, "%s.json", id);
+	char name[SPOOL_NAME_SIZE];
+	if (spool_name_result(id, 1, name) < 0)
+		return NULL;
 	int fd = openat(c->spool.results_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return NULL;
@@ -156,6 +159,11 @@ static int wait_for_results(struct client *c, char **ids, int n, double timeout_
 		/* Check after the watch is in place: nothing can slip between. */
 		for (int i = 0; i < n; i++) {
 			json_t *r = done[i] ? NULL : load_result(c, ids[i]);
+			if (!r && !done[i] && clean_said_removed(&c->spool, ids[i], "wait")) {
+				codes[i] = EXIT_NOINPUT; /* removed by clean: it will not come */
+				done[i] = true;
+				left--;
+			}
 			if (!r)
 				continue;
 			print_compact(r);
@@ -208,7 +216,8 @@ static const char wait_usage[] =
 	"Waits until results/<ID>.json exists for every ID (at once when it does),\n"
 	"printing each result as one line of JSON as it arrives. Exit status: the\n"
 	"first non-zero exit code of the results, in the order given (see\n"
-	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first.\n";
+	"spoolrun --help), 0 when all succeeded, 69 when --timeout ran out first,\n"
+	"66 when `spoolrun clean` removed the result (said on stderr).\n";
 
 int client_wait(int argc, char **argv)
 {
@@ -484,26 +493,21 @@ int client_validate(int argc, char **argv)
 	}
 	int rc = EXIT_OK;
 	for (; i < argc; i++) {
-		char *text;
-		size_t len;
-		if (read_path_bounded(argv[i], c.cfg.max_task_bytes, &text, &len) < 0) {
-			fprintf(stderr, "%s: %s\n", argv[i],
-				errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
-			rc = EXIT_NOINPUT;
-			continue;
-		}
-		struct task t;
-		struct task_error e;
-		const char *base = strcmp(argv[i], "-") ? basename(argv[i]) : "stdin";
-		if (task_parse(text, len, base, &c.cfg.task, &t, &e) == 0)
+		struct taskfile tf;
+		enum taskfile_stage stage = taskfile_load_path(&tf, argv[i], &c.cfg);
+		if (stage == TASKFILE_OK)
 			printf("%s: ok\n", argv[i]);
-		else {
-			fprintf(stderr, "%s: %s\n", argv[i], e.message);
+		else if (stage == TASKFILE_UNREADABLE) {
+			fprintf(stderr, "%s: %s\n", argv[i], tf.error.message);
+			rc = EXIT_NOINPUT;
+		} else {
+			/* The id says where the watcher would file the rejection. */
+			fprintf(stderr, "%s: %s (rejected as id \"%s\")\n", argv[i], tf.error.message,
+				tf.id);
 			if (rc == EXIT_OK)
 				rc = EXIT_DATAERR;
 		}
-		task_clear(&t);
-		free(text);
+		taskfile_clear(&tf);
 	}
 	config_clear(&c.cfg);
 	return rc;
@@ -520,8 +524,9 @@ struct followed {
 static void copy_new(struct client *c, const char *id, struct followed *f)
 {
 	if (f->fd < 0) {
-		char name[200];
-		snprintf(name, sizeof name, "%s.%s", id, f->suffix);
+		char name[SPOOL_NAME_SIZE];
+		if (spool_name_log(id, f->suffix, name) < 0)
+			return;
 		f->fd = openat(c->spool.logs_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (f->fd < 0)
 			return;

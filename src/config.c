@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "timeutil.h"
 
 #define MAX_SECONDS (10.0 * 365 * 24 * 3600)
 
@@ -33,6 +38,7 @@ void config_defaults(struct config *c)
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
+	c->hook_timeout = 30;
 	c->slots = 1;
 }
 
@@ -43,6 +49,9 @@ void config_clear(struct config *c)
 	free(c->results_dir);
 	free(c->allowed_owners);
 	free(c->usage_limit_pattern);
+	free(c->events_path);
+	free(c->hook_on_result);
+	free(c->metrics_path);
 	for (size_t i = 0; i < c->nconcurrency; i++)
 		free(c->concurrency[i].key);
 	free(c->concurrency);
@@ -116,7 +125,8 @@ static char *resolve_path(const char *config_path, const char *value)
 }
 
 /* K_SIZE and K_COUNT fields are size_t, uint64_t or unsigned: width says which. */
-enum key_type { K_PATH, K_STRING, K_BOOL, K_SECONDS, K_SIZE, K_COUNT, K_MODE, K_LEVEL, K_STOP };
+enum key_type { K_PATH, K_STRING, K_BOOL, K_SECONDS, K_SIZE, K_COUNT, K_MODE, K_LEVEL, K_STOP,
+	       K_DURATION };
 
 struct key_spec {
 	const char *name; /* "section:key", as iniparser lowercases it */
@@ -154,6 +164,11 @@ static const struct key_spec keys[] = {
 	KEY("output:max_output", K_SIZE, max_output, 0, SIZE_MAX / 4),
 	KEY("output:max_log", K_SIZE, max_log, 0, UINT64_MAX),
 	KEY("log:level", K_LEVEL, log_level, 0, 0),
+	KEY("log:events", K_PATH, events_path, 0, 0),
+	KEY("spool:keep_results", K_DURATION, keep_results, 0, 0),
+	KEY("hooks:on_result", K_STRING, hook_on_result, 0, 0),
+	KEY("hooks:timeout", K_SECONDS, hook_timeout, 0, 0),
+	KEY("metrics:textfile", K_PATH, metrics_path, 0, 0),
 	KEY("runner:slots", K_COUNT, slots, 1, 1024),
 	LIMIT("memory_mb", memory_mb),
 	LIMIT("cpu_seconds", cpu_seconds),
@@ -250,6 +265,10 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 		if (log_level_parse(val, field) < 0)
 			expected = "error, warn, info or debug";
 		break;
+	case K_DURATION:
+		if (time_parse_duration(val, field) < 0)
+			expected = "a duration such as 90s, 30m, 12h or 7d (0 = forever)";
+		break;
 	case K_STOP:
 		if (!strcasecmp(val, "finish") || !strcasecmp(val, "requeue"))
 			*(bool *)field = !strcasecmp(val, "finish");
@@ -292,7 +311,7 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (!colon) {
 		/* A section header. */
 		static const char *const sections[] = { "spool", "task", "output", "log", "limits",
-						       "retry", "runner", "concurrency" };
+						       "retry", "runner", "concurrency", "hooks", "metrics" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;
@@ -358,16 +377,47 @@ static int capture_ini_error(const char *fmt, ...)
 	return n;
 }
 
+/* iniparser's message names the file it opened: say the user's name. */
+static void name_the_file(const char *opened, const char *path)
+{
+	char *at = strstr(ini_error, opened);
+	if (!at || opened == path)
+		return;
+	char rest[sizeof ini_error];
+	snprintf(rest, sizeof rest, "%s", at + strlen(opened));
+	snprintf(at, sizeof ini_error - (size_t)(at - ini_error), "%s%s", path, rest);
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	FILE *probe = fopen(path, "re");
-	if (!probe)
-		return set_error(err, errlen, "%s: %s", path, strerror(errno));
-	fclose(probe);
-
+	/* Never blocks (a FIFO put in its place would freeze start-up, or a
+	 * SIGHUP reload), never takes a directory for an empty config. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int saved = errno;
+		close(fd);
+		return set_error(err, errlen, "%s: cannot stat: %s", path, strerror(saved));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return set_error(err, errlen, "%s: is %s, not a regular file; a config must be an "
+				 "INI file", path, S_ISDIR(st.st_mode) ? "a directory"
+				 : S_ISFIFO(st.st_mode) ? "a FIFO" : "a special file");
+	}
+	/* iniparser 4.1 loads only by name: give it this very file through
+	 * /proc, so the name cannot be swapped for a FIFO between the check
+	 * and the load. */
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	const char *load_path = access(self, R_OK) == 0 ? self : path;
 	ini_error[0] = '\0';
 	iniparser_set_error_callback(capture_ini_error);
-	dictionary *d = iniparser_load(path);
+	dictionary *d = iniparser_load(load_path);
+	close(fd);
+	name_the_file(load_path, path);
 	if (!d)
 		return set_error(err, errlen, "%s: cannot parse: %s", path,
 				 ini_error[0] ? ini_error : "syntax error");

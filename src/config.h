@@ -35,6 +35,11 @@ struct config {
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */
+	char *events_path;   /* [log] events: JSON-lines event log, or NULL */
+	int64_t keep_results; /* [spool] keep_results: seconds; 0 = forever */
+	char *hook_on_result; /* [hooks] on_result: shell command, or NULL */
+	double hook_timeout; /* [hooks] timeout: seconds; 0 = none */
+	char *metrics_path;  /* [metrics] textfile: Prometheus text file, or NULL */
 	unsigned slots;      /* [runner] slots: tasks running at once (1-1024) */
 	struct config_cap {  /* [concurrency] KEY = N: per limit_key caps */
 		char *key;   /* as iniparser gives it: lowercased; matched ignoring case */

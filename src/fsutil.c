@@ -186,8 +186,8 @@ int rename_noreplace(int srcdir, const char *src, int dstdir, const char *dst)
 	return 0;
 }
 
-int publish_stream(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
-		   int (*write_body)(int fd, void *ctx), void *ctx, mode_t mode, bool durable)
+int write_temp(int tmpdir, const char *tmpname, int (*write_body)(int fd, void *ctx), void *ctx,
+	       mode_t mode, bool durable)
 {
 	int fd = openat(tmpdir, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -199,13 +199,6 @@ int publish_stream(int tmpdir, const char *tmpname, int dstdir, const char *dstn
 		fd = -1;
 		goto fail_open;
 	}
-	fd = -1;
-	if (rename_noreplace(tmpdir, tmpname, dstdir, dstname) < 0)
-		goto fail_open;
-	/* Published either way; the caller decides how loud a failed
-	 * directory sync is, since retrying the publish would now fail. */
-	if (durable && fsync_dirfd(dstdir) < 0)
-		return 1;
 	return 0;
 
 fail_open: {
@@ -216,6 +209,24 @@ fail_open: {
 	errno = saved;
 	return -1;
 }
+}
+
+int publish_stream(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
+		   int (*write_body)(int fd, void *ctx), void *ctx, mode_t mode, bool durable)
+{
+	if (write_temp(tmpdir, tmpname, write_body, ctx, mode, durable) < 0)
+		return -1;
+	if (rename_noreplace(tmpdir, tmpname, dstdir, dstname) < 0) {
+		int saved = errno;
+		unlinkat(tmpdir, tmpname, 0);
+		errno = saved;
+		return -1;
+	}
+	/* Published either way; the caller decides how loud a failed
+	 * directory sync is, since retrying the publish would now fail. */
+	if (durable && fsync_dirfd(dstdir) < 0)
+		return 1;
+	return 0;
 }
 
 struct bytes {

@@ -49,6 +49,12 @@ int dir_each(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx);
 int publish_file(int tmpdir, const char *tmpname, int dstdir, const char *dstname,
 		 const void *data, size_t len, mode_t mode, bool durable);
 
+/* The first half of a publication: tmpdir/tmpname created (O_EXCL, mode),
+ * written by write_body, fsynced when durable, closed and checked; removed
+ * again on any failure. The caller renames it into place. */
+int write_temp(int tmpdir, const char *tmpname, int (*write_body)(int fd, void *ctx), void *ctx,
+	       mode_t mode, bool durable);
+
 /* The same, with the body written by write_body(fd, ctx) (0, or -1 with
  * errno), for content too large to hold twice in memory. */
 int publish_stream(int tmpdir, const char *tmpname, int dstdir, const char *dstname,

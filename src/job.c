@@ -13,6 +13,9 @@
 #include "log.h"
 #include "result.h"
 #include "retry.h"
+#include "run.h"
+#include "service.h"
+#include "taskfile.h"
 #include "timeutil.h"
 
 /* Back-off of a failing publication or move: 100 ms doubling to 30 s. */
@@ -107,21 +110,18 @@ static int let_go(const struct job_env *env, struct job *j)
  * is tried again with back-off; what was done is never undone. */
 static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 {
-	char published[200];
+	char published[SPOOL_NAME_SIZE];
 	if (j->pub_step == PUB_RECORD) {
 		if (spool_record_done(env->spool, j->name, j->result, j->rec, sizeof j->rec) < 0) {
-			/* Worded as every failed publication is (the logs say so). */
-			log_err("%s: cannot publish the result in %s (its record cannot be "
-				"written); retrying in %d ms", j->rep.id, env->spool->results_path,
+			log_err("%s: cannot publish the result in %s (writing it whole first); "
+				"retrying in %d ms", j->rep.id, env->spool->results_path,
 				next_delay(j));
 			schedule_retry(j, now);
 			return;
 		}
 		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
 		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
-		json_decref(j->result);
-		j->result = NULL;
-		j->pub_step = PUB_LET_GO;
+		j->pub_step = PUB_LET_GO; /* j->result is kept for the service's hook and events */
 		j->retry_delay_ms = 0;
 	}
 	if (j->pub_step == PUB_LET_GO) {
@@ -142,6 +142,9 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 	if (j->cancel_spent)
 		spool_cancel_done(env->spool, j->rep.id);
 	log_info("%s: %s -> %s", j->rep.id, j->status, published);
+	service_published(env->service, j->name, j->result, published);
+	json_decref(j->result);
+	j->result = NULL;
 	j->rep.end = JOB_PUBLISHED;
 	j->phase = JOB_OVER;
 }
@@ -186,21 +189,23 @@ static void submit(const struct job_env *env, struct job *j, json_t *result, int
 		try_publish(env, j, now);
 }
 
-/* The thread's outcome: done, or the step to go on from here (the record
- * is durable from PUB_LET_GO on: the result document is no longer needed). */
+/* The thread's outcome: done, or the step to go on from here, as
+ * try_publish would (the record is durable from PUB_LET_GO on; the result
+ * document is kept to the end for the service's hook and events). */
 static void publication_returned(const struct job_env *env, struct job *j, int64_t now)
 {
 	const struct publication *q = &j->pub;
 	if (q->reached >= PUBSTEP_LET_GO) {
 		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
 		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
-		json_decref(j->result);
-		j->result = NULL;
 		snprintf(j->rec, sizeof j->rec, "%s", q->rec.rec);
 		snprintf(j->kept, sizeof j->kept, "%s", q->kept);
 	}
 	if (q->reached == PUBSTEP_DONE) {
 		log_info("%s: %s -> %s", j->rep.id, j->status, q->published);
+		service_published(env->service, j->name, j->result, q->published);
+		json_decref(j->result);
+		j->result = NULL;
 		j->rep.end = JOB_PUBLISHED;
 		j->phase = JOB_OVER;
 		return;
@@ -219,29 +224,20 @@ void job_published(struct job *j)
 	j->retry_at_ns = 0; /* step at once */
 }
 
-/* The id a refused file's result is filed under: its own when it has a
- * valid one, else one derived from its file name. */
-static void rejection_id(json_t *doc, const char *name, char id[TASK_ID_MAX + 1])
-{
-	json_t *v = json_object_get(doc, "id");
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		memcpy(id, json_string_value(v), json_string_length(v) + 1);
-	else
-		task_id_from_filename(name, id);
-}
-
 static void reject(const struct job_env *env, struct job *j, const struct task_error *e)
 {
 	char kept_path[4096];
 	spool_rejected_name(env->spool, j->name, j->kept, sizeof j->kept);
-	snprintf(kept_path, sizeof kept_path, "%s/%s", env->spool->rejected_path, j->kept);
+	if (spool_path_rejected(env->spool, j->kept, kept_path, sizeof kept_path) < 0)
+		kept_path[0] = '\0';
 	struct result_context ctx = { .task_file = j->name, .task_file_stamp = j->stamp,
 				      .task_file_identity = j->identity[0] ? j->identity : NULL,
 				      .attempt = 0 }; /* it never ran */
 	j->rejected = true;
 	log_warnx("%s: rejected (%s): %s", j->name, e->code, e->message);
 	snprintf(j->status, sizeof j->status, "rejected");
-	submit(env, j, result_rejected(j->rep.id, e, j->t.json, &ctx, kept_path),
+	submit(env, j, result_rejected(j->rep.id, e, j->t.json, &ctx,
+					 kept_path[0] ? kept_path : NULL),
 	       time_monotonic_ns());
 }
 
@@ -251,12 +247,10 @@ static void reject(const struct job_env *env, struct job *j, const struct task_e
 static bool already_published(const struct job_env *env, const char *id, const char *stamp,
 			      bool *was_rejected)
 {
-	char name[200], why[64];
-	for (int n = 1; n < 100000; n++) {
-		if (n == 1)
-			snprintf(name, sizeof name, "%s.json", id);
-		else
-			snprintf(name, sizeof name, "%s@%d.json", id, n);
+	char name[SPOOL_NAME_SIZE], why[64];
+	for (unsigned n = 1; n < 100000; n++) {
+		if (spool_name_result(id, n, name) < 0)
+			return false;
 		char *buf;
 		size_t len;
 		struct stat st;
@@ -275,33 +269,22 @@ static bool already_published(const struct job_env *env, const char *id, const c
 	return false;
 }
 
-/* Reads and validates active/NAME; false with e filled when it is refused.
- * rep.id gets the task's id, or the one its rejection is filed under. */
+/* Reads and validates active/NAME through the one task file pipeline
+ * (taskfile.h); false with e filled when it is refused. rep.id gets the
+ * task's id, or the one its rejection is filed under. */
 static bool load_claimed(const struct job_env *env, struct job *j, struct task_error *e)
 {
-	char *buf = NULL, why[400];
-	size_t len = 0;
-	struct stat st;
-	bool ok = false;
-	if (spool_read_task(env->spool->active_fd, j->name, env->cfg->max_task_bytes, true, &buf,
-			    &len, &st, e->message, sizeof e->message) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_file");
-		if (fstatat(env->spool->active_fd, j->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			memset(&st, 0, sizeof st);
-	} else if (owner_check(env->owners, st.st_uid, &j->user, &j->as_user, why, sizeof why) < 0) {
-		snprintf(e->code, sizeof e->code, "invalid_owner");
-		size_t n = strlen(j->name);
-		snprintf(e->message, sizeof e->message, "%s: %.*s", j->name,
-			 (int)(sizeof e->message - 3 - (n < 255 ? n : 255)), why);
-	} else
-		ok = task_parse(buf, len, j->name, &env->cfg->task, &j->t, e) == 0;
-	free(buf);
-	format_stamp(&st, j->stamp, sizeof j->stamp);
+	struct taskfile tf;
+	bool ok = taskfile_load_at(&tf, env->spool->active_fd, j->name, env->cfg, env->owners) ==
+		  TASKFILE_OK;
+	/* The job takes over what the pipeline found. */
+	j->t = tf.task;
+	*e = tf.error;
+	j->user = tf.user;
+	j->as_user = tf.as_user;
+	memcpy(j->rep.id, tf.id, TASK_ID_MAX + 1);
+	format_stamp(&tf.st, j->stamp, sizeof j->stamp);
 	format_identity(env->spool->active_fd, j->name, j->identity, sizeof j->identity);
-	if (ok)
-		memcpy(j->rep.id, j->t.id, TASK_ID_MAX + 1);
-	else
-		rejection_id(j->t.json, j->name, j->rep.id);
 	j->parsed = ok;
 	return ok;
 }
@@ -390,7 +373,6 @@ static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 	snprintf(st->id, sizeof st->id, "%s", j->t.id);
 	st->usage_limit = j->defer_usage_limit;
 	snprintf(st->limit_key, sizeof st->limit_key, "%s", j->t.limit_key ? j->t.limit_key : "");
-	st->pid = 0;
 	struct defer_save ds = { env, j };
 	if (spool_defer(env->spool, j->name, save_deferred_state, &ds, j->rep.deferred_name,
 			sizeof j->rep.deferred_name) < 0) {
@@ -406,10 +388,11 @@ static void try_defer(const struct job_env *env, struct job *j, int64_t now)
 	j->phase = JOB_OVER;
 	char when[32];
 	time_format_rfc3339(j->defer_until_ms, when, sizeof when);
-	if (j->requeueing)
+	if (j->requeueing) {
 		log_info("%s: interrupted by the stop; put back in deferred/ (due at once), "
 			 "its history kept", j->t.id);
-	else
+		service_requeued(env->service, j->t.id, j->name);
+	} else
 		log_info("%s: deferred until %s", j->t.id, when);
 }
 
@@ -433,6 +416,7 @@ static void try_requeue(const struct job_env *env, struct job *j, int64_t now)
 		j->rep.end = JOB_REQUEUED;
 		j->phase = JOB_OVER;
 		log_info("%s: interrupted by the stop; put back in incoming/", j->t.id);
+		service_requeued(env->service, j->t.id, j->name);
 		return;
 	}
 	if (errno == EEXIST) {
@@ -505,16 +489,20 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	if (d.action != RETRY_NONE) {
 		log_info("%s: attempt %d %s; %s", t->id, j->st.attempt,
 			 o->status == RUN_EXITED ? "failed" : "did not succeed", d.reason);
+		service_deferred(env->service, t->id, j->name, j->st.attempt,
+				 d.action == RETRY_BACKOFF, d.not_before_ms, d.reason);
 		defer(env, j, d.not_before_ms, d.action == RETRY_USAGE_LIMIT);
 		return;
 	}
 	char out_path[4096], err_path[4096];
-	snprintf(out_path, sizeof out_path, "%s/%s.stdout", env->spool->logs_path, t->id);
-	snprintf(err_path, sizeof err_path, "%s/%s.stderr", env->spool->logs_path, t->id);
+	if (spool_path_log(env->spool, t->id, "stdout", out_path, sizeof out_path) < 0)
+		out_path[0] = '\0';
+	if (spool_path_log(env->spool, t->id, "stderr", err_path, sizeof err_path) < 0)
+		err_path[0] = '\0';
 	struct result_context ctx = context_of(j);
 	ctx.cancelled = cancelled;
-	ctx.stdout_log = o->out.log_created ? out_path : NULL;
-	ctx.stderr_log = o->err.log_created ? err_path : NULL;
+	ctx.stdout_log = o->out.log_created && out_path[0] ? out_path : NULL;
+	ctx.stderr_log = o->err.log_created && err_path[0] ? err_path : NULL;
 	/* Done either way, killed or finished first: the request is spent. */
 	j->cancel_spent = j->cancelled;
 	submit(env, j, result_from_run(t, o, &ctx), time_monotonic_ns());
@@ -539,13 +527,8 @@ static void start_run(const struct job_env *env, struct job *j)
 		return;
 	}
 	j->phase = JOB_RUNNING;
-	/* For status: who runs it, since when. Not durable: a lost copy only
-	 * loses this, and an older attempt count is saved already. */
-	j->st.pid = (int)j->ex->pid(j->handle);
-	j->st.started_ms = time_realtime_ms();
-	snprintf(j->st.executor, sizeof j->st.executor, "%s", j->ex->name);
-	if (j->st.pid)
-		task_state_save(env->spool, env->spool->active_fd, j->name, &j->st, false);
+	j->started_ms = time_realtime_ms();
+	service_started(env->service, j->t.id, j->name, j->st.attempt);
 }
 
 /* True when this very file's result is already published (same stamp): the
@@ -610,6 +593,16 @@ static void begin_completed(const struct job_env *env, struct job *j)
 	try_publish(env, j, time_monotonic_ns());
 }
 
+static void in_use_error(const struct job *j, struct task_error *e)
+{
+	snprintf(e->code, sizeof e->code, "duplicate_id");
+	snprintf(e->field, sizeof e->field, "id");
+	snprintf(e->message, sizeof e->message,
+		 "%.200s: field \"id\": a task with id \"%s\" is already running or waiting "
+		 "in deferred/ for a retry; ids must be unique, so this task was not run",
+		 j->name, j->rep.id);
+}
+
 void job_begin(const struct job_env *env, struct job *j)
 {
 	struct task_error e = { 0 };
@@ -620,7 +613,16 @@ void job_begin(const struct job_env *env, struct job *j)
 	bool ok = load_claimed(env, j, &e);
 	if (finish_if_published(env, j))
 		return;
-	if (ok && spool_result_exists(env->spool, j->rep.id)) {
+	/* A retry holds its id (a new file with it was refused while it
+	 * waited), whatever was published meanwhile; a new or recovered file
+	 * whose id has a result (not its own: see finish_if_published) is a
+	 * duplicate. */
+	if (ok && j->origin == JOB_NEW && env->id_in_use &&
+	    env->id_in_use(env->ctx, j->rep.id, j->name)) {
+		in_use_error(j, &e);
+		j->publish_first = 2; /* ID.json stays the first task's */
+		ok = false;
+	} else if (ok && j->origin != JOB_RETRY && spool_result_exists(env->spool, j->rep.id)) {
 		duplicate_error(env, j, &e);
 		ok = false;
 	}
@@ -637,6 +639,8 @@ void job_begin(const struct job_env *env, struct job *j)
 	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;
 	if (until > time_realtime_ms()) {
 		/* Another task found this key's usage limit: wait with it. */
+		service_deferred(env->service, j->t.id, j->name, j->st.attempt, false, until,
+				 "another task of its limit_key met a usage limit");
 		defer(env, j, until, true);
 		return;
 	}

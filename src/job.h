@@ -39,6 +39,8 @@
 #include "task.h"
 #include "task_state.h"
 
+struct service;
+
 struct job_env {
 	const struct config *cfg;
 	struct spool *spool;
@@ -49,8 +51,13 @@ struct job_env {
 	struct publisher *publisher;
 	/* Wall-clock ms at which a usage limit on key lifts; 0 when none. */
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
+	/* Whether a task other than the file name holds id now (waiting in
+	 * deferred/ for a retry, or in flight): a new file with that id is a
+	 * duplicate even before any result exists. */
+	bool (*id_in_use)(void *ctx, const char *id, const char *name);
 	void *ctx;
 	unsigned *jitter_seed;
+	struct service *service;     /* told of each step (service.h); may be NULL */
 };
 
 enum job_origin {
@@ -102,6 +109,7 @@ struct job {
 	const struct executor *ex;
 	void *handle;
 	struct run_options opt;
+	int64_t started_ms;        /* wall clock, for the running table */
 	bool cancelled;            /* cancel/<id> asked while it ran */
 	bool stopping;             /* the runner stops: put it back */
 	bool requeueing;           /* being put back (not deferred for a retry) */

@@ -2,7 +2,11 @@
  *
  * log_warn() and log_err() append ": strerror(errno)"; the x-variants do not
  * (OpenSMTPD's convention). All of them preserve errno, so a caller can log
- * and then still return or inspect the error. */
+ * and then still return or inspect the error.
+ *
+ * When stderr is the journal (JOURNAL_STREAM names stderr's device and
+ * inode, as systemd sets it), each line starts with its syslog priority,
+ * "<3>" error, "<4>" warn, "<6>" info, "<7>" debug, instead of a time. */
 #ifndef SPOOLRUN_LOG_H
 #define SPOOLRUN_LOG_H
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clean.h"
 #include "client.h"
 #include "config.h"
 #include "exitcodes.h"
@@ -22,6 +23,7 @@
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
+#include "taskfile.h"
 #include "version.h"
 
 static const char usage_text[] =
@@ -34,6 +36,7 @@ static const char usage_text[] =
 	"       spoolrun status   [--json]\n"
 	"       spoolrun tail     [-f] ID\n"
 	"       spoolrun validate FILE...\n"
+	"       spoolrun clean    [--older-than D] [--status S]... [--dry-run] [--json]\n"
 	"       spoolrun --help | --version\n"
 	"\n"
 	"A file-spool batch runner: takes JSON task files from DIR/incoming/, runs\n"
@@ -54,6 +57,7 @@ static const char usage_text[] =
 	"  status    what runs, what waits, what finished last\n"
 	"  tail      a task's output from its logs; -f follows it to its end\n"
 	"  validate  check task files without submitting them\n"
+	"  clean     remove finished results (and their logs) older than a duration\n"
 	"\n"
 	"options of every command but exec and validate:\n"
 	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
@@ -75,6 +79,11 @@ static const char usage_text[] =
 	"not found; 126 could not start otherwise; 125 cancelled; 75 interrupted\n"
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
 	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
+	"\n"
+	"service keys (docs/service.md): [hooks] on_result, timeout (a command run\n"
+	"after each result); [metrics] textfile (Prometheus text file); [log] events\n"
+	"(JSON-lines event log); [spool] keep_results (clean old results hourly).\n"
+	"Under systemd (Type=notify) the watcher sends READY=1 to $NOTIFY_SOCKET.\n"
 	"\n"
 	"Claude Code: with \"output\": \"jsonl\" its events fill \"summary\"; a usage\n"
 	"limit (rate_limit_event, \"resets <when>\" text) defers the task and its\n"
@@ -149,34 +158,28 @@ static int print_result(json_t *result)
 
 static int exec_task(const struct config *cfg, const char *path)
 {
-	const char *name = strcmp(path, "-") ? basename(path) : "stdin";
-	char *buf;
-	size_t len;
-	if (read_path_bounded(path, cfg->max_task_bytes, &buf, &len) < 0) {
-		fprintf(stderr, "spoolrun: %s: %s\n", path,
-			errno == EFBIG ? "larger than max_task_bytes" : strerror(errno));
+	struct taskfile tf;
+	enum taskfile_stage stage = taskfile_load_path(&tf, path, cfg);
+	if (stage == TASKFILE_UNREADABLE) {
+		fprintf(stderr, "spoolrun: %s: %s\n", path, tf.error.message);
+		taskfile_clear(&tf);
 		return EXIT_NOINPUT;
 	}
-	struct task t;
-	struct task_error e;
-	struct task_defaults d = cfg->task;
-	struct result_context ctx = { .task_file = name, .attempt = 1 };
+	struct task t = tf.task;
+	struct result_context ctx = { .task_file = tf.name, .attempt = 1 };
 	int rc;
-	if (task_parse(buf, len, name, &d, &t, &e) < 0) {
-		char id[TASK_ID_MAX + 1];
-		task_id_from_filename(name, id);
+	if (stage != TASKFILE_OK) {
 		ctx.attempt = 0; /* it never ran */
-		json_t *r = result_rejected(id, &e, t.json, &ctx, NULL);
+		json_t *r = taskfile_rejection(&tf, &ctx, NULL);
 		print_result(r);
 		json_decref(r);
-		fprintf(stderr, "spoolrun: %s\n", e.message);
+		fprintf(stderr, "spoolrun: %s\n", tf.error.message);
 		rc = EXIT_DATAERR;
 	} else {
 		int sigfd = signals_setup();
 		if (sigfd < 0 || run_init() < 0) {
 			fprintf(stderr, "spoolrun: cannot set up signals: %s\n", strerror(errno));
-			free(buf);
-			task_clear(&t);
+			taskfile_clear(&tf);
 			return EXIT_OSERR;
 		}
 		struct run_options opt = { .max_output = cfg->max_output };
@@ -189,8 +192,7 @@ static int exec_task(const struct config *cfg, const char *path)
 		run_outcome_clear(&o);
 		close(sigfd);
 	}
-	task_clear(&t);
-	free(buf);
+	taskfile_clear(&tf);
 	return rc;
 }
 
@@ -253,7 +255,7 @@ int main(int argc, char **argv)
 {
 	sanitize_fds();
 	if (argc < 2)
-		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail or validate");
+		return usage_error("%s", "missing command: watch, drain, exec, submit, wait, cancel, status, tail, validate or clean");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -273,6 +275,7 @@ int main(int argc, char **argv)
 	} clients[] = {
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
+		{ "clean", clean_command },
 	};
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (!strcmp(cmd, clients[i].name))

@@ -59,8 +59,8 @@ static void stall_if_asked(struct publisher *p, const char *step)
 	p->stall_step[0] = '\0';
 }
 
-/* Step 1: every part file synced and renamed to its record, then one fsync
- * of tmp/ for all. False when none was recorded. */
+/* Step 1: every record synced, then one fsync of tmp/ for all. False when
+ * none was recorded. */
 static bool record_batch(struct publisher *p, struct publication *batch)
 {
 	struct spool *s = p->spool;
@@ -68,7 +68,7 @@ static bool record_batch(struct publisher *p, struct publication *batch)
 	stall_if_asked(p, "written");
 	for (struct publication *q = batch; q; q = q->next) {
 		q->reached = PUBSTEP_RECORD;
-		if (spool_record_place(s, q->task_name, &q->rec, true) < 0)
+		if (spool_record_place(s, &q->rec, true) < 0)
 			q->err = errno;
 		else
 			any = true;

@@ -9,12 +9,11 @@
  *   the loop                             the publishing thread
  *   --------                             ---------------------
  *   spool_record_write(): the result
- *   whole in tmp/part-NAME, unsynced
- *   ("written": no record, nothing
- *   visible)
+ *   whole in its record tmp/done-NAME,
+ *   unsynced ("written": nothing
+ *   visible; a power cut may tear it)
  *   publisher_submit() ────────────────► for everything queued at once:
- *   ...the next task starts...             fsync each part, rename it to its
- *                                          record done-NAME         ("recorded")
+ *   ...the next task starts...             fsync each record        ("recorded")
  *                                          fsync tmp/ once          (durable)
  *                                          let each task file go (active/ ->
  *                                          removed, or rejected/)
@@ -29,9 +28,10 @@
  * The promise is unchanged: a result is visible only once it is durable
  * (as a record, then under its name), never half-written; the task file goes
  * only after its record is durable. A crash between two steps leaves what
- * spool.h's recovery already handles: a part file (removed at the start; the
- * task runs again as an interrupted attempt) or a record (published at the
- * start, the task never runs again).
+ * spool.h's recovery already handles: a record that is whole (published at
+ * the start; the task never runs again) or torn by a power cut (it does not
+ * parse: dropped, and the task, still in active/, runs again as an
+ * interrupted attempt).
  *
  * Why a thread that batches the directory fsyncs, not io_uring or a
  * batch in the loop: measured, bench/README.md "Choosing the publication
@@ -54,7 +54,7 @@
 
 /* How far the thread got with a publication. */
 enum publication_step {
-	PUBSTEP_RECORD,  /* nothing done: the part file is gone, write it again */
+	PUBSTEP_RECORD,  /* nothing done: the record is gone, write it again */
 	PUBSTEP_LET_GO,  /* the record is durable; the task file is still there */
 	PUBSTEP_RENAME,  /* the task file is gone; the record waits in tmp/ */
 	PUBSTEP_DONE,    /* published (and cancel/<id> removed when asked) */

@@ -155,7 +155,7 @@ int queue_push_keyed(struct queue *q, const char *name, const char *id, const ch
 	if (!q->slots[slot])
 		q->filled++;
 	q->slots[slot] = copy;
-	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy, key_copy };
+	q->heap[q->len] = (struct queue_entry){ priority, mtime_ns, copy, id_copy, key_copy, 0, 0 };
 	sift_up(q, q->len++);
 	return 1;
 }
@@ -219,4 +219,19 @@ void queue_entry_free(struct queue_entry *e)
 const struct queue_entry *queue_at(const struct queue *q, size_t i)
 {
 	return i < q->len ? &q->heap[i] : NULL;
+}
+
+int queue_push_entry(struct queue *q, const struct queue_entry *e)
+{
+	int rc = queue_push_keyed(q, e->name, e->id, e->key, e->priority, e->mtime_ns);
+	if (rc == 1) {
+		/* Just pushed: it is the entry sift_up left holding this name. */
+		for (size_t i = 0; i < q->len; i++)
+			if (!strcmp(q->heap[i].name, e->name)) {
+				q->heap[i].retry_at_ms = e->retry_at_ms;
+				q->heap[i].failures = e->failures;
+				break;
+			}
+	}
+	return rc;
 }

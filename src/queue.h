@@ -16,6 +16,8 @@ struct queue_entry {
 	char *name;
 	char *id;           /* the task's id when known, else NULL */
 	char *key;          /* its limit_key, or NULL */
+	int64_t retry_at_ms; /* a failed claim is tried again then (0: not failed) */
+	int failures;       /* claims of it that failed in a row */
 };
 
 struct queue {
@@ -36,6 +38,9 @@ int queue_push(struct queue *q, const char *name, const char *id, int64_t priori
 /* The same with the task's limit_key (NULL or "": none). */
 int queue_push_keyed(struct queue *q, const char *name, const char *id, const char *key,
 		     int64_t priority, int64_t mtime_ns);
+
+/* Pushes a copy of e (its retry time and failures too); as queue_push. */
+int queue_push_entry(struct queue *q, const struct queue_entry *e);
 
 /* Frees what a popped entry owns (name, id, key). */
 void queue_entry_free(struct queue_entry *e);

@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fsutil.h"
+#include "hook.h"
 #include "log.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -43,6 +45,7 @@ struct run {
 	enum kill_phase phase;
 	int64_t kill_at;          /* when PHASE_TERM_SENT escalates */
 	bool reaped;              /* a process was reaped since the last advance() */
+	struct cgroup_task cg;    /* its cgroup, where the runner may make one */
 };
 
 /* Every run not yet finished: whose orphan is whose is decided among them. */
@@ -95,6 +98,9 @@ static struct run *owner_of(pid_t pid)
 			return r;
 	if (registry_len == 1)
 		return registry; /* one task: every descendant is its own */
+	for (struct run *r = registry; r; r = r->next)
+		if (r->cg.dirfd >= 0 && cgroup_task_has(&r->cg, pid))
+			return r;
 	pid_t sid = session_of(pid);
 	for (struct run *r = registry; r && sid > 0; r = r->next)
 		if (r->sp.pid == sid)
@@ -102,9 +108,12 @@ static struct run *owner_of(pid_t pid)
 	return NULL;
 }
 
-/* Whether child pid is charged to r: its own, or nobody's (see run.h). */
+/* Whether child pid is charged to r: its own, or nobody's (see run.h). A
+ * hook's supervisor (hook.h) is never a task's. */
 static bool charged_to(const struct run *r, pid_t pid)
 {
+	if (hook_owns(pid))
+		return false;
 	const struct run *o = owner_of(pid);
 	return o == r || o == NULL;
 }
@@ -179,6 +188,7 @@ static void signal_tree(struct run *r, int sig)
 {
 	signal_group(r->sp.pid, sig);
 	signal_children(r, sig);
+	cgroup_task_signal(&r->cg, sig); /* everything else of the task, wherever it went */
 }
 
 static void start_kill(struct run *r, enum kill_reason why, int64_t now)
@@ -216,6 +226,24 @@ static void charge(struct run *r, pid_t pid, int status, const struct rusage *ru
 
 void run_reap_all(void)
 {
+	/* One run or none: every child is its own, no need to look first. */
+	if (registry_len <= 1) {
+		for (;;) {
+			int status;
+			struct rusage ru;
+			pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+			if (pid > 0) {
+				if (registry)
+					charge(registry, pid, status, &ru);
+				continue;
+			}
+			if (pid < 0 && errno == EINTR)
+				continue;
+			if (pid < 0)
+				no_children = true; /* ECHILD */
+			return;
+		}
+	}
 	for (;;) {
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
@@ -229,13 +257,13 @@ void run_reap_all(void)
 		if (si.si_pid == 0)
 			return;
 		pid_t pid = si.si_pid;
-		struct run *owner = owner_of(pid);
+		struct run *owner = hook_owns(pid) ? NULL : owner_of(pid);
 		int status;
 		struct rusage ru;
 		pid_t got;
 		while ((got = wait4(pid, &status, WNOHANG, &ru)) < 0 && errno == EINTR)
 			;
-		if (got != pid)
+		if (got != pid || hook_reaped(pid, status))
 			continue;
 		if (owner)
 			charge(owner, pid, status, &ru);
@@ -364,6 +392,8 @@ static void drain_orphaned_pipes(struct run *r)
 /* After the main process: whether anything charged to r is left. */
 static bool has_leftovers(const struct run *r)
 {
+	if (r->cg.dirfd >= 0 && cgroup_task_populated(&r->cg))
+		return true;
 	if (no_children)
 		return false;
 	return signal_children(r, 0);
@@ -387,6 +417,13 @@ int64_t run_advance(struct run *r, int64_t now)
 		r->children_left = has_leftovers(r);
 	if (r->main_reaped && !r->children_left) {
 		drain_orphaned_pipes(r);
+		/* The task ended before the loop saw its stdin close: whatever
+		 * was not written is unwritten all the same. */
+		if (r->sp.stdin_fd >= 0) {
+			r->o.stdin_unwritten = r->stdin_left;
+			close(r->sp.stdin_fd);
+			r->sp.stdin_fd = -1;
+		}
 		r->done = true;
 		return -1;
 	}
@@ -409,6 +446,10 @@ int64_t run_advance(struct run *r, int64_t now)
 		wake = r->deadline < idle_at ? r->deadline : idle_at;
 	if (r->phase == PHASE_TERM_SENT)
 		wake = r->kill_at;
+	/* A cgroup empties without a SIGCHLD when the last of it was not the
+	 * runner's child: look again soon. */
+	if (r->main_reaped && r->cg.dirfd >= 0 && wake > now + 50 * NS_PER_MS)
+		wake = now + 50 * NS_PER_MS;
 	return wake;
 }
 
@@ -486,7 +527,17 @@ struct run *run_start(const struct task *t, const struct run_options *opt)
 	r->idle_ns = time_seconds_to_ns(t->idle_timeout);
 	r->last_output = r->start_ns;
 	r->o.started_ms = time_realtime_ms();
-	if (spawn_start(t, opt->as_user, &r->sp, &r->o.spawn_error, &r->o.usage) < 0) {
+	r->cg.dirfd = r->cg.procs_fd = -1;
+	if (cgroup_enabled())
+		cgroup_task_create(&r->cg);
+	int rc = spawn_start(t, opt->as_user, r->cg.procs_fd, &r->sp, &r->o.spawn_error,
+			     &r->o.usage);
+	if (r->cg.procs_fd >= 0) {
+		close(r->cg.procs_fd);
+		r->cg.procs_fd = -1;
+	}
+	if (rc < 0) {
+		cgroup_task_remove(&r->cg);
 		r->o.status = RUN_SPAWN_ERROR;
 		r->o.finished_ms = time_realtime_ms();
 		r->o.duration_ms = (time_monotonic_ns() - r->start_ns) / NS_PER_MS;
@@ -508,6 +559,21 @@ void run_bytes(const struct run *r, uint64_t *out, uint64_t *err)
 {
 	*out = r->o.out.bytes;
 	*err = r->o.err.bytes;
+}
+
+/* The cgroup counted the CPU of every process of the task, also those the
+ * runner never reaped itself (reaped by a parent inside the tree). */
+static void charge_cgroup_cpu(struct run *r)
+{
+	uint64_t user_us, system_us;
+	if (r->cg.dirfd < 0 || !cgroup_task_cpu(&r->cg, &user_us, &system_us))
+		return;
+	struct timeval u = { (time_t)(user_us / 1000000), (suseconds_t)(user_us % 1000000) };
+	struct timeval s = { (time_t)(system_us / 1000000), (suseconds_t)(system_us % 1000000) };
+	if (timercmp(&u, &r->o.usage.ru_utime, >))
+		r->o.usage.ru_utime = u;
+	if (timercmp(&s, &r->o.usage.ru_stime, >))
+		r->o.usage.ru_stime = s;
 }
 
 void run_finish(struct run *r, struct run_outcome *o)
@@ -532,6 +598,8 @@ void run_finish(struct run *r, struct run_outcome *o)
 			close(fds[i]);
 	if (r->o.status != RUN_SPAWN_ERROR)
 		set_status(r);
+	charge_cgroup_cpu(r);
+	cgroup_task_remove(&r->cg);
 	events_finish(&r->o.events);
 	close_logs(&r->o, r->opt->sync_logs);
 	registry_remove(r);

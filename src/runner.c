@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arrival.h"
+#include "cgroup.h"
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
@@ -25,6 +27,7 @@
 #include "queue.h"
 #include "run.h"
 #include "sched.h"
+#include "service.h"
 #include "signals.h"
 #include "spool.h"
 #include "task.h"
@@ -75,6 +78,7 @@ struct runner {
 	bool cancels_pending;     /* cancel/ changed */
 	bool cancels_after_flight; /* a cancel named a task past running: look again when one ends */
 	bool sched_dirty;         /* something changed that may let a task start */
+	size_t claims_failed;     /* claims that failed (then backing off) since the start */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
 	size_t left;              /* tasks left in active/ (a failing disk at the stop) */
 	struct queue retrying;    /* names this run deferred: drain fails if any is still there */
@@ -87,6 +91,10 @@ struct runner {
 	 * cost a system call each, per wakeup, i.e. per 64 KiB of a task's
 	 * output. */
 	bool sig_ready, watch_ready, publisher_ready;
+	int running_fd;           /* ROOT/.running, the running table (task_state.h) */
+	bool running_changed;     /* a task started or ended since it was written */
+	struct arrivals arrivals; /* created in incoming/, not yet whole (arrival.h) */
+	struct service service;   /* event log, metrics, hooks, retention, sd_notify */
 };
 
 static void note_signal(struct runner *r, int sig)
@@ -173,6 +181,9 @@ static void reload_config(struct runner *r)
 	r->spool.file_mode = r->cfg.file_mode;
 	set_usage_limit(r);
 	log_set_level(r->cfg.log_level);
+	if (r->cfg.slots > 1 && !cgroup_enabled())
+		cgroup_setup();
+	service_reload(&r->service, &r->cfg);
 	log_info("SIGHUP: reloaded %s", r->cfg.path);
 }
 
@@ -188,21 +199,27 @@ static void enqueue(struct runner *r, const char *name)
 	if (spool_peek(&r->spool, r->spool.incoming_fd, name, r->cfg.max_task_bytes, &p) < 0)
 		return; /* gone already: claimed by an earlier event, or removed */
 	int64_t mtime = (int64_t)p.st.st_mtim.tv_sec * NS_PER_SEC + p.st.st_mtim.tv_nsec;
-	if (queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime) < 0)
+	int pushed = queue_push_keyed(&r->incoming, name, p.id, p.limit_key, p.priority, mtime);
+	if (pushed < 0)
 		log_warn("cannot queue %s now; it is picked up at the next scan", name);
+	else if (pushed > 0)
+		service_queued(&r->service, p.id, name);
 	r->sched_dirty = true;
 }
 
-/* A name created in incoming/ is taken at once unless it is a regular file
- * with one link: that one is still being written, and its close (or a
- * rename) will say when it is whole. Links, FIFOs and directories are
- * rejected as soon as they appear. */
+/* A regular file created in incoming/ is taken once it is whole, which
+ * arrival.h decides; links, FIFOs and directories are rejected as soon as
+ * they appear. */
 static void enqueue_created(struct runner *r, const char *name)
 {
 	struct stat st;
-	if (fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !(S_ISREG(st.st_mode) && st.st_nlink == 1))
+	if (!spool_is_task_name(name) ||
+	    fstatat(r->spool.incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode))
 		enqueue(r, name);
+	else if (arrival_note(&r->arrivals, name, time_monotonic_ns() / NS_PER_MS) < 0)
+		log_warn("cannot keep track of %s now; it is picked up at the next scan", name);
 }
 
 static void on_event(void *ctx, const struct watch_event *ev)
@@ -229,6 +246,14 @@ static void enqueue_entry(void *ctx, const char *name)
 	enqueue(ctx, name);
 }
 
+/* Queues the created files that are whole now (arrival.h). */
+static void take_arrivals(struct runner *r)
+{
+	if (arrival_count(&r->arrivals))
+		arrival_poll(&r->arrivals, r->spool.incoming_fd, time_monotonic_ns() / NS_PER_MS,
+			     enqueue_entry, r);
+}
+
 /* Reads pending inotify events; false when a watched directory vanished. */
 static bool read_events(struct runner *r)
 {
@@ -246,20 +271,30 @@ static bool read_events(struct runner *r)
 	return true;
 }
 
+static struct flight *find_flight_id(struct runner *r, const char *id);
+
+static bool id_in_use(void *ctx, const char *id, const char *name)
+{
+	struct runner *r = ctx;
+	struct flight *f = find_flight_id(r, id);
+	return queue_find_id(&r->deferred, id) || (f && strcmp(f->job.name, name));
+}
+
 static struct job_env job_env_of(struct runner *r)
 {
 	return (struct job_env){
 		.cfg = &r->cfg, .spool = &r->spool, .owners = &r->owners,
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
 		.executor = &executor_local, .publisher = r->publisher,
-		.key_blocked_until = key_blocked_until, .ctx = r, .jitter_seed = &r->jitter_seed,
+		.key_blocked_until = key_blocked_until, .id_in_use = id_in_use, .ctx = r,
+		.jitter_seed = &r->jitter_seed, .service = &r->service,
 	};
 }
 
 static void push_deferred(struct runner *r, const char *name, const char *id, const char *key,
 			  int64_t when_ms)
 {
-	if (queue_push_keyed(&r->deferred, name, id, key, 0, when_ms * NS_PER_MS) < 0)
+	if (queue_push_keyed(&r->deferred, name, id, key, 0, time_ms_to_ns(when_ms)) < 0)
 		log_warn("%s: cannot keep it scheduled now; it runs at the next start", name);
 	r->sched_dirty = true;
 }
@@ -322,8 +357,10 @@ static void launch(struct runner *r, const char *name, enum job_origin origin)
 	job_begin(&env, &f->job);
 	f->next = r->flights;
 	r->flights = f;
-	if (job_running(&f->job))
+	if (job_running(&f->job)) {
 		r->nrunning++;
+		r->running_changed = true;
+	}
 }
 
 /* Hands every publication the thread completed back to its job. */
@@ -346,6 +383,7 @@ static void step_flights(struct runner *r)
 		if (was_running && !job_running(&f->job)) {
 			r->nrunning--;
 			r->sched_dirty = true;
+			r->running_changed = true;
 		}
 		if (f->job.phase == JOB_OVER) {
 			if (r->cancels_after_flight) {
@@ -364,31 +402,45 @@ static void step_flights(struct runner *r)
 
 /* --- Starting tasks --------------------------------------------------- */
 
-/* Takes a queued incoming/ task by name and launches its job; false when
- * it could not be claimed (then it is dropped, or retried later). */
-static bool take_incoming(struct runner *r, const struct queue_entry *e)
+/* A claim (or take-back from deferred/) that failed for a reason other
+ * than the file being gone, a disk full or failing say: the entry goes
+ * back into its queue and is tried again after a back-off (100 ms doubling
+ * to 30 s), without spinning; nothing of the task's history changes. */
+static void claim_failed(struct runner *r, struct queue *q, struct queue_entry *e,
+			 const char *from)
+{
+	r->claims_failed++;
+	int failures = e->failures + 1;
+	int64_t delay = failures >= 9 ? 30000 : (int64_t)100 << (failures - 1);
+	if (delay > 30000)
+		delay = 30000;
+	log_warn("%s: cannot take it from %s/; trying again in %jd ms", e->name, from,
+		 (intmax_t)delay);
+	e->failures = failures;
+	e->retry_at_ms = time_realtime_ms() + delay;
+	if (queue_push_entry(q, e) < 0)
+		log_warn("%s: cannot keep it queued now; it is picked up at the next scan", e->name);
+}
+
+/* Takes a queued incoming/ task and launches its job. */
+static void take_incoming(struct runner *r, struct queue_entry *e)
 {
 	if (spool_claim(&r->spool, e->name) == 0) {
 		/* Durable before the task starts; the job reads and checks the
 		 * file meanwhile. */
 		r->claim_ticket = publisher_claim_sync_start(r->publisher);
 		launch(r, e->name, JOB_NEW);
-		return true;
 	}
-	if (errno != ENOENT)
-		log_warn("%s: cannot claim it from incoming/", e->name);
-	return false;
+	else if (errno != ENOENT)
+		claim_failed(r, &r->incoming, e, "incoming");
 }
 
-static bool take_deferred(struct runner *r, const struct queue_entry *e)
+static void take_deferred(struct runner *r, struct queue_entry *e)
 {
-	if (spool_undefer(&r->spool, e->name) == 0) {
+	if (spool_undefer(&r->spool, e->name) == 0)
 		launch(r, e->name, JOB_RETRY);
-		return true;
-	}
-	if (errno != ENOENT)
-		log_warn("%s: cannot take it back from deferred/", e->name);
-	return false;
+	else if (errno != ENOENT)
+		claim_failed(r, &r->deferred, e, "deferred");
 }
 
 /* What sched.h needs to know of a queued entry. */
@@ -398,12 +450,8 @@ static struct sched_task sched_view(struct runner *r, const struct queue_entry *
 		.name = e->name, .deferred = deferred,
 		.due_ms = deferred ? e->mtime_ns / NS_PER_MS : 0,
 		.priority = e->priority, .arrival_ns = deferred ? 0 : e->mtime_ns,
-		.limit_key = e->key,
-		/* A task of this name, or of this id, still in flight (running, or
-		 * its result on its way to results/) must be over first: the
-		 * second would find no result and not know it is a duplicate. */
-		.name_busy = find_flight_name(r, e->name) != NULL ||
-			     (e->id && find_flight_id(r, e->id) != NULL),
+		.limit_key = e->key, .name_busy = find_flight_name(r, e->name) != NULL,
+		.retry_at_ms = e->retry_at_ms,
 	};
 }
 
@@ -457,7 +505,7 @@ static bool pick_from(struct runner *r, struct queue *q, bool deferred, const st
 			size_t ncap = cap ? cap * 2 : 16;
 			struct queue_entry *grown = realloc(aside, ncap * sizeof *grown);
 			if (!grown) {
-				queue_push_keyed(q, e.name, e.id, e.key, e.priority, e.mtime_ns);
+				queue_push_entry(q, &e);
 				queue_entry_free(&e);
 				break;
 			}
@@ -469,8 +517,7 @@ static bool pick_from(struct runner *r, struct queue *q, bool deferred, const st
 			break; /* deferred/ is by time: the rest are later still */
 	}
 	for (size_t i = 0; i < naside; i++) {
-		queue_push_keyed(q, aside[i].name, aside[i].id, aside[i].key, aside[i].priority,
-				 aside[i].mtime_ns);
+		queue_push_entry(q, &aside[i]);
 		queue_entry_free(&aside[i]);
 	}
 	free(aside);
@@ -496,10 +543,13 @@ static void start_tasks(struct runner *r)
 				  "again", e.name);
 			launch(r, e.name, JOB_RECOVERED);
 			started = true;
-		} else if (pick_from(r, &r->deferred, true, &v, now_ms, &e))
-			started = take_deferred(r, &e) || true;
-		else if (pick_from(r, &r->incoming, false, &v, now_ms, &e))
-			started = take_incoming(r, &e) || true;
+		} else if (pick_from(r, &r->deferred, true, &v, now_ms, &e)) {
+			take_deferred(r, &e);
+			started = true;
+		} else if (pick_from(r, &r->incoming, false, &v, now_ms, &e)) {
+			take_incoming(r, &e);
+			started = true;
+		}
 		free(v.keys);
 		free(v.caps);
 		if (!started)
@@ -544,9 +594,10 @@ static bool take_id(struct queue *q, const char *id, struct queue_entry *out)
 	for (size_t i = 0; ; i++) {
 		const struct queue_entry *e = queue_at(q, i);
 		if (e && e->name == name) {
-			*out = (struct queue_entry){ e->priority, e->mtime_ns, strdup(e->name),
-						     e->id ? strdup(e->id) : NULL,
-						     e->key ? strdup(e->key) : NULL };
+			*out = *e;
+			out->name = strdup(e->name);
+			out->id = e->id ? strdup(e->id) : NULL;
+			out->key = e->key ? strdup(e->key) : NULL;
 			break;
 		}
 	}
@@ -610,6 +661,8 @@ static void recover_one(void *ctx, const char *name)
 		return; /* completed: its record is being published */
 	if (queue_push(&r->recovered, name, NULL, 0, 0) < 0)
 		log_warn("%s: cannot queue it now; it runs at the next start", name);
+	else
+		service_recovered(&r->service, name);
 }
 
 /* A completion record found at start-up: its job publishes it. Listed
@@ -635,7 +688,7 @@ static void restore_deferred(void *ctx, const char *name)
 
 /* --- The loop ---------------------------------------------------------- */
 
-/* The wall-clock ms until the next deferred task is due (-1: none). */
+/* The wall-clock ms until the first deferred task is due (-1: none). */
 static int64_t next_due_ms(struct runner *r)
 {
 	const struct queue_entry *e = queue_peek(&r->deferred);
@@ -648,7 +701,8 @@ static int64_t next_due_ms(struct runner *r)
 /* Whether anything could start now if slots were free. */
 static bool runnable_left(struct runner *r)
 {
-	return queue_len(&r->incoming) || queue_len(&r->recovered) || next_due_ms(r) == 0;
+	return queue_len(&r->incoming) || queue_len(&r->recovered) || next_due_ms(r) == 0 ||
+	       arrival_count(&r->arrivals); /* files still arriving: wait for them */
 }
 
 /* Drain: whether a task it ran is still waiting in deferred/ for a retry. */
@@ -683,8 +737,8 @@ static void apply_stop(struct runner *r)
 		job_stop(&f->job);
 }
 
-/* Builds the poll set: the signal fd, inotify, the publisher's completions, then every running task's
- * descriptors. Returns how many entries. */
+/* Builds the poll set: the signal fd, inotify, the publisher's completions,
+ * then every running task's descriptors. Returns how many entries. */
 static nfds_t build_pollset(struct runner *r)
 {
 	size_t need = 3 + (size_t)r->nrunning * EXECUTOR_MAX_FDS;
@@ -710,8 +764,29 @@ static nfds_t build_pollset(struct runner *r)
 	return n;
 }
 
-/* The poll timeout in ms: the earliest job deadline, the next deferred
- * task (while a slot could take it), -1 for none. */
+/* The earliest time in the future (wall clock ms) at which a waiting task
+ * becomes due or its failed claim may be tried again; -1 for none. Tasks
+ * due already wait for an event instead (a slot freeing, say): timing out
+ * at once for them would spin. */
+static int64_t next_timer_ms(struct runner *r, int64_t now_ms)
+{
+	int64_t next = -1;
+	const struct queue_entry *e;
+	struct queue *qs[] = { &r->deferred, &r->incoming };
+	/* incoming/ only matters once a claim failed: its entries are due at once. */
+	for (int k = 0; k < (r->claims_failed ? 2 : 1); k++)
+		for (size_t i = 0; (e = queue_at(qs[k], i)); i++) {
+			int64_t due = k == 0 ? e->mtime_ns / NS_PER_MS : 0;
+			if (e->retry_at_ms > due)
+				due = e->retry_at_ms;
+			if (due > now_ms && (next < 0 || due < next))
+				next = due;
+		}
+	return next;
+}
+
+/* The poll timeout in ms: the earliest job deadline or retry, and the next
+ * waiting task's time (unless nothing may start anyway); -1 for none. */
 static int poll_timeout(struct runner *r)
 {
 	int64_t now = time_monotonic_ns(), wake = INT64_MAX;
@@ -721,14 +796,17 @@ static int poll_timeout(struct runner *r)
 			wake = w;
 	}
 	int64_t ms = wake == INT64_MAX ? -1 : wake <= now ? 0 : (wake - now + NS_PER_MS - 1) / NS_PER_MS;
-	int64_t due = r->paused || r->stop_signal ? -1 : next_due_ms(r);
-	if (due >= 0) {
-		due += due ? 1 : 0;
-		if (ms < 0 || due < ms)
-			ms = due;
+	if (!r->paused && !r->stop_signal && r->nrunning < r->cfg.slots) {
+		int64_t now_ms = time_realtime_ms(), at = next_timer_ms(r, now_ms);
+		if (at >= 0 && (ms < 0 || at - now_ms + 1 < ms))
+			ms = at - now_ms + 1;
 	}
-	if (due == 0 && r->nrunning >= r->cfg.slots)
-		ms = wake == INT64_MAX ? -1 : ms; /* due but no slot: a slot freeing wakes us */
+	int arriving = arrival_timeout_ms(&r->arrivals, now / NS_PER_MS);
+	if (arriving >= 0 && (ms < 0 || arriving < ms))
+		ms = arriving;
+	int svc = service_next_ms(&r->service); /* metrics file, hourly clean */
+	if (svc >= 0 && (ms < 0 || svc < ms))
+		ms = svc;
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
@@ -743,7 +821,8 @@ static void wait_for_events(struct runner *r)
 		poll(p, 3, timeout < 0 || timeout > 100 ? 100 : timeout);
 		return;
 	}
-	if (poll(r->pfds, n, timeout) < 0) {
+	int ready = poll(r->pfds, n, timeout);
+	if (ready < 0) {
 		if (errno != EINTR)
 			log_warn("poll");
 		return;
@@ -756,7 +835,7 @@ static void wait_for_events(struct runner *r)
 			f->job.ex->on_ready(f->job.handle, &r->pfds[f->pfd_first], f->pfd_count);
 	/* A timer may have fired: starting is reconsidered after every wakeup
 	 * that is not only output. */
-	if (r->pfds[0].revents || r->pfds[1].revents || n == 3)
+	if (ready == 0 || r->pfds[0].revents || r->pfds[1].revents)
 		r->sched_dirty = true;
 }
 
@@ -774,6 +853,80 @@ static bool stop_complete(struct runner *r)
 		log_warnx("%s: stopping while its %s fails; it stays in active/", f->job.name,
 			  f->job.phase == JOB_PUBLISHING ? "publication" : "move");
 	return true;
+}
+
+struct counter {
+	size_t n;
+	bool tasks_only;  /* incoming/: *.json names only */
+};
+
+static void count_entry(void *ctx, const char *name)
+{
+	struct counter *c = ctx;
+	if (name[0] != '.' && (!c->tasks_only || spool_is_task_name(name)))
+		c->n++;
+}
+
+/* Drain: whether what is left in flight is only jobs whose publication or
+ * move has failed several times in a row (a disk that stays full): drain
+ * does not wait on them forever; they stay in active/, and say so. */
+static bool only_stuck(struct runner *r)
+{
+	if (r->nrunning)
+		return false;
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->job.phase == JOB_RUNNING || f->job.phase == JOB_BEGIN ||
+		    f->job.retry_delay_ms < 800)
+			return false;
+	return true;
+}
+
+/* Drain's exit status, from what is really left: 0 only when every task it
+ * ran succeeded, none waits for a retry, and active/ is empty. */
+static int drain_status(struct runner *r)
+{
+	for (struct flight *f = r->flights; f; f = f->next)
+		log_warnx("%s: its %s keeps failing; drain leaves it in active/ for the next start",
+			  f->job.name, f->job.phase == JOB_PUBLISHING ? "publication" : "move");
+	struct counter act = { 0, false };
+	dir_each(r->spool.active_fd, count_entry, &act);
+	if (act.n)
+		log_warnx("drain: %zu task(s) left in active/", act.n);
+	return r->unsuccessful || r->left || act.n || left_waiting(r) ? EXIT_FAILURE_ANY : EXIT_OK;
+}
+
+/* Rewrites the running table for status when the running set changed. */
+static void write_running(struct runner *r)
+{
+	if (!r->running_changed || r->running_fd < 0)
+		return;
+	r->running_changed = false;
+	struct task_running *t = calloc(r->nrunning + 1, sizeof *t);
+	if (!t)
+		return;
+	size_t n = 0;
+	for (struct flight *f = r->flights; f && n < r->nrunning; f = f->next) {
+		const struct job *j = &f->job;
+		if (!job_running(j))
+			continue;
+		snprintf(t[n].name, sizeof t[n].name, "%s", j->name);
+		t[n].pid = (int)j->ex->pid(j->handle);
+		t[n].started_ms = j->started_ms;
+		t[n].attempt = j->st.attempt;
+		snprintf(t[n].executor, sizeof t[n].executor, "%s", j->ex->name);
+		n++;
+	}
+	if (task_running_write(r->running_fd, t, n) < 0)
+		log_warn("cannot write %s/.running (for status)", r->spool.root);
+	free(t);
+}
+
+/* The loop's own counts, for the metrics file and systemd's STATUS=. */
+static void report_counts(struct runner *r)
+{
+	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered),
+		       r->nrunning, queue_len(&r->deferred), r->cfg.slots);
+	service_tick(&r->service);
 }
 
 static int main_loop(struct runner *r)
@@ -799,6 +952,7 @@ static int main_loop(struct runner *r)
 		}
 		if (r->cancels_pending)
 			process_cancels(r);
+		take_arrivals(r);
 		if (r->publisher_ready)
 			publisher_ack(r->publisher);
 		reap_publications(r);
@@ -816,11 +970,13 @@ static int main_loop(struct runner *r)
 			if (r->flights && !r->nrunning)
 				step_flights(r); /* jobs that ended at once (refused, cancelled…) */
 		}
-		if (r->drain && !r->flights && !runnable_left(r))
-			return r->unsuccessful || r->left || left_waiting(r) ? EXIT_FAILURE_ANY
-									 : EXIT_OK;
-		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused)
+		report_counts(r);
+		if (r->drain && !runnable_left(r) && (!r->flights || only_stuck(r)))
+			return drain_status(r);
+		if (!r->sched_dirty || r->nrunning >= r->cfg.slots || r->paused) {
+			write_running(r);
 			wait_for_events(r);
+		}
 	}
 }
 
@@ -856,6 +1012,9 @@ static int start(struct runner *r, const char *config_path)
 		log_err("cannot set up signal handling");
 		return EXIT_OSERR;
 	}
+	/* With one slot every orphan is the one task's: no cgroup needed. */
+	if (r->cfg.slots > 1)
+		cgroup_setup();
 	const char *root = r->spool_root ? r->spool_root : r->cfg.spool_root;
 	if (spool_open(&r->spool, &r->cfg, root, err, sizeof err) < 0) {
 		log_errx("%s", err);
@@ -875,6 +1034,7 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_OSERR;
 	}
 	spool_clean_tmp(&r->spool);
+	service_start(&r->service, &r->cfg, &r->spool);
 	/* Watch before scanning: a file renamed in between is then an event
 	 * and a scan entry, and the queue keeps it once. */
 	if (add_watches(r) < 0) {
@@ -906,19 +1066,14 @@ static int start(struct runner *r, const char *config_path)
 	}
 	r->cancels_pending = true;
 	r->sched_dirty = true;
+	if ((r->running_fd = task_running_open(&r->spool)) < 0)
+		log_warn("cannot open %s/.running: status will not show running tasks",
+			 r->spool.root);
+	task_running_write(r->running_fd, NULL, 0);
+	service_counts(&r->service, queue_len(&r->incoming) + queue_len(&r->recovered), 0,
+		       queue_len(&r->deferred), r->cfg.slots);
+	service_ready(&r->service);
 	return EXIT_OK;
-}
-
-struct counter {
-	size_t n;
-	bool tasks_only;  /* incoming/: *.json names only */
-};
-
-static void count_entry(void *ctx, const char *name)
-{
-	struct counter *c = ctx;
-	if (name[0] != '.' && (!c->tasks_only || spool_is_task_name(name)))
-		c->n++;
 }
 
 /* What is left where, counted from the directories themselves (the truth),
@@ -942,7 +1097,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 {
 	struct runner r;
 	memset(&r, 0, sizeof r);
-	r.sigfd = r.watch.fd = -1;
+	r.sigfd = r.watch.fd = r.running_fd = -1;
 	r.spool.lock_fd = -1;
 	r.spool_root = spool_root;
 	r.drain = drain;
@@ -965,20 +1120,30 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	}
 	if (r.spool.root && rc != EXIT_TEMPFAIL && rc != EXIT_CONFIG)
 		log_summary(&r);
+	if (r.service.cfg) {
+		service_counts(&r.service, 0, 0, queue_len(&r.deferred), r.cfg.slots);
+		service_stop(&r.service, r.stop_signal ? signals_name(r.stop_signal) : "done");
+	}
 	watch_close(&r.watch);
 	queue_clear(&r.incoming);
 	queue_clear(&r.deferred);
 	queue_clear(&r.retrying);
 	queue_clear(&r.recovered);
 	free(r.pfds);
+	arrival_clear(&r.arrivals);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)
 		regfree(&r.usage_limit);
 	free(r.blocks);
 	if (r.spool.root)
 		spool_close(&r.spool);
+	if (r.running_fd >= 0) {
+		task_running_write(r.running_fd, NULL, 0);
+		close(r.running_fd);
+	}
 	if (r.sigfd >= 0)
 		close(r.sigfd);
+	cgroup_teardown();
 	config_clear(&r.cfg);
 	return rc;
 }

@@ -31,6 +31,7 @@ struct exec_plan {
 	int nlimits;
 	const struct identity *user;
 	pid_t parent;      /* the runner, for the child's parent-death check */
+	int cgroup_procs;  /* the task's cgroup.procs, or -1 */
 };
 
 struct child_report {
@@ -208,6 +209,13 @@ static void report_and_exit(int fd, int stage, int err)
 /* Runs in the forked child: async-signal-safe calls only. */
 static void child_exec(const struct task *t, struct exec_plan *p, const int fds[3], int report)
 {
+	/* Into the task's cgroup before anything else, so every process it
+	 * ever starts is counted there (a failure leaves it in the runner's:
+	 * the session fallback then applies). */
+	if (p->cgroup_procs >= 0) {
+		ssize_t ignored = write(p->cgroup_procs, "0", 1);
+		(void)ignored;
+	}
 	signals_reset_child();
 	if (setsid() < 0)
 		report_and_exit(report, STAGE_SETSID, errno);
@@ -306,8 +314,8 @@ static int read_report(int fd, pid_t pid, struct spawn_error *e, struct rusage *
 	return -1;
 }
 
-int spawn_start(const struct task *t, const struct identity *user, struct spawned *s,
-		struct spawn_error *e, struct rusage *usage)
+int spawn_start(const struct task *t, const struct identity *user, int cgroup_procs,
+		struct spawned *s, struct spawn_error *e, struct rusage *usage)
 {
 	struct exec_plan plan;
 	int child[3], parent[3], report[2] = { -1, -1 };
@@ -316,6 +324,7 @@ int spawn_start(const struct task *t, const struct identity *user, struct spawne
 		*e = (struct spawn_error){ "environment", errno };
 		return -1;
 	}
+	plan.cgroup_procs = cgroup_procs;
 	if (open_stdio(t, child, parent) < 0 || pipe2(report, O_CLOEXEC) < 0) {
 		*e = (struct spawn_error){ "pipe", errno };
 		goto fail;

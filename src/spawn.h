@@ -39,10 +39,11 @@ struct spawn_error {
 };
 
 /* Starts task t, with its limits, as user (NULL: the runner's own
- * identity). 0: s is filled and the caller owns its fds and child.
+ * identity), in the cgroup whose cgroup.procs is open as cgroup_procs (-1:
+ * none; cgroup.h). 0: s is filled and the caller owns its fds and child.
  * -1: e says what failed; any child that was forked is already reaped and
  * its resource usage added to *usage. */
-int spawn_start(const struct task *t, const struct identity *user, struct spawned *s,
-		struct spawn_error *e, struct rusage *usage);
+int spawn_start(const struct task *t, const struct identity *user, int cgroup_procs,
+		struct spawned *s, struct spawn_error *e, struct rusage *usage);
 
 #endif

@@ -28,12 +28,25 @@ static int set_error(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* mkdir -p, open, and check one directory of the layout. */
-static int open_layout_dir(const char *path, bool check_perms, int *fd, char *err, size_t errlen)
+/* mkdir -p, open, and check one directory of the layout. A directory of
+ * the layout replaced by a symbolic link (results/ -> /elsewhere) would
+ * send results, logs or temporaries wherever the link points: refused,
+ * never followed (O_NOFOLLOW on the last component; the root itself is
+ * resolved once, by realpath, as the user named it). */
+static int open_layout_dir(const char *path, bool check_perms, bool nofollow, int *fd,
+			   char *err, size_t errlen)
 {
 	if (mkdir_p(path, 0755) < 0)
 		return set_error(err, errlen, "cannot create directory %s: %s", path, strerror(errno));
-	if ((*fd = open_dir(path)) < 0)
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+	if (*fd < 0 && nofollow && (errno == ELOOP || errno == ENOTDIR)) {
+		struct stat lst;
+		if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+			return set_error(err, errlen, "%s is a symbolic link; the directories of a "
+					 "spool must be real directories (not followed; refusing to start)",
+					 path);
+	}
+	if (*fd < 0)
 		return set_error(err, errlen, "cannot open directory %s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(*fd, &st) < 0)
@@ -66,7 +79,7 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 		return set_error(err, errlen, "cannot create spool %s: %s", root, strerror(errno));
 	if (!(s->root = realpath(root, NULL)))
 		return set_error(err, errlen, "cannot resolve spool %s: %s", root, strerror(errno));
-	if (open_layout_dir(s->root, c->check_perms, &s->root_fd, err, errlen) < 0)
+	if (open_layout_dir(s->root, c->check_perms, false, &s->root_fd, err, errlen) < 0)
 		return -1;
 	s->results_path = c->results_dir ? strdup(c->results_dir) : join(s->root, "results");
 	s->logs_path = join(s->root, "logs");
@@ -80,13 +93,16 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	};
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		char *p = join(s->root, dirs[i].name);
-		int rc = p ? open_layout_dir(p, c->check_perms, dirs[i].fd, err, errlen)
+		int rc = p ? open_layout_dir(p, c->check_perms, true, dirs[i].fd, err, errlen)
 			   : set_error(err, errlen, "out of memory");
 		free(p);
 		if (rc < 0)
 			return -1;
 	}
-	if (open_layout_dir(s->results_path, c->check_perms, &s->results_fd, err, errlen) < 0)
+	/* A results_dir named in the config is followed as named: the admin
+	 * chose it; results/ inside the spool is not. */
+	if (open_layout_dir(s->results_path, c->check_perms, !c->results_dir, &s->results_fd, err,
+			    errlen) < 0)
 		return -1;
 	char *abs = realpath(s->results_path, NULL);
 	if (abs) {
@@ -138,22 +154,130 @@ bool spool_is_task_name(const char *name)
 	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
+/* --- names: every name the spool builds from an id or a task file name --- */
+
+/* snprintf that refuses instead of truncating. */
+static int name_fmt(char out[SPOOL_NAME_SIZE], const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int name_fmt(char out[SPOOL_NAME_SIZE], const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, SPOOL_NAME_SIZE, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= SPOOL_NAME_SIZE) {
+		out[0] = '\0';
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int spool_name_result(const char *id, unsigned n, char out[SPOOL_NAME_SIZE])
+{
+	return n <= 1 ? name_fmt(out, "%s.json", id) : name_fmt(out, "%s@%u.json", id, n);
+}
+
+int spool_name_log(const char *id, const char *stream, char out[SPOOL_NAME_SIZE])
+{
+	return name_fmt(out, "%s.%s", id, stream);
+}
+
+int spool_name_state(const char *name, char out[SPOOL_NAME_SIZE])
+{
+	return name_fmt(out, ".%s.state", name);
+}
+
+void spool_name_copy(const char *name, unsigned n, char out[SPOOL_NAME_SIZE])
+{
+	if (n <= 1) {
+		snprintf(out, SPOOL_NAME_SIZE, "%s", name);
+		return;
+	}
+	char suffix[16];
+	int slen = snprintf(suffix, sizeof suffix, ".%u", n);
+	/* A long name gives way to its number, so the copy always has a name. */
+	int keep = (int)strnlen(name, NAME_MAX);
+	if (keep > NAME_MAX - slen)
+		keep = NAME_MAX - slen;
+	snprintf(out, SPOOL_NAME_SIZE, "%.*s%s", keep, name, suffix);
+}
+
+int spool_path_log(const struct spool *s, const char *id, const char *stream, char *out,
+		   size_t outlen)
+{
+	char name[SPOOL_NAME_SIZE];
+	if (spool_name_log(id, stream, name) < 0)
+		return -1;
+	int n = snprintf(out, outlen, "%s/%s", s->logs_path, name);
+	return n < 0 || (size_t)n >= outlen ? (errno = ENAMETOOLONG, -1) : 0;
+}
+
+int spool_path_rejected(const struct spool *s, const char *kept, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s", s->rejected_path, kept);
+	return n < 0 || (size_t)n >= outlen ? (errno = ENAMETOOLONG, -1) : 0;
+}
+
+static bool exists_at(int dirfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+typedef int (*namer_fn)(const char *base, unsigned n, char out[SPOOL_NAME_SIZE]);
+
+/* The lowest n whose name looks free in dirfd, in O(log n) stats: numbers
+ * are taken from 1 upward, so double until one is free, then bisect. A
+ * gap (a consumer took one away) only makes it pick a later free number;
+ * the caller's no-replace rename is what guarantees nothing is replaced. */
+static unsigned first_free(int dirfd, const char *base, namer_fn namer)
+{
+	char name[SPOOL_NAME_SIZE];
+	unsigned taken = 0, free_n = 1;
+	while (free_n < (1u << 30) && namer(base, free_n, name) == 0 && exists_at(dirfd, name)) {
+		taken = free_n;
+		free_n = free_n < 2 ? 2 : free_n * 2;
+	}
+	while (free_n - taken > 1) {
+		unsigned mid = taken + (free_n - taken) / 2;
+		if (namer(base, mid, name) == 0 && exists_at(dirfd, name))
+			taken = mid;
+		else
+			free_n = mid;
+	}
+	return free_n;
+}
+
+/* Copies a name into a caller's buffer; -1 (ENAMETOOLONG) rather than cut. */
+static int give_name(const char *name, char *out, size_t outlen)
+{
+	if ((size_t)snprintf(out, outlen, "%s", name) >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int copy_namer(const char *base, unsigned n, char out[SPOOL_NAME_SIZE])
+{
+	spool_name_copy(base, n, out);
+	return 0;
+}
+
 int spool_claim(struct spool *s, const char *name)
 {
 	/* Never over a file already in active/: that one is a task too. */
 	return rename_noreplace(s->incoming_fd, name, s->active_fd, name);
 }
 
-static void state_name(const char *name, char *out, size_t len)
-{
-	snprintf(out, len, ".%s.state", name);
-}
-
 void spool_remove_state(struct spool *s, int dirfd, const char *name)
 {
 	(void)s;
-	char st[320];
-	state_name(name, st, sizeof st);
+	char st[SPOOL_NAME_SIZE];
+	if (spool_name_state(name, st) < 0)
+		return; /* a name too long for a state file never had one */
 	if (unlinkat(dirfd, st, 0) < 0 && errno != ENOENT)
 		log_warn("cannot remove state file %s", st);
 }
@@ -176,8 +300,9 @@ int spool_finish(struct spool *s, const char *name)
 json_t *spool_load_state(struct spool *s, int dirfd, const char *name)
 {
 	(void)s;
-	char st[320];
-	state_name(name, st, sizeof st);
+	char st[SPOOL_NAME_SIZE];
+	if (spool_name_state(name, st) < 0)
+		return NULL;
 	int fd = openat(dirfd, st, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return NULL;
@@ -192,9 +317,9 @@ json_t *spool_load_state(struct spool *s, int dirfd, const char *name)
 
 int spool_save_state(struct spool *s, int dirfd, const char *name, const json_t *state)
 {
-	char st[320], tmp[340];
-	state_name(name, st, sizeof st);
-	snprintf(tmp, sizeof tmp, "state-%s", name);
+	char st[SPOOL_NAME_SIZE], tmp[SPOOL_NAME_SIZE];
+	if (spool_name_state(name, st) < 0 || name_fmt(tmp, "state-%s", name) < 0)
+		return -1;
 	char *text = json_dumps(state, JSON_COMPACT);
 	if (!text)
 		return -1;
@@ -222,15 +347,10 @@ int spool_defer(struct spool *s, const char *name,
 		int (*save_state)(void *ctx, const char *deferred_name), void *ctx,
 		char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s", name);
-	for (int n = 2; ; n++) {
-		struct stat st;
-		if (fstatat(s->deferred_fd, out, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-			break;
-		if (n > 100000)
-			return -1;
-		snprintf(out, outlen, "%s.%d", name, n);
-	}
+	char copy[SPOOL_NAME_SIZE];
+	spool_name_copy(name, first_free(s->deferred_fd, name, copy_namer), copy);
+	if (give_name(copy, out, outlen) < 0)
+		return -1;
 	if (save_state(ctx, out) < 0)
 		return -1;
 	if (rename_noreplace(s->active_fd, name, s->deferred_fd, out) < 0) {
@@ -245,8 +365,9 @@ int spool_defer(struct spool *s, const char *name,
 
 int spool_undefer(struct spool *s, const char *name)
 {
-	char st[320];
-	state_name(name, st, sizeof st);
+	char st[SPOOL_NAME_SIZE];
+	if (spool_name_state(name, st) < 0)
+		return -1;
 	/* Never over a task of the same name running in active/. */
 	if (rename_noreplace(s->deferred_fd, name, s->active_fd, name) < 0)
 		return -1;
@@ -276,51 +397,67 @@ int spool_sync_active(struct spool *s)
 	return s->durable ? fsync_dirfd(s->active_fd) : 0;
 }
 
-static bool exists_at(int dirfd, const char *name)
-{
-	struct stat st;
-	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
 void spool_rejected_name(struct spool *s, const char *name, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s", name);
-	for (int n = 2; exists_at(s->rejected_fd, out) && n < 100000; n++)
-		snprintf(out, outlen, "%s.%d", name, n);
+	char copy[SPOOL_NAME_SIZE];
+	spool_name_copy(name, first_free(s->rejected_fd, name, copy_namer), copy);
+	give_name(copy, out, outlen);
 }
 
 int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t keptlen)
 {
-	spool_rejected_name(s, name, kept, keptlen);
-	if (rename_noreplace(s->active_fd, name, s->rejected_fd, kept) < 0)
-		return -1;
+	/* Never over an earlier copy: taken meanwhile, take the next number. */
+	char copy[SPOOL_NAME_SIZE];
+	for (unsigned n = first_free(s->rejected_fd, name, copy_namer);; n++) {
+		spool_name_copy(name, n, copy);
+		if (rename_noreplace(s->active_fd, name, s->rejected_fd, copy) == 0)
+			break;
+		if (errno != EEXIST || n >= (1u << 30))
+			return -1;
+	}
+	give_name(copy, kept, keptlen);
 	spool_remove_state(s, s->active_fd, name);
 	return s->durable ? fsync_dirfd(s->rejected_fd) : 0;
 }
 
 /* Publishes under results/<id>.json or <id>@N.json, whichever is free
  * first, with the body from write_body. */
+static int result_namer(const char *id, unsigned n, char out[SPOOL_NAME_SIZE])
+{
+	return spool_name_result(id, n, out);
+}
+
 static int publish_named(struct spool *s, const char *id, int (*write_body)(int, void *),
 			 void *ctx, char *published, size_t publishedlen)
 {
-	char tmp[200];
+	char tmp[SPOOL_NAME_SIZE], name[SPOOL_NAME_SIZE];
 	bool beside = s->publish_tmp_fd == s->results_fd;
-	snprintf(tmp, sizeof tmp, "%s%s.json.tmp", beside ? ".tmp-" : "", id);
-	snprintf(published, publishedlen, "%s.json", id);
-	for (int n = 2;; n++) {
-		/* A leftover of a crash would make O_EXCL fail. */
-		if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
+	if (name_fmt(tmp, "%s%s.json.tmp", beside ? ".tmp-" : "", id) < 0 ||
+	    spool_name_result(id, 1, name) < 0)
+		return -1;
+	/* A leftover of a crash would make O_EXCL fail. */
+	if (unlinkat(s->publish_tmp_fd, tmp, 0) < 0 && errno != ENOENT)
+		return -1;
+	/* Written and synced once, whatever number it ends under: a
+	 * duplicate id costs one document, not one per taken name. */
+	if (write_temp(s->publish_tmp_fd, tmp, write_body, ctx, s->file_mode, s->durable) < 0)
+		return -1;
+	for (unsigned n = first_free(s->results_fd, id, result_namer);; n++) {
+		if (spool_name_result(id, n, name) == 0 &&
+		    rename_noreplace(s->publish_tmp_fd, tmp, s->results_fd, name) == 0)
+			break;
+		if (errno != EEXIST || n >= (1u << 30)) {
+			int saved = errno;
+			unlinkat(s->publish_tmp_fd, tmp, 0);
+			errno = saved;
 			return -1;
-		int rc = publish_stream(s->publish_tmp_fd, tmp, s->results_fd, published,
-					write_body, ctx, s->file_mode, s->durable);
-		if (rc == 1)
-			log_warn("published %s, but fsync of %s failed", published, s->results_path);
-		if (rc >= 0)
-			return 0;
-		if (errno != EEXIST || n > 100000)
-			return -1;
-		snprintf(published, publishedlen, "%s@%d.json", id, n);
+		}
 	}
+	if ((size_t)snprintf(published, publishedlen, "%s", name) >= publishedlen)
+		log_warnx("published %s (name cut short in this message)", name);
+	if (s->durable && fsync_dirfd(s->results_fd) < 0)
+		log_warn("published %s, but fsync of %s failed", name, s->results_path);
+	return 0;
 }
 
 /* jansson hands the text over in small pieces: gather them into 64 KiB
@@ -426,22 +563,28 @@ static void done_name(struct spool *s, const char *name, int n, char *out, size_
 int spool_record_write(struct spool *s, const char *name, const json_t *result,
 		       struct spool_record *r)
 {
-	done_name(s, name, 1, r->part, sizeof r->part);
-	memcpy(r->part + (s->publish_tmp_fd == s->results_fd ? 5 : 0), "part", 4); /* done -> part */
-	r->rec[0] = '\0';
 	struct json_writer *w = malloc(sizeof *w);
 	if (!w)
 		return -1;
 	struct json_body b = { result, w };
-	/* A leftover of a failed try would make O_EXCL fail. */
-	unlinkat(s->publish_tmp_fd, r->part, 0);
-	r->fd = openat(s->publish_tmp_fd, r->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* Written in place under its final name: a record torn by a crash does
+	 * not parse, and then its task file is still in active/ (a task is let
+	 * go only once its record is whole and durable), so recovery drops the
+	 * record and runs the task again. */
+	r->fd = -1;
+	for (int n = 1; r->fd < 0 && n <= 1000; n++) {
+		done_name(s, name, n, r->rec, sizeof r->rec);
+		r->fd = openat(s->publish_tmp_fd, r->rec, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			       0600);
+		if (r->fd < 0 && errno != EEXIST)
+			break;
+	}
 	int rc = r->fd < 0 ? -1 : 0;
 	if (rc == 0 && (fchmod(r->fd, s->file_mode) < 0 || write_json(r->fd, &b) < 0))
 		rc = -1;
 	int saved = errno;
 	free(w);
-	if (rc < 0)
+	if (rc < 0 && r->fd >= 0)
 		spool_record_discard(s, r);
 	errno = saved;
 	return rc;
@@ -452,29 +595,22 @@ void spool_record_discard(struct spool *s, struct spool_record *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
-	unlinkat(s->publish_tmp_fd, r->part, 0);
+	unlinkat(s->publish_tmp_fd, r->rec, 0);
 }
 
-int spool_record_place(struct spool *s, const char *name, struct spool_record *r, bool durable)
+int spool_record_place(struct spool *s, struct spool_record *r, bool durable)
 {
 	int rc = durable && fsync(r->fd) < 0 ? -1 : 0;
 	/* close() can report a deferred write error (NFS, quota). */
 	if (close(r->fd) < 0)
 		rc = -1;
 	r->fd = -1;
-	done_name(s, name, 1, r->rec, sizeof r->rec);
-	for (int n = 2; rc == 0; n++) {
-		if (rename_noreplace(s->publish_tmp_fd, r->part, s->publish_tmp_fd, r->rec) == 0)
-			return 0;
-		if (errno != EEXIST || n > 1000)
-			rc = -1;
-		else
-			done_name(s, name, n, r->rec, sizeof r->rec);
+	if (rc < 0) {
+		int saved = errno;
+		spool_record_discard(s, r);
+		errno = saved;
 	}
-	int saved = errno;
-	spool_record_discard(s, r);
-	errno = saved;
-	return -1;
+	return rc;
 }
 
 int spool_sync_records(struct spool *s)
@@ -487,24 +623,28 @@ int spool_record_done(struct spool *s, const char *name, const json_t *result, c
 {
 	struct spool_record r;
 	if (spool_record_write(s, name, result, &r) < 0 ||
-	    spool_record_place(s, name, &r, s->durable) < 0)
+	    spool_record_place(s, &r, s->durable) < 0)
 		return -1;
-	snprintf(rec, reclen, "%s", r.rec);
 	/* Until tmp/ is synced the record may not survive a crash: do not let
-	 * the task go yet (the record is kept: a retry writes another). */
-	if (s->durable && spool_sync_records(s) < 0)
+	 * the task go yet. */
+	if (s->durable && spool_sync_records(s) < 0) {
+		int saved = errno;
+		unlinkat(s->publish_tmp_fd, r.rec, 0);
+		errno = saved;
 		return -1;
+	}
+	snprintf(rec, reclen, "%s", r.rec);
 	return 0;
 }
 
 int spool_place_done(struct spool *s, const char *rec, const char *id, int first,
 		     char *published, size_t publishedlen)
 {
-	for (int n = first; n < 100000; n++) {
-		if (n == 1)
-			snprintf(published, publishedlen, "%s.json", id);
-		else
-			snprintf(published, publishedlen, "%s@%d.json", id, n);
+	char name[SPOOL_NAME_SIZE];
+	unsigned from = first_free(s->results_fd, id, result_namer);
+	for (unsigned n = from > (unsigned)first ? from : (unsigned)first; n < (1u << 30); n++) {
+		if (spool_name_result(id, n, name) < 0 || give_name(name, published, publishedlen) < 0)
+			return -1;
 		if (rename_noreplace(s->publish_tmp_fd, rec, s->results_fd, published) == 0)
 			return 0;
 		if (errno != EEXIST)
@@ -570,15 +710,15 @@ int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), voi
 
 bool spool_result_exists(struct spool *s, const char *id)
 {
-	char name[160];
-	snprintf(name, sizeof name, "%s.json", id);
-	return exists_at(s->results_fd, name);
+	char name[SPOOL_NAME_SIZE];
+	return spool_name_result(id, 1, name) == 0 && exists_at(s->results_fd, name);
 }
 
 int spool_open_log(struct spool *s, const char *id, const char *stream)
 {
-	char name[160];
-	snprintf(name, sizeof name, "%s.%s", id, stream);
+	char name[SPOOL_NAME_SIZE];
+	if (spool_name_log(id, stream, name) < 0)
+		return -1;
 	int fd = openat(s->logs_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 			0600);
 	if (fd >= 0 && fchmod(fd, s->file_mode) < 0) {
@@ -594,8 +734,9 @@ void spool_remove_logs(struct spool *s, const char *id)
 {
 	static const char *const streams[] = { "stdout", "stderr" };
 	for (int i = 0; i < 2; i++) {
-		char name[160];
-		snprintf(name, sizeof name, "%s.%s", id, streams[i]);
+		char name[SPOOL_NAME_SIZE];
+		if (spool_name_log(id, streams[i], name) < 0)
+			continue;
 		if (unlinkat(s->logs_fd, name, 0) < 0 && errno != ENOENT)
 			log_warn("cannot remove the old log %s", name);
 	}
@@ -624,8 +765,8 @@ static void remove_orphan_state(void *ctx, const char *name)
 	size_t n = strlen(name);
 	if (name[0] != '.' || n < 8 || strcmp(name + n - 6, ".state"))
 		return;
-	char task[320];
-	snprintf(task, sizeof task, "%.*s", (int)(n - 7), name + 1);
+	char task[SPOOL_NAME_SIZE];
+	snprintf(task, sizeof task, "%.*s", (int)(n - 7), name + 1); /* .NAME.state -> NAME */
 	if (!exists_at(c->dirfd, task) && unlinkat(c->dirfd, name, 0) == 0)
 		log_info("removed %s, left without its task by an earlier stop", name);
 }
@@ -690,12 +831,10 @@ int spool_peek(struct spool *s, int dirfd, const char *name, size_t max,
 	if (spool_read_task(dirfd, name, max, true, &buf, &len, &p->st, why, sizeof why) < 0)
 		return fstatat(dirfd, name, &p->st, AT_SYMLINK_NOFOLLOW);
 	json_t *doc = json_loadb(buf, len, 0, NULL);
-	json_t *pr = json_object_get(doc, "priority"), *v = json_object_get(doc, "id");
-	json_t *k = json_object_get(doc, "limit_key");
+	json_t *pr = json_object_get(doc, "priority"), *k = json_object_get(doc, "limit_key");
 	if (json_is_integer(pr))
 		p->priority = json_integer_value(pr);
-	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
-		snprintf(p->id, sizeof p->id, "%s", json_string_value(v));
+	task_id_of_file(doc, name, p->id); /* the rule the rejection follows too */
 	if (json_is_string(k) && json_string_length(k) < sizeof p->limit_key)
 		snprintf(p->limit_key, sizeof p->limit_key, "%s", json_string_value(k));
 	json_decref(doc);

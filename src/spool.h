@@ -1,4 +1,5 @@
-/* spool: the directory layout and every file operation on it.
+/* spool: the directory layout, every file operation on it, and every name
+ * built from a task's id or file name.
  *
  *   ROOT/incoming/  producers rename *.json task files in
  *   ROOT/active/    the task being run, claimed by rename from incoming/
@@ -11,8 +12,40 @@
  *   ROOT/pause      while it exists, no new task starts
  *   ROOT/.lock      flock()ed by the one runner of this spool
  *
+ * The life of a task file NAME, and the one function that makes each move
+ * (each a rename that never replaces a file):
+ *
+ *   producer --rename--> incoming/NAME  (created or linked in place: taken
+ *        |                           once whole, arrival.h)
+ *        |  spool_claim
+ *        v
+ *   active/NAME (+ .NAME.state from attempt 2 on: task_state.h)
+ *        |  ending: spool_record_done writes the result whole into tmp/
+ *        |  (done-NAME), then the file is let go, then spool_publish_done
+ *        |  renames the record to results/ID.json (or ID@N.json):
+ *        |-- spool_finish -------> gone
+ *        |-- spool_keep_rejected -> rejected/NAME, or NAME.N (spool_name_copy)
+ *        |-- spool_defer ---------> deferred/NAME or NAME.N (+ its .state)
+ *        |                            |  spool_undefer when due
+ *        |                            '--> active/NAME
+ *        '-- spool_requeue -------> incoming/NAME (a stop; a task with attempts
+ *                                  behind it goes by spool_defer, due at once)
+ *
+ *   Crash leftovers at start: a done-NAME record is published
+ *   (spool_each_done); the rest of tmp/ and results/.tmp-*, and a
+ *   .NAME.state whose NAME is gone, are removed (spool_clean_tmp). A task
+ *   file found in active/ was interrupted: it runs again (max_attempts
+ *   bounds it) unless its completion was recorded.
+ *
+ * Names: the spool_name_* family below is the only code that formats a
+ * name from an id or a task file name. A name that does not fit NAME_MAX
+ * is an error (ENAMETOOLONG), never silently cut; task file names are
+ * limited to SPOOL_TASK_NAME_MAX so every name derived from them fits, and
+ * numbered copies (rejected/, deferred/) shorten the name to fit.
+ *
  * All operations go through directory fds (openat/renameat), so a spool
- * that is renamed or reached through another path stays consistent. */
+ * that is renamed or reached through another path stays consistent. The
+ * directories of the layout must not be symbolic links (refused at open). */
 #ifndef SPOOLRUN_SPOOL_H
 #define SPOOLRUN_SPOOL_H
 
@@ -53,6 +86,33 @@ int spool_lock(struct spool *s);
 
 /* True for names the runner takes: ending in ".json", not a dot file. */
 bool spool_is_task_name(const char *name);
+
+/* --- names --------------------------------------------------------------- */
+
+#define SPOOL_NAME_SIZE (NAME_MAX + 1)
+
+/* The longest task file name taken: what is derived from it (".NAME.N.state"
+ * for a deferred copy: 14 bytes more) still fits NAME_MAX. Longer names are
+ * rejected at once (taskfile.h). */
+#define SPOOL_TASK_NAME_MAX 240
+
+/* Each formats one name into out, or returns -1 with ENAMETOOLONG (out
+ * then "") when it would not fit; never truncates. */
+int spool_name_result(const char *id, unsigned n, char out[SPOOL_NAME_SIZE]); /* n <= 1: ID.json, else ID@N.json */
+int spool_name_log(const char *id, const char *stream, char out[SPOOL_NAME_SIZE]); /* ID.stdout */
+int spool_name_state(const char *name, char out[SPOOL_NAME_SIZE]);           /* .NAME.state */
+
+/* Copy number n of a task file kept in rejected/ or deferred/: NAME for 1,
+ * else NAME.N, the name shortened as needed: it always fits. */
+void spool_name_copy(const char *name, unsigned n, char out[SPOOL_NAME_SIZE]);
+
+/* Full paths for results: logs/ID.STREAM and rejected/KEPT; -1 with
+ * ENAMETOOLONG when out is too small. */
+int spool_path_log(const struct spool *s, const char *id, const char *stream, char *out,
+		   size_t outlen);
+int spool_path_rejected(const struct spool *s, const char *kept, char *out, size_t outlen);
+
+/* --- moves and files ---------------------------------------------------- */
 
 /* Moves incoming/name to active/name. -1 with ENOENT if it is gone, EEXIST
  * if active/ already holds a file of that name. */
@@ -96,8 +156,9 @@ bool spool_paused(struct spool *s);
 /* Makes the claim of a task (its rename into active/) durable. */
 int spool_sync_active(struct spool *s);
 
-/* Moves active/name into rejected/, under name or name.N if that exists;
- * the name used goes into kept (size >= 300). */
+/* Moves active/name into rejected/, under the first free copy name
+ * (spool_name_copy), never over another; the name used goes into kept
+ * (size SPOOL_NAME_SIZE). */
 int spool_keep_rejected(struct spool *s, const char *name, char *kept, size_t keptlen);
 
 /* Picks the name rejected/ would keep name under, without moving it. */
@@ -105,8 +166,10 @@ void spool_rejected_name(struct spool *s, const char *name, char *out, size_t ou
 
 /* Publishes a result atomically as results/<id>.json, or <id>@N.json (N from
  * 2) when that exists, never replacing a file: serialised straight into a
- * temporary file (with a final newline, not held in memory whole), fsynced,
- * renamed. The name used goes into published (size >= 160). */
+ * temporary file (with a final newline, not held in memory whole), fsynced
+ * once, renamed under the first free name (found in O(log N) stats, so
+ * many duplicates of one id cost one write each). The name used goes into
+ * published (size SPOOL_NAME_SIZE). */
 int spool_publish(struct spool *s, const char *id, const json_t *result, char *published,
 		  size_t publishedlen);
 
@@ -127,23 +190,22 @@ json_t *spool_load_done(struct spool *s, const char *rec);
  * in a thread of its own (publisher.h); spool_record_done and
  * spool_publish_done are made of them. Step functions marked "any thread"
  * touch only the spool's descriptors.
- *   spool_record_write: result whole into tmp/part-..., not synced (no
- *     record yet: a crash leaves a part file, removed at the start);
- *   spool_record_place (any thread): fsync it when durable, close it,
- *     rename it to the record's name (into r->rec); on failure the part
- *     file is removed;
+ *   spool_record_write: result whole into its record tmp/done-NAME (name
+ *     into r->rec), not synced: whole for a kill of the process, maybe torn
+ *     by a power cut (then it does not parse and recovery drops it);
+ *   spool_record_place (any thread): fsync it when durable and close it;
+ *     on failure the record is removed;
  *   spool_sync_records (any thread): fsync tmp/: every record placed before
  *     is durable;
  *   spool_place_done (any thread): spool_publish_done without the fsync;
  *   spool_sync_results (any thread): fsync results/. */
 struct spool_record {
-	int fd;                  /* on the part file, until placed */
-	char part[NAME_MAX + 1];
-	char rec[NAME_MAX + 1];  /* once placed */
+	int fd;                  /* on the record, until placed */
+	char rec[NAME_MAX + 1];  /* its name in tmp/ */
 };
 int spool_record_write(struct spool *s, const char *name, const json_t *result,
 		       struct spool_record *r);
-int spool_record_place(struct spool *s, const char *name, struct spool_record *r, bool durable);
+int spool_record_place(struct spool *s, struct spool_record *r, bool durable);
 void spool_record_discard(struct spool *s, struct spool_record *r);
 int spool_sync_records(struct spool *s);
 int spool_place_done(struct spool *s, const char *rec, const char *id, int first,

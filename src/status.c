@@ -98,48 +98,42 @@ struct running_lister {
  * its first byte, as no log exists yet). */
 static json_t *log_size(struct spool *s, const char *id, const char *stream)
 {
-	char name[200];
+	char name[SPOOL_NAME_SIZE];
 	struct stat st;
-	snprintf(name, sizeof name, "%s.%s", id, stream);
-	return json_integer(fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
+	return json_integer(spool_name_log(id, stream, name) == 0 &&
+			    fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
 }
 
-static void add_running(void *ctx, const char *name)
-{
-	struct running_lister *l = ctx;
-	struct stat st;
-	char id[TASK_ID_MAX + 1];
-	int64_t prio;
-	if (spool_peek_task(l->s, l->s->active_fd, name, l->max, &prio, id, sizeof id, &st) < 0)
-		return;
-	/* Who runs it and since when: the watcher records it in the task's
-	 * state when the attempt starts (task_state.h), for every slot. */
-	struct task_state ts;
-	task_state_load(l->s, l->s->active_fd, name, &ts);
-	int pid = l->watcher_pid && ts.pid ? ts.pid : 0;
-	int64_t elapsed = pid ? elapsed_ms(pid) : -1;
-	if (pid && elapsed < 0 && ts.started_ms)
-		elapsed = time_realtime_ms() > ts.started_ms ? time_realtime_ms() - ts.started_ms : 0;
-	json_t *entry = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", id,
-		"task_file", name, "pid", pid ? json_integer(pid) : json_null(),
-		"elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null(),
-		"stdout_bytes", log_size(l->s, id, "stdout"),
-		"stderr_bytes", log_size(l->s, id, "stderr"));
-	json_object_set_new(entry, "started_at", pid && ts.started_ms
-			    ? timestamp_ns(ts.started_ms * NS_PER_MS) : json_null());
-	json_object_set_new(entry, "attempt", json_integer(ts.attempt ? ts.attempt : 1));
-	json_object_set_new(entry, "executor", pid ? json_string(ts.executor) : json_null());
-	json_array_append_new(l->list, entry);
-	task_state_clear(&ts);
-}
-
-/* The running task: the file in active/, its process, and how much it has
- * written so far (its log sizes). */
+/* The running tasks: the watcher's running table (task_state.h), one
+ * entry per slot in use, with what each has written so far (its log sizes). */
 static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
 {
-	struct running_lister l = { s, watcher_pid, max, json_array() };
-	each_entry(s->active_fd, add_running, &l);
-	return l.list;
+	json_t *list = json_array();
+	struct task_running *t = NULL;
+	size_t n = watcher_pid ? task_running_read(s, &t) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		char id[TASK_ID_MAX + 1];
+		int64_t prio;
+		if (spool_peek_task(s, s->active_fd, t[i].name, max, &prio, id, sizeof id, &st) < 0)
+			continue; /* ended meanwhile */
+		int64_t elapsed = t[i].pid ? elapsed_ms(t[i].pid) : -1;
+		if (elapsed < 0 && t[i].started_ms)
+			elapsed = time_realtime_ms() > t[i].started_ms ? time_realtime_ms() - t[i].started_ms
+								   : 0;
+		json_t *entry = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", id,
+			"task_file", t[i].name, "pid", t[i].pid ? json_integer(t[i].pid) : json_null(),
+			"elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null(),
+			"stdout_bytes", log_size(s, id, "stdout"),
+			"stderr_bytes", log_size(s, id, "stderr"));
+		json_object_set_new(entry, "started_at", t[i].started_ms
+				    ? timestamp_ns(t[i].started_ms * NS_PER_MS) : json_null());
+		json_object_set_new(entry, "attempt", json_integer(t[i].attempt ? t[i].attempt : 1));
+		json_object_set_new(entry, "executor", json_string(t[i].executor));
+		json_array_append_new(list, entry);
+	}
+	free(t);
+	return list;
 }
 
 struct lister {
@@ -184,7 +178,7 @@ static void add_deferred(void *ctx, const char *name)
 	struct lister *l = ctx;
 	struct task_state st;
 	task_state_load(l->s, l->s->deferred_fd, name, &st);
-	queue_push(&l->q, name, st.id[0] ? st.id : name, 0, st.not_before_ms * NS_PER_MS);
+	queue_push(&l->q, name, st.id[0] ? st.id : name, 0, time_ms_to_ns(st.not_before_ms));
 	task_state_clear(&st);
 }
 

@@ -54,6 +54,15 @@ void task_id_from_filename(const char *filename, char out[TASK_ID_MAX + 1])
 	out[len] = '\0';
 }
 
+void task_id_of_file(const json_t *doc, const char *filename, char out[TASK_ID_MAX + 1])
+{
+	json_t *v = json_object_get(doc, "id");
+	if (json_is_string(v) && task_id_valid(json_string_value(v), json_string_length(v)))
+		memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	else
+		task_id_from_filename(filename, out);
+}
+
 static int fail(struct task_error *e, const char *code, const char *field,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -99,4 +99,8 @@ bool task_id_valid(const char *id, size_t len);
  * other characters by '_', never starts with '.', at most 128 chars. */
 void task_id_from_filename(const char *filename, char out[TASK_ID_MAX + 1]);
 
+/* The id a file's result goes under, valid task or not: the "id" doc states
+ * when it is a valid id (doc may be NULL), else task_id_from_filename. */
+void task_id_of_file(const json_t *doc, const char *filename, char out[TASK_ID_MAX + 1]);
+
 #endif

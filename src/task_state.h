@@ -4,14 +4,19 @@
  * Beside a task file in active/ or deferred/ the spool keeps DIR/.NAME.state
  * (spool_load_state/spool_save_state move the bytes; this module owns the
  * keys, and no other file spells them). It holds the attempts so far, what
- * they cost of the retry budget, when the task may run again, and, while an
- * attempt runs, who runs it (pid, start, executor) so `spoolrun status` can
- * show every running task. A first attempt writes its state without fsync:
- * a state file lost in a crash means attempt 1, which is what it was. */
+ * they cost of the retry budget and when the task may run again. A first
+ * attempt has no state file: its absence means attempt 1.
+ *
+ * Beside them, ROOT/.running (the spool root) is the running table: one entry per task an
+ * executor runs now (its file, pid, start, attempt, executor), rewritten in
+ * place by the watcher whenever a task starts or ends, so `spoolrun status`
+ * shows every slot. It is information, not history: never fsynced, never
+ * read back by the watcher, and a reader that finds it torn reads again. */
 #ifndef SPOOLRUN_TASK_STATE_H
 #define SPOOLRUN_TASK_STATE_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,10 +34,6 @@ struct task_state {
 	char id[TASK_ID_MAX + 1];/* the task's id ("" when unknown) */
 	bool usage_limit;        /* deferred for a usage limit (no retry spent) */
 	char limit_key[TASK_ID_MAX + 1]; /* its limit_key ("" when none) */
-	/* While an attempt runs (in active/): */
-	int pid;                 /* main process (or executor job id), 0 when none */
-	int64_t started_ms;      /* wall clock */
-	char executor[16];       /* "local" (a later "slurm"), "" when not running */
 };
 
 /* An empty state: attempt 0, no history. */
@@ -50,5 +51,23 @@ int task_state_save(struct spool *s, int dirfd, const char *name, const struct t
 
 /* The attempts array, created when missing (never NULL unless out of memory). */
 json_t *task_state_attempts(struct task_state *st);
+
+struct task_running {
+	char name[NAME_MAX + 1]; /* in active/ */
+	int pid;                 /* main process (or an executor's job id) */
+	int64_t started_ms;      /* wall clock */
+	int attempt;
+	char executor[16];       /* "local", … */
+};
+
+/* Opens ROOT/.running for the watcher (created as needed): an fd, or -1. */
+int task_running_open(struct spool *s);
+
+/* Replaces the table with the n entries (in place; no fsync). */
+int task_running_write(int fd, const struct task_running *t, size_t n);
+
+/* Reads the table (status): a malloc'ed array in *out (free it), its length
+ * returned; 0 when there is none. */
+size_t task_running_read(struct spool *s, struct task_running **out);
 
 #endif

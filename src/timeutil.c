@@ -1,5 +1,6 @@
 #include "timeutil.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -38,5 +39,43 @@ int64_t time_seconds_to_ns(double seconds)
 		return 0;
 	if (seconds >= 9.2e9)
 		return INT64_MAX;
-	return (int64_t)(seconds * 1e9);
+	/* 0 means "none" to every caller: a positive value, however small,
+	 * must never round to it (idle_timeout 1e-10 is 1 ns, not "off"). */
+	int64_t ns = (int64_t)(seconds * 1e9);
+	return ns > 0 ? ns : 1;
+}
+
+int64_t time_ms_to_ns(int64_t ms)
+{
+	if (ms > INT64_MAX / NS_PER_MS)
+		return INT64_MAX;
+	if (ms < INT64_MIN / NS_PER_MS)
+		return INT64_MIN;
+	return ms * NS_PER_MS;
+}
+
+int time_parse_duration(const char *s, int64_t *seconds)
+{
+	const int64_t max = INT64_C(100) * 366 * 86400;
+	int64_t n = 0, unit = 1;
+	const char *p = s;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		n = n * 10 + (*p - '0');
+		if (n > max)
+			return -1;
+	}
+	switch (*p) {
+	case '\0': break;
+	case 's': unit = 1; p++; break;
+	case 'm': unit = 60; p++; break;
+	case 'h': unit = 3600; p++; break;
+	case 'd': unit = 86400; p++; break;
+	default: return -1;
+	}
+	if (*p || n > max / unit)
+		return -1;
+	*seconds = n * unit;
+	return 0;
 }

@@ -18,7 +18,19 @@ int64_t time_realtime_ms(void);
 /* Writes "2026-11-24T05:32:56.123Z" (24 chars + NUL) into buf; needs size >= 25. */
 void time_format_rfc3339(int64_t epoch_ms, char *buf, size_t size);
 
-/* Seconds (as configured, possibly fractional) to nanoseconds, saturating. */
+/* Seconds (as configured, possibly fractional) to nanoseconds, saturating;
+ * 0 only for 0 (or less): a positive value is at least 1 ns, since 0 is
+ * what disables a timeout. */
 int64_t time_seconds_to_ns(double seconds);
+
+/* Milliseconds (from a state file, a task's output) to nanoseconds,
+ * saturating instead of overflowing. */
+int64_t time_ms_to_ns(int64_t ms);
+
+/* Parses a retention duration: a whole number with an optional unit, s
+ * (the default), m, h or d: "90s", "30m", "12h", "7d", "0". At most
+ * 100 years. 0 and *seconds set, or -1 (nothing set) for anything else:
+ * a sign, a fraction, spaces, an unknown unit, an overflow. */
+int time_parse_duration(const char *s, int64_t *seconds);
 
 #endif

@@ -61,7 +61,9 @@ class DiskFull(HostileTest):
 
     def publish_failures(self):
         self.spool.check_alive()
-        return self.spool.log().count("cannot publish the result")
+        # Either step of a publication: the completion record, or the rename.
+        log = self.spool.log()
+        return log.count("cannot publish the result") + log.count("cannot write its result")
 
     def test_hostile_diskfull_result_waits_for_space(self):
         self.spool.start()

@@ -78,3 +78,31 @@ class Flood(HostileTest):
         r, sampler, elapsed = self.flood("flood-err", "stderr", 256 * MIB)
         self.check(r, "stderr", 256 * MIB, sampler, elapsed)
         self.assertEqual(r["stdout_bytes"], 0)
+
+
+class FloodThreeSlots(HostileTest):
+    """Three floods at once on three slots: the watcher's memory is bounded
+    by three times the per-task bound (captures are per task; the read
+    buffer is shared), whatever they write."""
+    CONFIG = "[runner]\nslots = 3\n[output]\nmax_log = 1M\n[task]\ntimeout = 60\n"
+
+    def test_hostile_flood_three_slots_rss_bounded(self):
+        sampler = RssSampler(self.spool.proc.pid)
+        sampler.start()
+        try:
+            for i in range(3):
+                self.spool.submit({"id": f"f{i}", "command": [
+                    "/bin/sh", "-c", f"head -c {256 * MIB} /dev/zero"]})
+            rs = [self.spool.result(f"f{i}", 60) for i in range(3)]
+        finally:
+            sampler.stop()
+        for r in rs:
+            self.assertEqual((r["status"], r["stdout_bytes"]), ("succeeded", 256 * MIB))
+            self.assertLessEqual(len(r["stdout"].encode()), MIB + 100)
+        self.assertGreater(sampler.samples, 10, "too few RSS samples to judge")
+        print(f"# three floods of 256 MiB at once: watcher peak RSS {sampler.peak} KiB", flush=True)
+        if ASAN:
+            self.assertLess(sampler.peak, 8 * 3 * RSS_LIMIT_KIB)
+            raise unittest.SkipTest(f"RSS bound not checked under a sanitizer build "
+                                    f"(peak {sampler.peak} KiB)")
+        self.assertLess(sampler.peak, 3 * RSS_LIMIT_KIB, "the watcher's memory grew with the output")

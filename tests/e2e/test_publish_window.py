@@ -2,14 +2,15 @@
 between "result written" and "durable" made observable with the test hook
 SPOOLRUN_TEST_STALL_PUBLISH=STEP:MARKER, which holds the publishing thread once
 at STEP, after creating MARKER, until MARKER is removed:
-  written    the result is whole in tmp/part-*, nothing synced, no record;
-  recorded   synced and renamed to its completion record tmp/done-*, tmp/
-             not yet synced, the task file still in active/;
+  written    the result is whole in its completion record tmp/done-*, not
+             synced, the task file still in active/;
+  recorded   the record synced, tmp/ not yet;
   published  renamed into results/, results/ not yet synced, the task file
              let go.
 A watcher killed with SIGKILL at any of them never leaves a half-durable
-result visible, loses nothing, and never runs a task whose completion was
-recorded."""
+result visible, loses nothing, and never runs again a task whose record it
+finds whole (a power cut may tear an unsynced record: it then does not
+parse, is dropped, and the task runs again; a kill of the process cannot)."""
 import json
 import os
 import shlex
@@ -48,27 +49,45 @@ class PublishWindow(HostileTest):
         self.start_stalled("written")
         name = self.spool.submit(self.counting_task("w"))
         self.wait_stalled()
-        # Written whole into tmp/, but not durable and no record yet: not
-        # visible, task kept.
+        # Written whole as its record, not durable: not visible, task kept.
         tmp = listdir(self.spool.path("tmp"))
-        self.assertEqual(tmp, ["part-" + name])
+        self.assertEqual(tmp, ["done-" + name])
         self.assertEqual(load(self.spool.path("tmp", tmp[0]))["id"], "w")
         self.assertEqual(self.spool.results(), [], "a result not yet durable must not be visible")
         self.assertEqual(listdir(self.spool.path("active"), hidden=False), [name])
         crash(self.spool)
         self.assertEqual(self.spool.results(), [])
         self.assertEqual(listdir(self.spool.path("active"), hidden=False), [name])
-        # Restarted without the hook: the temporary is dropped and the task,
-        # whose result never became durable, runs again (an interrupted attempt).
+        # Restarted without the hook: the record survived the process whole,
+        # so it is published and the task is not run again.
         self.spool.start()
         r = self.spool.result("w")
         self.assertEqual(r["status"], "succeeded", r)
-        self.assertEqual(r["attempt"], 2, r)
-        self.assertEqual(lines(self.counter), ["w", "w"])
+        self.assertEqual(r["attempt"], 1, r)
         self.spool.wait(lambda: listdir(self.spool.path("active")) == [],
                         what="the task file to be let go")
+        self.assertEqual(lines(self.counter), ["w"], "a recorded task never runs again")
         self.assertEqual(self.spool.results(), ["w.json"])
         self.assertEqual(listdir(self.spool.path("tmp")), [])
+        self.assertEqual(self.spool.stop(), 0)
+
+    def test_torn_record_is_dropped_and_the_task_runs_again(self):
+        self.start_stalled("written")
+        name = self.spool.submit(self.counting_task("t"))
+        self.wait_stalled()
+        crash(self.spool)
+        # What a power cut could leave of a record not yet synced.
+        rec = self.spool.path("tmp", "done-" + name)
+        with open(rec, "r+b") as f:
+            f.truncate(max(1, os.path.getsize(rec) // 2))
+        self.spool.start()
+        r = self.spool.result("t")
+        self.assertEqual(r["status"], "succeeded", r)
+        self.assertEqual(r["attempt"], 2, r)
+        self.assertEqual(lines(self.counter), ["t", "t"])
+        self.spool.wait(lambda: listdir(self.spool.path("active")) == [],
+                        what="the task file to be let go")
+        self.assertEqual(self.spool.results(), ["t.json"])
         self.assertEqual(self.spool.stop(), 0)
 
     def test_kill_between_recorded_and_durable_publishes_the_record(self):
@@ -76,8 +95,7 @@ class PublishWindow(HostileTest):
         name = self.spool.submit(self.counting_task("r"))
         self.wait_stalled()
         self.assertEqual(self.spool.results(), [], "a record not yet durable must not be visible")
-        self.assertEqual([n for n in listdir(self.spool.path("tmp")) if n.startswith("done-")],
-                         ["done-" + name])
+        self.assertEqual(listdir(self.spool.path("tmp")), ["done-" + name])
         self.assertEqual(listdir(self.spool.path("active"), hidden=False), [name])
         crash(self.spool)
         self.assertEqual(self.spool.results(), [])
@@ -135,7 +153,7 @@ class PublishWindow(HostileTest):
                         what="both task files to be let go")
         self.assertEqual(self.spool.stop(), 0)
 
-    def test_duplicate_id_waits_for_the_result_on_its_way(self):
+    def test_duplicate_id_while_the_first_result_is_on_its_way(self):
         self.start_stalled("written")
         self.spool.submit(self.counting_task("dup"), name="a.json")
         self.wait_stalled()

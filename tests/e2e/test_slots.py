@@ -183,3 +183,40 @@ class StatusEverySlot(SpoolTest):
             self.assertEqual(r["executor"], "local")
             self.assertEqual(r["attempt"], 1)
             self.assertIsNotNone(r["started_at"])
+
+
+class ReloadSlots(SpoolTest):
+    CONFIG = "[runner]\nslots = 1\n"
+
+    def test_sighup_changes_slots_for_later_starts(self):
+        marks = os.path.join(self.spool.tmp, "marks")
+        os.mkdir(marks)
+        with open(self.spool.config, "w") as f:
+            f.write("[runner]\nslots = 3\n")
+        self.spool.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in self.spool.log(), what="the reload")
+        rids = [f"h{i}" for i in range(3)]
+        for rid in rids:
+            self.spool.submit({"id": rid, "command": timed_cmd(marks, rid, 1)})
+        for rid in rids:
+            self.spool.result(rid, timeout=10)
+        self.assertEqual(max_overlap(list(spans(marks, rids).values())), 3)
+
+
+class OneSlotOrder(SpoolTest):
+    """slots = 1 (the default): strictly one at a time, in queue order."""
+    START = False
+
+    def test_one_at_a_time_in_order(self):
+        marks = os.path.join(self.spool.tmp, "marks")
+        os.mkdir(marks)
+        rids = [f"o{i}" for i in range(4)]
+        for k, rid in enumerate(rids):
+            name = self.spool.submit({"id": rid, "priority": k, "command": timed_cmd(marks, rid, 0.2)})
+            self.assertTrue(name)
+        self.spool.start()
+        for rid in rids:
+            self.spool.result(rid)
+        sp = spans(marks, rids)
+        self.assertEqual(max_overlap(list(sp.values())), 1)
+        self.assertEqual(sorted(rids, key=lambda r: sp[r][0]), list(reversed(rids)))

@@ -172,7 +172,7 @@ static void test_many_ordered(void **state)
 	struct queue q;
 	queue_init(&q);
 	size_t pushed = 0, popped = 0;
-	struct queue_entry prev = { 0, 0, NULL, NULL, NULL };
+	struct queue_entry prev = { 0, 0, NULL, NULL, NULL, 0, 0 };
 	char name[32];
 	/* Phase 1: push everything (few priorities, many equal mtimes, so all
 	 * three keys matter), with duplicate reports. */
@@ -229,7 +229,7 @@ static void test_interleaved_against_model(void **state)
 			assert_int_equal(rc, queued[k] ? 0 : 1);
 			if (!queued[k]) {
 				queued[k] = true;
-				model[k] = (struct queue_entry){ prio, mtime, names[k], NULL, NULL };
+				model[k] = (struct queue_entry){ prio, mtime, names[k], NULL, NULL, 0, 0 };
 				count++;
 			}
 		} else {

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include "retry.h"
+#include "timeutil.h"
 #include "run.h"
 #include "task.h"
 
@@ -369,6 +370,44 @@ static void test_usage_limit_needs_retries_or_key(void **state)
 	regfree(&re);
 }
 
+/* The reset time is task output, so hostile: whatever number a task prints,
+ * the decision is bounded (no overflow in ms or ns, under UBSan too): a
+ * limit at most usage_limit_max_wait away, or an ordinary failure
+ * (issue 10 point 7). */
+static void test_usage_limit_hostile_numbers(void **state)
+{
+	(void)state;
+	regex_t re;
+	assert_int_equal(regcomp(&re, "usage limit reached\\|([0-9]+)", REG_EXTENDED), 0);
+	const char *texts[] = {
+		"usage limit reached|10000000000",          /* year 2286 */
+		"usage limit reached|999999999999",
+		"usage limit reached|9223372036854775807",  /* INT64_MAX */
+		"usage limit reached|9223372036854775808",
+		"usage limit reached|99999999999999999999999",
+		"usage limit reached|253402300800",         /* just past year 9999 */
+		"usage limit reached|0",
+		"usage limit reached|0001700000001",
+	};
+	const int64_t latest = NOW_MS + (int64_t)(policy.max_wait * 1000) + 1000;
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+		struct task t;
+		parse("{\"command\":\"claude\",\"retries\":1}", &t);
+		struct run_outcome o = exited(1);
+		struct retry_decision d;
+		retry_decide(&t, &o, "", 0, texts[i], strlen(texts[i]), 0, limits(&re), NOW_MS, 0.5, &d);
+		if (d.action == RETRY_USAGE_LIMIT) {
+			assert_true(d.not_before_ms > NOW_MS);
+			assert_true(d.not_before_ms <= latest);
+		} else
+			assert_int_equal(d.action, RETRY_BACKOFF);
+		/* What the runner and status compute from it never overflows. */
+		assert_true(time_ms_to_ns(d.not_before_ms) > 0);
+		task_clear(&t);
+	}
+	regfree(&re);
+}
+
 static void test_usage_limit_past(void **state)
 {
 	(void)state;
@@ -566,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_usage_limit_future),
 		cmocka_unit_test(test_usage_limit_needs_retries_or_key),
 		cmocka_unit_test(test_usage_limit_past),
+		cmocka_unit_test(test_usage_limit_hostile_numbers),
 		cmocka_unit_test(test_claude_events_decide),
 		cmocka_unit_test(test_claude_text_decides),
 		cmocka_unit_test(test_backoff_values),
