@@ -800,9 +800,105 @@ def bench_proto(rows, raw):
                   "none", ref)
 
 
+# ----------------------------------------------------------------- Slurm
+# (from branch slurm, issue 12; registered as MEASUREMENTS' `slurm`)
+
+N_SLURM = knob("BENCH_SLURM_N", 100, 30)
+SLURM_POLL = 0.5  # seconds; the baseline's wait polls as often as spoolrun does
+
+
+def slurm_cluster():
+    """A real single-node cluster (tests/e2e/slurm_cluster.py), or None with
+    the reason logged."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    try:
+        import slurm_cluster
+    except ImportError as e:
+        log(f"[slurm] skipped: {e}")
+        return None
+    reason = slurm_cluster.unavailable()
+    if reason:
+        log(f"[slurm] skipped: {reason}")
+        return None
+    return slurm_cluster.SlurmCluster(oversubscribe=32).start()
+
+
+def sbatch_loop_batch(cluster, n):
+    """The bare engine: n x `sbatch --wrap true`, then polling squeue until
+    every job ended; seconds from the first sbatch to the last end."""
+    d = tmpdir("sbatch")
+    try:
+        t0 = time.monotonic_ns()
+        ids = []
+        for _ in range(n):
+            r = cluster.run("sbatch", "--parsable", "--no-requeue", "--output=/dev/null",
+                            f"--chdir={d}", "--wrap=true")
+            ids.append(r.stdout.strip().split(";")[0])
+        left = set(ids)
+        while left:
+            r = cluster.run("squeue", "--noheader", "--states=all", "--format=%i|%T",
+                            "--jobs=" + ",".join(sorted(left)))
+            for line in r.stdout.split():
+                jid, st = line.split("|", 1)
+                if st not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING"):
+                    left.discard(jid)
+            if left:
+                time.sleep(SLURM_POLL)
+        return (time.monotonic_ns() - t0) / 1e9
+    finally:
+        drop_dir(d)
+
+
+def spoolrun_slurm_batch(cluster, n):
+    """n /bin/true tasks through the Slurm executor (slots = n): seconds
+    from the first rename into incoming/ to the nth result."""
+    ENV["SLURM_CONF"] = cluster.conf  # the watcher's sbatch and squeue
+    w = Watcher("slurm", fsync=False, extra=f"[runner]\nexecutor = slurm\nslots = {n}\n"
+                f"[slurm]\npoll_interval = {SLURM_POLL}\n")
+    w.start(warm=False)
+    try:
+        os.makedirs(w.incoming(), exist_ok=True)
+        names = stage_tasks(w.stage, n, ["/bin/true"])
+        wt = waitn(w.results(), n, 900)
+        t0 = time.monotonic_ns()
+        for name in names:
+            os.rename(os.path.join(w.stage, name), os.path.join(w.incoming(), name))
+        t1 = waitn_result(wt)
+        bad = [n for n in os.listdir(w.results()) if w.result(n[:-5])["status"] != "succeeded"]
+        if bad:
+            raise RuntimeError(f"{len(bad)} Slurm task(s) did not succeed, e.g. {bad[0]}")
+        return (t1 - t0) / 1e9
+    finally:
+        w.close()
+
+
+def bench_slurm(rows, raw):
+    """Tasks/s through the Slurm executor against plain sbatch in the same
+    run: what spoolrun adds to the engine's own pace (target: < 10 %)."""
+    cluster = slurm_cluster()
+    if not cluster:
+        return
+    try:
+        log(f"[slurm] {N_SLURM} x true, {REPS} runs, single-node cluster")
+        secs = {"spoolrun executor=slurm": [], "sbatch --wrap true loop": []}
+        for r in range(REPS):
+            for k, fn in (("sbatch --wrap true loop", sbatch_loop_batch),
+                          ("spoolrun executor=slurm", spoolrun_slurm_batch)):
+                s = fn(cluster, N_SLURM)
+                secs[k].append(s)
+                log(f"    run {r + 1}: {k:24s} {s:7.2f} s  {N_SLURM / s:7.1f} tasks/s")
+        raw["bench6"] = {"n": N_SLURM, "seconds": secs}
+        ours = N_SLURM / median(secs["spoolrun executor=slurm"])
+        base = N_SLURM / median(secs["sbatch --wrap true loop"])
+        ratio_row(rows, "slurm", "spoolrun executor=slurm", ours, "sbatch --wrap true loop", base,
+                  ">=", 0.9)
+    finally:
+        cluster.stop()
+
+
 MEASUREMENTS = [("throughput", bench_throughput), ("parallel", bench_parallel),
                 ("peers", bench_peers), ("latency", bench_latency), ("capture", bench_capture),
-                ("scale", bench_scale)]
+                ("scale", bench_scale), ("slurm", bench_slurm)]
 OPTIONAL = [("shell", bench_shell), ("proto", bench_proto)]
 
 
