@@ -4,7 +4,9 @@
 set -eu
 
 packages="gcc make libc6-dev libjansson-dev libiniparser-dev libcmocka-dev \
-python3 python3-jsonschema mandoc"
+python3 python3-jsonschema mandoc \
+slurm-wlm munge"
+# slurm-wlm and munge: the Slurm tests start a real single-node cluster.
 # `make fuzz` needs clang's libFuzzer; nothing else does.
 if [ "${1:-}" = "--fuzz" ]; then
     packages="$packages clang libclang-rt-dev"

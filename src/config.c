@@ -38,6 +38,7 @@ void config_defaults(struct config *c)
 	c->max_output = 1 << 20;
 	c->max_log = UINT64_C(100) << 20;
 	c->log_level = LOG_INFO;
+	slurm_config_defaults(&c->slurm);
 	c->hook_timeout = 30;
 	c->slots = 1;
 }
@@ -49,6 +50,7 @@ void config_clear(struct config *c)
 	free(c->results_dir);
 	free(c->allowed_owners);
 	free(c->usage_limit_pattern);
+	slurm_config_clear(&c->slurm);
 	free(c->events_path);
 	free(c->hook_on_result);
 	free(c->metrics_path);
@@ -126,7 +128,7 @@ static char *resolve_path(const char *config_path, const char *value)
 
 /* K_SIZE and K_COUNT fields are size_t, uint64_t or unsigned: width says which. */
 enum key_type { K_PATH, K_STRING, K_BOOL, K_SECONDS, K_SIZE, K_COUNT, K_MODE, K_LEVEL, K_STOP,
-	       K_DURATION };
+	       K_DURATION, K_EXECUTOR, K_PROGRAM, K_ARGS, K_INTERVAL };
 
 struct key_spec {
 	const char *name; /* "section:key", as iniparser lowercases it */
@@ -175,6 +177,15 @@ static const struct key_spec keys[] = {
 	LIMIT("open_files", open_files),
 	LIMIT("processes", processes),
 	LIMIT("file_size_mb", file_size_mb),
+	KEY("runner:executor", K_EXECUTOR, slurm_executor, 0, 0),
+	KEY("slurm:partition", K_STRING, slurm.partition, 0, 0),
+	KEY("slurm:args", K_ARGS, slurm.args, 0, 0),
+	KEY("slurm:poll_interval", K_INTERVAL, slurm.poll_interval, 0, 0),
+	KEY("slurm:sbatch", K_PROGRAM, slurm.sbatch, 0, 0),
+	KEY("slurm:squeue", K_PROGRAM, slurm.squeue, 0, 0),
+	KEY("slurm:scontrol", K_PROGRAM, slurm.scontrol, 0, 0),
+	KEY("slurm:scancel", K_PROGRAM, slurm.scancel, 0, 0),
+	KEY("slurm:sacct", K_PROGRAM, slurm.sacct, 0, 0),
 };
 
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "size fields are stored as 64-bit");
@@ -207,6 +218,45 @@ static int set_error(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* The keys of [runner] executor and [slurm]: NULL, or what was expected. */
+static const char *apply_slurm_key(struct config *c, const char *path, const struct key_spec *k,
+				   const char *val, void *field)
+{
+	switch (k->type) {
+	case K_EXECUTOR:
+		if (strcmp(val, "local") && strcmp(val, "slurm"))
+			return "local or slurm";
+		*(bool *)field = !strcmp(val, "slurm");
+		return NULL;
+	case K_PROGRAM: { /* a bare name is looked up in PATH; a path is relative to the file */
+		char *p = !*val ? NULL : strchr(val, '/') ? resolve_path(path, val) : strdup(val);
+		if (!p)
+			return "a program name or path";
+		free(*(char **)field);
+		*(char **)field = p;
+		return NULL;
+	}
+	case K_ARGS: {
+		char **args;
+		size_t n;
+		if (slurm_split_args(val, &args, &n) < 0)
+			return "sbatch arguments (out of memory)";
+		for (size_t i = 0; i < c->slurm.n_args; i++)
+			free(c->slurm.args[i]);
+		free(c->slurm.args);
+		c->slurm.args = args;
+		c->slurm.n_args = n;
+		return NULL;
+	}
+	case K_INTERVAL:
+		if (config_parse_seconds(val, 3600, field) < 0 || *(double *)field < 0.1)
+			return "a number of seconds from 0.1 to 3600";
+		return NULL;
+	default:
+		return "a value";
+	}
 }
 
 static int apply_key(struct config *c, const char *path, const struct key_spec *k,
@@ -275,6 +325,9 @@ static int apply_key(struct config *c, const char *path, const struct key_spec *
 		else
 			expected = "requeue or finish";
 		break;
+	default:
+		expected = apply_slurm_key(c, path, k, val, field);
+		break;
 	}
 	if (expected)
 		return set_error(err, errlen, "%s: [%.*s] %s: expected %s, got \"%s\"", path, slen,
@@ -311,7 +364,8 @@ static int apply_entry(struct config *c, const char *path, const char *name,
 	if (!colon) {
 		/* A section header. */
 		static const char *const sections[] = { "spool", "task", "output", "log", "limits",
-						       "retry", "runner", "concurrency", "hooks", "metrics" };
+						       "retry", "runner", "concurrency", "hooks", "metrics",
+						       "slurm" };
 		for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
 			if (strcmp(name, sections[i]) == 0)
 				return 0;
@@ -433,6 +487,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 		rc = check_pattern(&next, path, err, errlen);
 	if (rc == 0)
 		rc = check_limit_policy(&next, path, err, errlen);
+	next.task.slurm_allowed = next.slurm_executor;
 	if (rc == 0 && !(next.path = strdup(path)))
 		rc = set_error(err, errlen, "%s: out of memory", path);
 	if (rc < 0) {

@@ -13,6 +13,7 @@
 
 #include "apilimit.h"
 #include "log.h"
+#include "slurm.h"
 #include "task.h"
 
 struct config {
@@ -35,6 +36,8 @@ struct config {
 	size_t max_output;   /* [output] max_output: inline bytes per stream */
 	uint64_t max_log;    /* [output] max_log: log file bytes per stream */
 	enum log_level log_level; /* [log] level */
+	bool slurm_executor; /* [runner] executor = slurm (else local) */
+	struct slurm_config slurm; /* [slurm] */
 	char *events_path;   /* [log] events: JSON-lines event log, or NULL */
 	int64_t keep_results; /* [spool] keep_results: seconds; 0 = forever */
 	char *hook_on_result; /* [hooks] on_result: shell command, or NULL */

@@ -11,10 +11,12 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "node.h"
 #include "result.h"
 #include "retry.h"
 #include "run.h"
 #include "service.h"
+#include "slurmexec.h"
 #include "taskfile.h"
 #include "timeutil.h"
 
@@ -102,6 +104,8 @@ static int let_go(const struct job_env *env, struct job *j)
 	if (rc < 0)
 		log_warn("%s: cannot %s", j->name,
 			 j->rejected ? "move it to rejected/" : "remove it from active/");
+	else if (env->cfg->slurm_executor)
+		node_result_remove(env->spool, j->name); /* only now: the record is safe */
 	return rc;
 }
 
@@ -454,22 +458,19 @@ static char *rendered(const struct run_stream *s, size_t *len)
 	return text;
 }
 
-/* After a run: submit its result, or defer it for a retry. */
-static void conclude(const struct job_env *env, struct job *j, struct run_outcome *o,
-		     bool cancelled)
+/* Decides on a retry of run o (inline output out/err) and records the
+ * attempt; true when the task was deferred for it. */
+static bool retried(const struct job_env *env, struct job *j, const struct run_outcome *o,
+		    bool cancelled, const char *out, size_t olen, const char *err, size_t elen)
 {
 	const struct task *t = &j->t;
 	struct retry_decision d = { .action = RETRY_NONE };
 	if (!cancelled) {
-		size_t olen, elen;
-		char *out = rendered(&o->out, &olen), *err = rendered(&o->err, &elen);
 		double jitter = (double)rand_r(env->jitter_seed) / ((double)RAND_MAX + 1.0);
 		struct retry_limits lim = { env->usage_limit, &env->cfg->api_limits,
 					    (unsigned)j->st.limit_deferrals };
 		retry_decide(t, o, out ? out : "", olen, err ? err : "", elen,
 			     (unsigned)j->st.retries_used, &lim, time_realtime_ms(), jitter, &d);
-		free(out);
-		free(err);
 	}
 	json_t *record = result_attempt_record(j->st.attempt, o, cancelled);
 	if (d.action != RETRY_NONE) {
@@ -492,8 +493,24 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 		service_deferred(env->service, t->id, j->name, j->st.attempt,
 				 d.action == RETRY_BACKOFF, d.not_before_ms, d.reason);
 		defer(env, j, d.not_before_ms, d.action == RETRY_USAGE_LIMIT);
-		return;
+		return true;
 	}
+	return false;
+}
+
+/* After a run: submit its result, or defer it for a retry. */
+static void conclude(const struct job_env *env, struct job *j, struct run_outcome *o,
+		     bool cancelled)
+{
+	const struct task *t = &j->t;
+	size_t olen = 0, elen = 0;
+	char *out = cancelled ? NULL : rendered(&o->out, &olen);
+	char *err = cancelled ? NULL : rendered(&o->err, &elen);
+	bool deferred = retried(env, j, o, cancelled, out, olen, err, elen);
+	free(out);
+	free(err);
+	if (deferred)
+		return;
 	char out_path[4096], err_path[4096];
 	if (spool_path_log(env->spool, t->id, "stdout", out_path, sizeof out_path) < 0)
 		out_path[0] = '\0';
@@ -508,9 +525,91 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	submit(env, j, result_from_run(t, o, &ctx), time_monotonic_ns());
 }
 
+/* --- Slurm (slurmexec.h): the job's flight is its executor handle ------ */
+
+/* What a flight must not forget, in the task state: durably. */
+static int record_slurm_job(void *ctx, const char *job_name, const char *job_id)
+{
+	struct job *j = ctx;
+	snprintf(j->st.slurm_job_name, sizeof j->st.slurm_job_name, "%s", job_name);
+	snprintf(j->st.slurm_job_id, sizeof j->st.slurm_job_id, "%s", job_id);
+	snprintf(j->st.executor, sizeof j->st.executor, "slurm");
+	return task_state_save(j->log_spool, j->log_spool->active_fd, j->name, &j->st, true);
+}
+
+/* A flight for the counted attempt; re-attached to the job the state
+ * names when there is one (a watcher that stopped or crashed meanwhile). */
+static void start_slurm(const struct job_env *env, struct job *j, bool reattach)
+{
+	struct slurm_flight *f = malloc(sizeof *f);
+	if (!f) {
+		log_errx("%s: out of memory starting it; it stays in active/", j->t.id);
+		j->phase = JOB_OVER;
+		return;
+	}
+	j->log_spool = env->spool;
+	slurm_flight_init(f, env->slurm, j->name, j->st.attempt, &j->t, record_slurm_job, j);
+	if (reattach) {
+		slurm_flight_attach(f, j->st.slurm_job_name, j->st.slurm_job_id);
+		log_info("%s: following Slurm job %s again", j->t.id,
+			 j->st.slurm_job_id[0] ? j->st.slurm_job_id : j->st.slurm_job_name);
+	} else {
+		j->st.started_ms = time_realtime_ms();
+		service_started(env->service, j->t.id, j->name, j->st.attempt); /* in Slurm's hands */
+	}
+	j->ex = &executor_slurm;
+	j->handle = f;
+	j->phase = JOB_RUNNING;
+}
+
+/* A flight is over: its result (the node's, or Slurm's end), a retry, or
+ * publication. The state forgets the job before either. */
+static void conclude_slurm(const struct job_env *env, struct job *j)
+{
+	struct slurm_flight *f = j->handle;
+	struct result_context ctx = context_of(j);
+	struct run_outcome o;
+	char *out, *err;
+	json_t *result = slurm_flight_result(f, &ctx, &o, &out, &err);
+	free(f);
+	j->handle = NULL;
+	j->st.slurm_job_name[0] = j->st.slurm_job_id[0] = j->st.slurm_state[0] = '\0';
+	/* A cancelled task is never retried, also when its job finished first. */
+	bool cancelled = o.status == RUN_ABORTED || j->cancelled;
+	bool deferred = retried(env, j, &o, cancelled, out, out ? strlen(out) : 0, err,
+				err ? strlen(err) : 0);
+	free(out);
+	free(err);
+	if (deferred) {
+		json_decref(result);
+		node_result_remove(env->spool, j->name);
+		return;
+	}
+	if (result)
+		json_object_set_new(result, "attempts", json_deep_copy(task_state_attempts(&j->st)));
+	j->cancel_spent = j->cancelled;
+	submit(env, j, result, time_monotonic_ns());
+}
+
+/* For status: the job's id and state, saved (not durably) when they change. */
+static void note_slurm_state(const struct job_env *env, struct job *j)
+{
+	const struct slurm_flight *f = j->handle;
+	if (!strcmp(j->st.slurm_state, f->job.info.state) &&
+	    !strcmp(j->st.slurm_job_id, f->job.info.job_id))
+		return;
+	snprintf(j->st.slurm_state, sizeof j->st.slurm_state, "%s", f->job.info.state);
+	snprintf(j->st.slurm_job_id, sizeof j->st.slurm_job_id, "%s", f->job.info.job_id);
+	task_state_save(env->spool, env->spool->active_fd, j->name, &j->st, false);
+}
+
 /* Starts the counted attempt on the executor and records who runs it. */
 static void start_run(const struct job_env *env, struct job *j)
 {
+	if (env->cfg->slurm_executor) {
+		start_slurm(env, j, false);
+		return;
+	}
 	j->log_spool = env->spool;
 	j->opt = (struct run_options){
 		.max_output = env->cfg->max_output, .max_log = env->cfg->max_log,
@@ -631,6 +730,10 @@ void job_begin(const struct job_env *env, struct job *j)
 		return;
 	}
 	task_state_load(env->spool, env->spool->active_fd, j->name, &j->st);
+	if (env->cfg->slurm_executor && j->st.slurm_job_name[0]) {
+		start_slurm(env, j, true); /* its job may be running: never submit twice */
+		return;
+	}
 	if (spool_cancel_requested(env->spool, j->t.id)) {
 		j->cancel_spent = true;
 		end_unrun(env, j, "cancelled", "cancelled through cancel/ before it ran");
@@ -650,7 +753,24 @@ void job_begin(const struct job_env *env, struct job *j)
 
 static void step_running(const struct job_env *env, struct job *j, int64_t now)
 {
+	if (j->ex == &executor_slurm && j->stopping) {
+		/* Its job runs on in Slurm: followed again at the next start. */
+		slurm_flight_leave(j->handle);
+		free(j->handle);
+		j->handle = NULL;
+		j->rep.end = JOB_LEFT;
+		j->phase = JOB_OVER;
+		return;
+	}
 	int64_t wake = j->ex->advance(j->handle, now);
+	if (j->ex == &executor_slurm) {
+		if (wake >= 0) {
+			note_slurm_state(env, j);
+			j->retry_at_ns = wake;
+		} else
+			conclude_slurm(env, j);
+		return;
+	}
 	if (wake >= 0) {
 		j->retry_at_ns = wake;
 		return;
@@ -722,5 +842,9 @@ void job_stop(struct job *j)
 	if (j->phase != JOB_RUNNING || j->stopping)
 		return;
 	j->stopping = true;
+	if (j->ex == &executor_slurm) {
+		j->retry_at_ns = 0; /* left to Slurm at the next step */
+		return;
+	}
 	j->ex->abort(j->handle);
 }

@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "slurmexec.h"
 #include "owner.h"
 #include "publisher.h"
 #include "spool.h"
@@ -49,6 +50,7 @@ struct job_env {
 	const struct executor *executor;
 	/* Takes the waits for the disk off the critical path (fsync = yes). */
 	struct publisher *publisher;
+	const struct slurm_env *slurm; /* with [runner] executor = slurm */
 	/* Wall-clock ms at which a usage limit on key lifts; 0 when none. */
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
 	/* Whether a task other than the file name holds id now (waiting in

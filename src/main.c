@@ -17,6 +17,7 @@
 #include "exitcodes.h"
 #include "fsutil.h"
 #include "log.h"
+#include "node.h"
 #include "result.h"
 #include "run.h"
 #include "runner.h"
@@ -89,6 +90,9 @@ static const char usage_text[] =
 	"limit (rate_limit_event, \"resets <when>\" text) defers the task and its\n"
 	"limit_key until the reset, a 429/529 for [retry] rate_limit_backoff,\n"
 	"without spending retries (docs/claude.md).\n"
+	"\n"
+	"With [runner] executor = slurm in the config, each task runs as a Slurm\n"
+	"batch job (the internal command node-run); see docs/slurm.md.\n"
 	"\n"
 	"See spoolrun(1) and README.md for the task and result formats.\n";
 
@@ -269,6 +273,8 @@ int main(int argc, char **argv)
 		return cmd_watch(argc - 1, argv + 1);
 	if (!strcmp(cmd, "exec"))
 		return cmd_exec(argc - 1, argv + 1);
+	if (!strcmp(cmd, "node-run")) /* internal: a Slurm batch job on its node */
+		return node_run_main(argc - 1, argv + 1);
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);

@@ -245,6 +245,7 @@ json_t *result_from_run(const struct task *t, struct run_outcome *o,
 	if (c->task_file_identity)
 		json_object_set_new(r, "task_file_identity", json_string(c->task_file_identity));
 	json_object_set_new(r, "runner", runner_info());
+	json_object_set_new(r, "slurm", json_null()); /* the Slurm executor fills it in */
 	return r;
 }
 
@@ -286,6 +287,7 @@ json_t *result_not_run(const char *status, const char *id, const struct task_err
 	if (c->task_file_identity)
 		json_object_set_new(r, "task_file_identity", json_string(c->task_file_identity));
 	json_object_set_new(r, "runner", runner_info());
+	json_object_set_new(r, "slurm", json_null()); /* the Slurm executor fills it in */
 	return r;
 }
 

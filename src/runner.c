@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
@@ -93,6 +94,9 @@ struct runner {
 	bool sig_ready, watch_ready, publisher_ready;
 	int running_fd;           /* ROOT/.running, the running table (task_state.h) */
 	bool running_changed;     /* a task started or ended since it was written */
+	struct slurm_env slurm;   /* [runner] executor = slurm: what its jobs run */
+	char self[PATH_MAX];      /* this binary, for node-run on the nodes */
+	char *config_abs;         /* the config file, absolute, or NULL */
 	struct arrivals arrivals; /* created in incoming/, not yet whole (arrival.h) */
 	struct service service;   /* event log, metrics, hooks, retention, sd_notify */
 };
@@ -285,7 +289,8 @@ static struct job_env job_env_of(struct runner *r)
 	return (struct job_env){
 		.cfg = &r->cfg, .spool = &r->spool, .owners = &r->owners,
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
-		.executor = &executor_local, .publisher = r->publisher,
+		.executor = r->cfg.slurm_executor ? &executor_slurm : &executor_local,
+		.publisher = r->publisher, .slurm = &r->slurm,
 		.key_blocked_until = key_blocked_until, .id_in_use = id_in_use, .ctx = r,
 		.jitter_seed = &r->jitter_seed, .service = &r->service,
 	};
@@ -994,6 +999,22 @@ static int add_watches(struct runner *r)
 	return r->w_incoming < 0 || r->w_cancel < 0 || r->w_root < 0 ? -1 : 0;
 }
 
+/* Nodes run this very binary and config (same paths: a shared install). */
+static int setup_slurm(struct runner *r, const char *config_path)
+{
+	ssize_t n = readlink("/proc/self/exe", r->self, sizeof r->self - 1);
+	r->self[n > 0 ? n : 0] = '\0';
+	if (config_path && !(r->config_abs = realpath(config_path, NULL))) {
+		log_err("cannot resolve %s", config_path);
+		return -1;
+	}
+	r->slurm = (struct slurm_env){ &r->cfg.slurm, &r->spool, r->self, r->config_abs };
+	if (r->cfg.slurm_executor)
+		log_info("executor slurm: each task is a Slurm batch job running %s node-run; "
+			 "the spool must be shared with the nodes", r->self);
+	return 0;
+}
+
 static int start(struct runner *r, const char *config_path)
 {
 	char err[1024];
@@ -1034,6 +1055,8 @@ static int start(struct runner *r, const char *config_path)
 		return EXIT_OSERR;
 	}
 	spool_clean_tmp(&r->spool);
+	if (setup_slurm(r, config_path) < 0)
+		return EXIT_CONFIG;
 	service_start(&r->service, &r->cfg, &r->spool);
 	/* Watch before scanning: a file renamed in between is then an event
 	 * and a scan entry, and the queue keeps it once. */
@@ -1130,6 +1153,7 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	queue_clear(&r.retrying);
 	queue_clear(&r.recovered);
 	free(r.pfds);
+	free(r.config_abs);
 	arrival_clear(&r.arrivals);
 	owner_policy_clear(&r.owners);
 	if (r.has_usage_limit)

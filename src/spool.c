@@ -189,6 +189,11 @@ int spool_name_state(const char *name, char out[SPOOL_NAME_SIZE])
 	return name_fmt(out, ".%s.state", name);
 }
 
+int spool_name_node_result(const char *name, bool tmp, char out[SPOOL_NAME_SIZE])
+{
+	return name_fmt(out, tmp ? ".%s.node-tmp" : ".%s.node-result", name);
+}
+
 void spool_name_copy(const char *name, unsigned n, char out[SPOOL_NAME_SIZE])
 {
 	if (n <= 1) {

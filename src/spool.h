@@ -101,6 +101,9 @@ bool spool_is_task_name(const char *name);
 int spool_name_result(const char *id, unsigned n, char out[SPOOL_NAME_SIZE]); /* n <= 1: ID.json, else ID@N.json */
 int spool_name_log(const char *id, const char *stream, char out[SPOOL_NAME_SIZE]); /* ID.stdout */
 int spool_name_state(const char *name, char out[SPOOL_NAME_SIZE]);           /* .NAME.state */
+/* .NAME.node-result: a Slurm node's result beside its task (node.h), written
+ * as .NAME.node-tmp first; both fit for names up to SPOOL_TASK_NAME_MAX. */
+int spool_name_node_result(const char *name, bool tmp, char out[SPOOL_NAME_SIZE]);
 
 /* Copy number n of a task file kept in rejected/ or deferred/: NAME for 1,
  * else NAME.N, the name shortened as needed: it always fits. */

@@ -87,13 +87,6 @@ static void each_entry(int dirfd, void (*fn)(void *ctx, const char *name), void 
 	dir_each(dirfd, skip_dot_files, &v);
 }
 
-struct running_lister {
-	struct spool *s;
-	int watcher_pid;
-	size_t max;
-	json_t *list;
-};
-
 /* The size of logs/ID.STREAM: what the task has written so far (0 before
  * its first byte, as no log exists yet). */
 static json_t *log_size(struct spool *s, const char *id, const char *stream)
@@ -102,6 +95,27 @@ static json_t *log_size(struct spool *s, const char *id, const char *stream)
 	struct stat st;
 	return json_integer(spool_name_log(id, stream, name) == 0 &&
 			    fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
+}
+
+/* A task in Slurm has no local process: its job id and state instead, from
+ * the task's state (saved by the Slurm executor, slurmexec.h); "slurm" is
+ * null for a local task. */
+static void add_slurm_info(struct spool *s, const struct task_running *t, json_t *entry)
+{
+	if (strcmp(t->executor, "slurm") != 0) {
+		json_object_set_new(entry, "slurm", json_null());
+		return;
+	}
+	struct task_state ts;
+	task_state_load(s, s->active_fd, t->name, &ts);
+	json_object_set_new(entry, "pid", json_null());
+	json_object_set_new(entry, "slurm", json_pack("{s:o, s:o}",
+		"job_id", ts.slurm_job_id[0] ? json_string(ts.slurm_job_id) : json_null(),
+		"state", ts.slurm_state[0] ? json_string(ts.slurm_state) : json_string("SUBMITTING")));
+	if (t->started_ms)
+		json_object_set_new(entry, "elapsed_ms", json_integer(time_realtime_ms() > t->started_ms
+								      ? time_realtime_ms() - t->started_ms : 0));
+	task_state_clear(&ts);
 }
 
 /* The running tasks: the watcher's running table (task_state.h), one
@@ -130,6 +144,7 @@ static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
 				    ? timestamp_ns(t[i].started_ms * NS_PER_MS) : json_null());
 		json_object_set_new(entry, "attempt", json_integer(t[i].attempt ? t[i].attempt : 1));
 		json_object_set_new(entry, "executor", json_string(t[i].executor));
+		add_slurm_info(s, &t[i], entry);
 		json_array_append_new(list, entry);
 	}
 	free(t);
@@ -261,13 +276,26 @@ void status_print_text(const json_t *st)
 	else
 		printf("watcher  not running%s\n",
 		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
-	json_array_foreach(json_object_get(st, "running"), i, v)
+	json_array_foreach(json_object_get(st, "running"), i, v) {
+		json_t *sl = json_object_get(v, "slurm");
+		if (json_is_object(sl)) {
+			printf("running  %s  slurm job %s %s  %.1f s  %lld bytes out, %lld err\n",
+			       json_string_value(json_object_get(v, "id")),
+			       json_is_string(json_object_get(sl, "job_id"))
+				       ? json_string_value(json_object_get(sl, "job_id")) : "-",
+			       json_string_value(json_object_get(sl, "state")),
+			       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
+			       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
+			       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+			continue;
+		}
 		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err\n",
 		       json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "pid")),
 		       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
 		       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
 		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+	}
 	json_array_foreach(json_object_get(st, "queued"), i, v)
 		printf("queued   %s  priority %lld\n", json_string_value(json_object_get(v, "id")),
 		       (long long)json_integer_value(json_object_get(v, "priority")));

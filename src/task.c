@@ -13,6 +13,7 @@ static const char *const known_fields[] = {
 	"format", "id", "command", "cwd", "env", "stdin", "timeout",
 	"kill_grace", "idle_timeout", "limits", "priority", "meta",
 	"retries", "retry_backoff", "retry_backoff_max", "retry_on", "limit_key", "output",
+	"slurm",
 };
 
 static const char *const limit_fields[] = {
@@ -305,6 +306,19 @@ static int parse_retry(const char *file, json_t *root, const struct task_default
 	return 0;
 }
 
+/* "slurm" is taken only where tasks go to Slurm: elsewhere it would be
+ * silently ignored, and the task would run without what it asked for. */
+static int parse_slurm(const char *file, json_t *v, const struct task_defaults *d,
+		       struct task *t, struct task_error *e)
+{
+	if (!d->slurm_allowed)
+		return BAD("slurm", "%s: field \"slurm\": only taken with [runner] executor = slurm", file);
+	char field[64], msg[400];
+	if (slurm_request_parse(v, &t->slurm, field, sizeof field, msg, sizeof msg) < 0)
+		return BAD(field, "%s: field \"%s\": %s", file, field, msg);
+	return 0;
+}
+
 static int check_known_fields(const char *file, json_t *root, struct task_error *e)
 {
 	for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
@@ -314,7 +328,7 @@ static int check_known_fields(const char *file, json_t *root, struct task_error 
 			known |= strcmp(key, known_fields[i]) == 0 &&
 				 json_object_iter_key_len(it) == strlen(key);
 		if (!known)
-			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key, output)",
+			return BAD(key, "%s: field \"%s\": unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, retry_on, limit_key, output, slurm)",
 				   file, key);
 	}
 	return 0;
@@ -383,6 +397,8 @@ static int parse_fields(const char *file, json_t *root, const struct task_defaul
 				   file, json_is_integer(v) ? "a value out of range" : type_name(v));
 		t->priority = json_integer_value(v);
 	}
+	if ((v = json_object_get(root, "slurm")))
+		return parse_slurm(file, v, d, t, e);
 	return 0;
 }
 
@@ -403,6 +419,7 @@ int task_parse(const char *buf, size_t len, const char *filename,
 
 void task_clear(struct task *t)
 {
+	slurm_request_clear(&t->slurm);
 	for (size_t i = 0; i < t->retry.n_patterns; i++)
 		regfree(&t->retry.patterns[i]);
 	free(t->retry.patterns);

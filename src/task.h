@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "events.h"
+#include "slurm.h"
 
 #define TASK_ID_MAX 128
 
@@ -64,6 +65,7 @@ struct task {
 	struct retry_policy retry;
 	const char *limit_key;   /* tasks sharing a usage limit; NULL: none */
 	enum output_mode output; /* how stdout is read: text, jsonl, json */
+	struct slurm_request slurm; /* "slurm": only with [runner] executor = slurm */
 };
 
 struct task_defaults {
@@ -74,6 +76,7 @@ struct task_defaults {
 	unsigned retries;
 	double retry_backoff;
 	double retry_backoff_max;
+	bool slurm_allowed;      /* [runner] executor = slurm: the field "slurm" is taken */
 };
 
 struct task_error {

@@ -25,6 +25,9 @@
 #define K_STARTED "started_ms"
 #define K_EXECUTOR "executor"
 #define RUNNING ".running"
+#define K_SLURM_JOB_NAME "slurm_job_name"
+#define K_SLURM_JOB_ID "slurm_job_id"
+#define K_SLURM_STATE "slurm_state"
 
 void task_state_init(struct task_state *st)
 {
@@ -75,6 +78,12 @@ bool task_state_load(struct spool *s, int dirfd, const char *name, struct task_s
 	copy_string(doc, K_ID, st->id, sizeof st->id);
 	st->usage_limit = json_is_true(json_object_get(doc, K_USAGE_LIMIT));
 	copy_string(doc, K_LIMIT_KEY, st->limit_key, sizeof st->limit_key);
+	st->pid = bounded_int(doc, K_PID);
+	st->started_ms = json_integer_value(json_object_get(doc, K_STARTED));
+	copy_string(doc, K_EXECUTOR, st->executor, sizeof st->executor);
+	copy_string(doc, K_SLURM_JOB_NAME, st->slurm_job_name, sizeof st->slurm_job_name);
+	copy_string(doc, K_SLURM_JOB_ID, st->slurm_job_id, sizeof st->slurm_job_id);
+	copy_string(doc, K_SLURM_STATE, st->slurm_state, sizeof st->slurm_state);
 	json_decref(doc);
 	return true;
 }
@@ -97,6 +106,18 @@ int task_state_save(struct spool *s, int dirfd, const char *name, const struct t
 		return -1;
 	if (st->limit_deferrals)
 		json_object_set_new(doc, K_LIMIT_DEFERRALS, json_integer(st->limit_deferrals));
+	if (st->pid) {
+		json_object_set_new(doc, K_PID, json_integer(st->pid));
+		json_object_set_new(doc, K_STARTED, json_integer(st->started_ms));
+		json_object_set_new(doc, K_EXECUTOR, json_string(st->executor));
+	}
+	if (st->slurm_job_name[0]) { /* the attempt's Slurm job, kept until it ends */
+		json_object_set_new(doc, K_EXECUTOR, json_string(st->executor));
+		json_object_set_new(doc, K_STARTED, json_integer(st->started_ms));
+		json_object_set_new(doc, K_SLURM_JOB_NAME, json_string(st->slurm_job_name));
+		json_object_set_new(doc, K_SLURM_JOB_ID, string_or_null(st->slurm_job_id));
+		json_object_set_new(doc, K_SLURM_STATE, string_or_null(st->slurm_state));
+	}
 	bool was = s->durable;
 	s->durable = was && durable;
 	int rc = spool_save_state(s, dirfd, name, doc);

@@ -34,6 +34,16 @@ struct task_state {
 	char id[TASK_ID_MAX + 1];/* the task's id ("" when unknown) */
 	bool usage_limit;        /* deferred for a usage limit (no retry spent) */
 	char limit_key[TASK_ID_MAX + 1]; /* its limit_key ("" when none) */
+	/* While an attempt runs (in active/): */
+	int pid;                 /* main process (or executor job id), 0 when none */
+	int64_t started_ms;      /* wall clock */
+	char executor[16];       /* "local" or "slurm", "" when not running */
+	/* The running attempt's Slurm job (slurmexec.h): its name is saved,
+	 * durably, before sbatch, its id right after, so a restarted watcher
+	 * re-attaches instead of submitting again; state for status. */
+	char slurm_job_name[NAME_MAX + 64];
+	char slurm_job_id[32];
+	char slurm_state[32];
 };
 
 /* An empty state: attempt 0, no history. */

@@ -205,6 +205,45 @@ static void expect_error(struct fixture *f, const char *text, const char *n1, co
 	free(bad);
 }
 
+static void test_slurm_keys(void **state)
+{
+	struct fixture *f = *state;
+	char *path = write_ini(f, "s.ini", "[runner]\nexecutor = slurm\n[slurm]\npartition = gpu\n"
+			       "args = --account=a  --qos=q\npoll_interval = 0.5\nsbatch = bin/sbatch\n"
+			       "squeue = /opt/squeue\nsacct = sacct2\n");
+	struct config c;
+	config_defaults(&c);
+	assert_false(c.slurm_executor);
+	assert_false(c.task.slurm_allowed);
+	assert_true(c.slurm.poll_interval == 2);
+	assert_string_equal(c.slurm.scancel, "scancel");
+	char err[512];
+	assert_int_equal(config_load(&c, path, err, sizeof err), 0);
+	assert_true(c.slurm_executor);
+	assert_true(c.task.slurm_allowed);
+	assert_string_equal(c.slurm.partition, "gpu");
+	assert_int_equal(c.slurm.n_args, 2);
+	assert_string_equal(c.slurm.args[1], "--qos=q");
+	assert_true(c.slurm.poll_interval == 0.5);
+	char *rel = tu_join(f->dir, "bin/sbatch"); /* relative to the file, like every path */
+	assert_string_equal(c.slurm.sbatch, rel);
+	assert_string_equal(c.slurm.squeue, "/opt/squeue");
+	assert_string_equal(c.slurm.sacct, "sacct2"); /* a bare name: looked up in PATH */
+	assert_string_equal(c.slurm.scontrol, "scontrol");
+	free(rel);
+	config_clear(&c);
+	free(path);
+}
+
+static void test_slurm_bad_keys(void **state)
+{
+	expect_error(*state, "[runner]\nexecutor = pbs\n", "[runner] executor", "local or slurm");
+	expect_error(*state, "[slurm]\npoll_interval = 0\n", "[slurm] poll_interval", "0.1");
+	expect_error(*state, "[slurm]\npoll_interval = x\n", "[slurm] poll_interval", "\"x\"");
+	expect_error(*state, "[slurm]\nsbatch =\n", "[slurm] sbatch", "program");
+	expect_error(*state, "[slurm]\nqueue = x\n", "[slurm]", "unknown key");
+}
+
 static void test_unknown_section(void **state)
 {
 	expect_error(*state, "[task]\ntimeout = 1\n[bogus]\nx = 1\n", "[bogus]", NULL);
@@ -422,6 +461,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_partial_keeps_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_starts_from_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slurm_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slurm_bad_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_outside_section, setup, teardown),

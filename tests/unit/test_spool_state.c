@@ -5,6 +5,8 @@
 #include <jansson.h>
 
 #include "spool_fixture.h"
+#include "node.h"
+#include "task_state.h"
 
 /* dir/sub/name (sub may be NULL), malloc'ed. */
 static char *path_of(const struct fixture *f, const char *sub, const char *name)
@@ -391,6 +393,48 @@ static void test_clean_removes_leftovers_and_orphan_states(void **state)
 	}
 }
 
+/* The Slurm job of a running attempt survives in the task state (durably
+ * saved before sbatch and after), and the node's result file beside the
+ * task is found and removed by name. */
+static void test_task_state_keeps_slurm_job(void **state)
+{
+	struct fixture *f = *state;
+	put(f, "active", "a.json", "{}");
+	struct task_state st;
+	task_state_init(&st);
+	st.attempt = 2;
+	snprintf(st.executor, sizeof st.executor, "slurm");
+	snprintf(st.slurm_job_name, sizeof st.slurm_job_name, "spoolrun-0badcafe-a-2");
+	assert_int_equal(task_state_save(&f->s, f->s.active_fd, "a.json", &st, true), 0);
+	struct task_state back;
+	assert_true(task_state_load(&f->s, f->s.active_fd, "a.json", &back));
+	assert_string_equal(back.slurm_job_name, "spoolrun-0badcafe-a-2");
+	assert_string_equal(back.slurm_job_id, ""); /* submitted, id not known yet */
+	assert_string_equal(back.executor, "slurm");
+	task_state_clear(&back);
+	snprintf(st.slurm_job_id, sizeof st.slurm_job_id, "4711");
+	snprintf(st.slurm_state, sizeof st.slurm_state, "RUNNING");
+	assert_int_equal(task_state_save(&f->s, f->s.active_fd, "a.json", &st, true), 0);
+	assert_true(task_state_load(&f->s, f->s.active_fd, "a.json", &back));
+	assert_string_equal(back.slurm_job_id, "4711");
+	assert_string_equal(back.slurm_state, "RUNNING");
+	assert_int_equal(back.attempt, 2);
+	task_state_clear(&back);
+	task_state_clear(&st);
+
+	assert_null(node_result_load(&f->s, "a.json"));
+	put(f, "active", ".a.json.node-result", "{\"status\":\"succeeded\",\"attempt\":2}");
+	json_t *r = node_result_load(&f->s, "a.json");
+	assert_non_null(r);
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "succeeded");
+	json_decref(r);
+	node_result_remove(&f->s, "a.json");
+	assert_false(exists(f, "active", ".a.json.node-result"));
+	put(f, "active", ".a.json.node-result", "[1]"); /* not a result */
+	assert_null(node_result_load(&f->s, "a.json"));
+}
+
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -408,6 +452,7 @@ int main(void)
 		T(test_paused),
 		T(test_peek_task),
 		T(test_peek_task_unreadable),
+		T(test_task_state_keeps_slurm_job),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -543,6 +543,32 @@ static void test_buffer_length_respected(void **state)
 	task_clear(&t);
 }
 
+/* "slurm": refused unless the executor is slurm, then validated strictly. */
+static void test_slurm_field(void **state)
+{
+	(void)state;
+	INVALID("{\"command\":\"true\",\"slurm\":{}}", "slurm");
+	struct task_defaults d = dflt;
+	d.slurm_allowed = true;
+	struct task t;
+	struct task_error e;
+	const char *good = "{\"command\":\"true\",\"slurm\":{\"cpus_per_task\":2,\"args\":[\"-x\"]}}";
+	assert_int_equal(task_parse(good, strlen(good), "t1.json", &d, &t, &e), 0);
+	assert_true(t.slurm.present);
+	assert_int_equal(t.slurm.cpus_per_task, 2);
+	assert_string_equal(t.slurm.args[0], "-x");
+	task_clear(&t);
+	const char *bad = "{\"command\":\"true\",\"slurm\":{\"mem_mb\":0}}";
+	assert_int_equal(task_parse(bad, strlen(bad), "t1.json", &d, &t, &e), -1);
+	assert_string_equal(e.code, "invalid_task");
+	assert_string_equal(e.field, "slurm.mem_mb");
+	assert_contains(e.message, "t1.json: field \"slurm.mem_mb\": must be");
+	task_clear(&t);
+	ok("{\"command\":\"true\"}", &t); /* absent: a local-style task */
+	assert_false(t.slurm.present);
+	task_clear(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_seconds_fields),
 		cmocka_unit_test(test_priority),
 		cmocka_unit_test(test_buffer_length_respected),
+		cmocka_unit_test(test_slurm_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
