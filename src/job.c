@@ -199,6 +199,8 @@ static void submit(const struct job_env *env, struct job *j, json_t *result, int
 static void publication_returned(const struct job_env *env, struct job *j, int64_t now)
 {
 	const struct publication *q = &j->pub;
+	if (q->reached >= PUBSTEP_RENAME && env->cfg->slurm_executor)
+		node_result_remove(env->spool, j->name); /* as let_go does: the record is safe */
 	if (q->reached >= PUBSTEP_LET_GO) {
 		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
 		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
