@@ -35,7 +35,11 @@ class Traced:
             # fault too.
             [STRACE, "-f", "-qq", "-o", "/dev/null", "-e", f"trace={inject.split(':')[0]}",
              "-e", f"inject={inject}", BIN, command, *spool.args()],
-            stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err)
+            stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err,
+            # LeakSanitizer cannot run under ptrace (its tracer thread is
+            # traced too with -f): off for the traced watcher.
+            env=dict(os.environ, ASAN_OPTIONS=":".join(filter(None, [
+                os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))))
         self.pid = wait_for(self._tracee, what="the traced watcher")
 
     def _tracee(self):
