@@ -13,6 +13,9 @@ SRC       := $(wildcard src/*.c)
 LIB_SRC   := $(filter-out src/main.c,$(SRC))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 
+# `make` alone builds the program (the first rule would otherwise be a library).
+.DEFAULT_GOAL := all
+
 # One tree per flavour: build/ (normal) and build/asan/ (sanitizers).
 define flavour
 $(1)/obj/%.o: src/%.c $$(wildcard src/*.h) | $(1)/obj

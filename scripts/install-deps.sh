@@ -1,9 +1,10 @@
 #!/bin/sh
 # Install, only where missing, the Debian packages that building, running and
-# testing spoolrun need. Safe to run again: it does nothing when all are present.
+# testing spoolrun need (and jq, which the examples in README.md and docs/ use).
+# Safe to run again: it does nothing when all are present.
 set -eu
 
-packages="gcc make libc6-dev libjansson-dev libiniparser-dev libcmocka-dev \
+packages="gcc make libc6-dev libjansson-dev libiniparser-dev libcmocka-dev jq \
 python3 python3-jsonschema mandoc \
 slurm-wlm munge"
 # slurm-wlm and munge: the Slurm tests start a real single-node cluster.

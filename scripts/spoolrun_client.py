@@ -2,17 +2,25 @@
 """spoolrun_client: submit tasks to a spoolrun spool and wait for their
 results. Standard library only; importable, and usable as a command:
 
-    python3 scripts/spoolrun_client.py run --spool DIR [--timeout S] -- cmd args...
-    python3 scripts/spoolrun_client.py submit --spool DIR TASKFILE|-
-    python3 scripts/spoolrun_client.py wait --spool DIR [--wait-timeout S] ID
-    python3 scripts/spoolrun_client.py claude --spool DIR [--tools a,b] [--model M] < prompt
+    python3 scripts/spoolrun_client.py run [--spool DIR] [--timeout S] -- cmd args...
+    python3 scripts/spoolrun_client.py submit [--spool DIR] TASKFILE|-
+    python3 scripts/spoolrun_client.py wait [--spool DIR] [--wait-timeout S] ID
+    python3 scripts/spoolrun_client.py claude [--spool DIR] [--tools a,b] [--model M] < prompt
+
+Like `spoolrun`, the spool and results directory come from --spool, else
+from the config named by --config or $SPOOLRUN_CONFIG ([spool] root and
+results_dir), else ./spool. `run` runs the command in --cwd or the current
+directory, as `spoolrun submit` does.
 
 `run`, `wait` and `claude` print the result JSON and exit like
 `spoolrun exec`: the task's exit code, 124 for a timeout, 65 when the task
 was rejected, 128+N for a signal, 125 when cancelled, 75 when interrupted,
-126/127 when it could not start; 3 when waiting timed out.
+126/127 when it could not start; 3 when waiting timed out. Like `spoolrun
+submit`: 65 for an invalid task (nothing written), 66 when there is no
+spool, 73 when the id is taken.
 
-The API (all functions take spool="spool", the spool root):
+The API (every function takes spool=None: the spool root, by default from
+$SPOOLRUN_CONFIG or "spool"; and results_dir=None, likewise):
 
     submit(task) -> id             write a task into incoming/, atomically
     wait(id, timeout=None) -> dict  wait for results/<id>.json
@@ -20,15 +28,19 @@ The API (all functions take spool="spool", the spool root):
     execute_task(prompt, ...) -> dict  run the `claude` CLI on a prompt
 
 Errors: SpoolError is the base of every exception raised here.
-InvalidTask (also a ValueError): the task failed the client-side shape
-check and was not submitted. TaskRejected: the runner refused the task
-(result status "rejected"); it carries the result, the error code, message
-and field. SpoolTimeout (also a TimeoutError): no result within the
-deadline; the task may still run later. Every other status (succeeded,
+InvalidTask (also a ValueError): the task failed the client-side check
+(the runner's own rules: known fields, types, ranges) and was not
+submitted. IdTaken: the id is queued, running, deferred or has a result.
+TaskRejected: the runner refused the task (result status "rejected"); it
+carries the result, the error code, message and field. SpoolTimeout (also
+a TimeoutError): no result within the deadline; the task may still run
+later. ResultRemoved: `spoolrun clean` removed the result (exit 66, as
+`spoolrun wait`). Every other status (succeeded,
 failed, timeout, killed, error, cancelled, interrupted) is returned as the
 result dict: callers inspect result["status"].
 """
 import argparse
+import configparser
 import ctypes
 import ctypes.util
 import datetime
@@ -37,14 +49,18 @@ import json
 import os
 import re
 import secrets
+import shutil
+import stat
+import subprocess
 import sys
 import threading
 import time
 
-__all__ = ["SpoolError", "InvalidTask", "TaskRejected", "SpoolTimeout", "new_id", "submit",
-           "wait", "run", "claude_task", "execute_task"]
+__all__ = ["SpoolError", "InvalidTask", "IdTaken", "ResultRemoved", "TaskRejected", "SpoolTimeout", "new_id",
+           "submit", "wait", "run", "claude_task", "execute_task", "spool_paths"]
 
-ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+# The runner's id rule (src/task.c task_id_valid): never ".hidden", never "-option".
+ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
 class SpoolError(Exception):
@@ -55,6 +71,33 @@ class InvalidTask(SpoolError, ValueError):
     """The task does not have the basic shape of a task (a dict with a
     non-empty "command", a valid "id" if any, JSON-serialisable); it was not
     submitted."""
+
+
+class NoSpool(SpoolError, FileNotFoundError):
+    """There is no spool (no incoming/ directory) where one was expected."""
+
+
+class IdTaken(SpoolError):
+    """The id is already used: a task with it is queued, running or
+    deferred, or a result for it exists. Attributes: id, place ("queued",
+    "running", "deferred" or "finished") and path."""
+
+    def __init__(self, task_id, place, path):
+        self.id, self.place, self.path = task_id, place, path
+        what = (f"a result for it already exists ({path})" if place == "finished"
+                else f"a task with that id is already {place} ({path})")
+        super().__init__(f"id {task_id} is taken: {what}; ids must be unique")
+
+
+class ResultRemoved(SpoolError):
+    """The result was removed by `spoolrun clean` (a marker cleaned/ID says
+    so) and the id is not queued, running or deferred again: it will not
+    come. Attribute: id."""
+
+    def __init__(self, task_id, marker):
+        self.id = task_id
+        super().__init__(f"{task_id}: its result was removed by spoolrun clean ({marker}); "
+                         f"it will not appear again")
 
 
 class TaskRejected(SpoolError):
@@ -89,23 +132,24 @@ class SpoolTimeout(SpoolError, TimeoutError):
 # --- ids ------------------------------------------------------------------
 
 _id_lock = threading.Lock()
-_last_us = 0
+_last_ms = 0
 
 
 def new_id(prefix=None):
-    """A new unique task id: UTC time to the microsecond, then 8 random hex
-    digits, e.g. "20260102T030405.123456Z-9f3a0c1d". Ids made by one process
-    sort in the order they were made (the time part never repeats or goes
-    back within a process); the random part keeps ids of different
-    processes apart. Only [A-Za-z0-9._-]. With prefix, "<prefix>-<id>"."""
-    global _last_us
+    """A new unique task id in the format `spoolrun submit` uses: UTC time
+    to the millisecond, then 8 random hex digits, e.g.
+    "20260102T030405.123Z-9f3a0c1d". Ids made by one process sort in the
+    order they were made (the time part never repeats or goes back within a
+    process); the random part keeps ids of different processes apart. Only
+    [A-Za-z0-9._-]. With prefix, "<prefix>-<id>"."""
+    global _last_ms
     with _id_lock:
-        us = time.time_ns() // 1000
-        if us <= _last_us:
-            us = _last_us + 1
-        _last_us = us
-    t = datetime.datetime.fromtimestamp(us // 1000000, datetime.timezone.utc)
-    tid = f"{t:%Y%m%dT%H%M%S}.{us % 1000000:06d}Z-{secrets.token_hex(4)}"
+        ms = time.time_ns() // 1000000
+        if ms <= _last_ms:
+            ms = _last_ms + 1
+        _last_ms = ms
+    t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+    tid = f"{t:%Y%m%dT%H%M%S}.{ms % 1000:03d}Z-{secrets.token_hex(4)}"
     if prefix:
         tid = f"{prefix}-{tid}"
     if not ID_RE.match(tid):
@@ -115,22 +159,224 @@ def new_id(prefix=None):
 
 # --- submit ---------------------------------------------------------------
 
+# The runner's task rules (src/task.c), checked before anything is written
+# so a mistake is an InvalidTask here, not a "rejected" result later. Keep
+# in step with task.c when a field is added.
+_MAX_SECONDS = 10.0 * 365 * 24 * 3600
+_LIMITS = ("memory_mb", "cpu_seconds", "open_files", "processes", "file_size_mb")
+_OUTPUTS = ("text", "jsonl", "json")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)
+            and v == v and v not in (float("inf"), float("-inf")))
+
+
+def _check_command(cmd):
+    if isinstance(cmd, str):
+        return cmd != "" and "\0" not in cmd
+    return (isinstance(cmd, (list, tuple)) and len(cmd) > 0 and cmd[0] != ""
+            and all(isinstance(a, str) and "\0" not in a for a in cmd))
+
+
+def _check_retry_on(v):
+    if not isinstance(v, dict):
+        return "must be an object"
+    for k, x in v.items():
+        if k == "exit_codes":
+            if not isinstance(x, list) or not all(_is_int(c) and 0 <= c <= 255 for c in x):
+                return ".exit_codes: must be an array of integers from 0 to 255"
+        elif k in ("timeout", "signal"):
+            if not isinstance(x, bool):
+                return f".{k}: must be true or false"
+        elif k == "output_patterns":
+            if not isinstance(x, list) or not all(isinstance(p, str) for p in x):
+                return ".output_patterns: must be an array of regular expressions"
+        else:
+            return f".{k}: unknown key (known: exit_codes, timeout, signal, output_patterns)"
+    return None
+
+
+def _field_problem(key, v):
+    """What is wrong with task field key = v, or None."""
+    if key == "format":
+        return None if _is_int(v) and v == 1 else "must be 1 (the only task format)"
+    if key == "command":
+        return None if _check_command(v) else (
+            'must be a non-empty string, or a non-empty list of strings whose first is not empty')
+    if key in ("id", "limit_key"):
+        return None if isinstance(v, str) and ID_RE.match(v) else (
+            "must be 1 to 128 of A-Z a-z 0-9 . _ - not starting with '.' or '-'")
+    if key == "cwd":
+        return None if isinstance(v, str) and v and "\0" not in v else "must be a non-empty string"
+    if key == "env":
+        if not isinstance(v, dict):
+            return "must be an object of strings or nulls"
+        for name, x in v.items():
+            if not name or "=" in name or "\0" in name:
+                return f'variable name "{name}" must be non-empty and contain no "=" or NUL'
+            if x is not None and not (isinstance(x, str) and "\0" not in x):
+                return f".{name}: must be a string without NUL bytes or null"
+        return None
+    if key == "stdin":
+        return None if isinstance(v, str) else "must be a string"
+    if key in ("timeout", "kill_grace", "idle_timeout", "retry_backoff", "retry_backoff_max"):
+        return None if _is_num(v) and 0 <= v <= _MAX_SECONDS else (
+            f"must be a number of seconds from 0 to {_MAX_SECONDS:.0f}")
+    if key == "limits":
+        if not isinstance(v, dict):
+            return "must be an object"
+        for k, n in v.items():
+            if k not in _LIMITS:
+                return f".{k}: unknown limit (known: {', '.join(_LIMITS)})"
+            if not (_is_int(n) and 0 <= n <= 1 << 40):
+                return f".{k}: must be a whole number from 0 (no limit) to {1 << 40}"
+        return None
+    if key == "priority":
+        return None if _is_int(v) and -10**9 <= v <= 10**9 else (
+            "must be an integer from -1000000000 to 1000000000")
+    if key == "retries":
+        return None if _is_int(v) and 0 <= v <= 1000 else "must be an integer from 0 to 1000"
+    if key == "retry_on":
+        return _check_retry_on(v)
+    if key == "output":
+        return None if v in _OUTPUTS else 'must be "text", "jsonl" or "json"'
+    if key == "meta":
+        return None
+    return ("unknown field (known: format, id, command, cwd, env, stdin, timeout, kill_grace, "
+            "idle_timeout, limits, priority, meta, retries, retry_backoff, retry_backoff_max, "
+            "retry_on, limit_key, output)")
+
+
+def _spoolrun_program():
+    """The spoolrun program whose validator to use: $SPOOLRUN_BIN, else
+    spoolrun on PATH, else build/spoolrun beside this script; None."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "spoolrun")
+    for cand in (os.environ.get("SPOOLRUN_BIN"), shutil.which("spoolrun"), here):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def _validate(data):
+    """Checks the task bytes with `spoolrun validate` itself when the
+    program is at hand (the watcher's own rules, whatever fields a newer
+    runner knows): True when it judged them (raising InvalidTask when
+    invalid), False when it could not be asked."""
+    prog = _spoolrun_program()
+    if not prog:
+        return False
+    try:
+        p = subprocess.run([prog, "validate", "-"], input=data, capture_output=True,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if p.returncode == 0:
+        return True
+    if p.returncode == 65:
+        msg = p.stderr.decode(errors="replace").strip()
+        raise InvalidTask(msg[3:] if msg.startswith("-: ") else msg)
+    return False
+
+
 def _check_task(task):
+    """The runner's rules, in Python: for when spoolrun itself cannot be
+    asked (see _validate)."""
     if not isinstance(task, dict):
         raise InvalidTask(f"a task must be a dict, got {type(task).__name__}")
-    cmd = task.get("command")
-    if isinstance(cmd, str):
-        ok = cmd != ""
-    elif isinstance(cmd, (list, tuple)):
-        ok = len(cmd) > 0 and all(isinstance(a, str) for a in cmd) and cmd[0] != ""
-    else:
-        ok = False
-    if not ok:
-        raise InvalidTask('a task needs "command": a non-empty string, or a non-empty list of '
-                          f'strings whose first is not empty; got {cmd!r}')
-    if "id" in task and not (isinstance(task["id"], str) and ID_RE.match(task["id"])):
-        raise InvalidTask(f'"id" must be 1 to 128 of A-Z a-z 0-9 . _ - not starting with ".", '
-                          f'got {task["id"]!r}')
+    if "command" not in task:
+        raise InvalidTask('field "command": missing (an array of strings or a string)')
+    for key, v in task.items():
+        problem = _field_problem(key, v)
+        if problem:
+            raise InvalidTask(f'field "{key}": {problem}; got {v!r}'[:500])
+
+
+# --- where things are ---------------------------------------------------------
+
+def _config_spool(config=None):
+    """[spool] root and results_dir from config (else $SPOOLRUN_CONFIG), as
+    absolute paths (relative ones are relative to the config file, as the
+    runner reads them); (None, None) without a config."""
+    from_env = config is None
+    path = config if config is not None else os.environ.get("SPOOLRUN_CONFIG") or None
+    if not path:
+        return None, None
+    cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    try:
+        with open(path, encoding="utf-8") as f:
+            cp.read_file(f)
+    except OSError as e:
+        where = f"$SPOOLRUN_CONFIG ({path})" if from_env else path
+        raise SpoolError(f"{where}: {e.strerror}") from None
+    except configparser.Error as e:
+        raise SpoolError(f"{path}: {e}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    sec = cp["spool"] if cp.has_section("spool") else {}
+
+    def resolve(key):
+        v = sec.get(key, "").strip().strip('"')
+        return os.path.join(base, v) if v else None
+    return resolve("root"), resolve("results_dir")
+
+
+def spool_paths(spool=None, results_dir=None, config=None):
+    """(spool root, results directory) as spoolrun resolves them: the
+    arguments, else the config (config, else $SPOOLRUN_CONFIG), else
+    "spool" and "<spool>/results"."""
+    if spool is None or results_dir is None:
+        conf_root, conf_results = _config_spool(config)
+        if spool is None:
+            spool = conf_root or "spool"
+            results_dir = results_dir or conf_results
+    return spool, results_dir or os.path.join(spool, "results")
+
+
+def _task_id_of(dirfd, name):
+    """The id of the task file dirfd/name as the runner sees it: its "id"
+    field, else its name without ".json". Read without blocking."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dirfd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            doc = json.loads(f.read(1 << 20))
+        v = doc.get("id") if isinstance(doc, dict) else None
+        return v if isinstance(v, str) else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _where_taken(spool, results, tid):
+    """(place, path) when tid is taken, else None (see IdTaken)."""
+    if os.path.lexists(os.path.join(results, tid + ".json")):
+        return "finished", os.path.join(results, tid + ".json")
+    own = tid + ".json"
+    for sub, place in (("active", "running"), ("deferred", "deferred"), ("incoming", "queued")):
+        d = os.path.join(spool, sub)
+        try:
+            dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            for name in os.listdir(dfd):
+                if name.startswith(".") or (sub == "incoming" and not name.endswith(".json")):
+                    continue
+                if name == own or name.startswith(own + ".") or _task_id_of(dfd, name) == tid:
+                    return place, os.path.join(d, name)
+        finally:
+            os.close(dfd)
+    return None
 
 
 _renameat2 = None
@@ -166,39 +412,44 @@ def _rename_noreplace(dirfd, src, dst):
     os.rename(src, dst, src_dir_fd=dirfd, dst_dir_fd=dirfd)
 
 
-def _results_dir(spool, results_dir):
-    return results_dir or os.path.join(spool, "results")
-
-
-def submit(task, spool="spool", results_dir=None, fsync=True):
+def submit(task, spool=None, results_dir=None, fsync=True):
     """Submits task (a dict) to the spool and returns its id.
 
-    Checks the basic shape first (a dict with a non-empty "command", a valid
-    "id" if given, JSON-serialisable) and raises InvalidTask otherwise; the
-    runner validates the rest and rejects what is wrong (see wait). When the
+    Checks the task by the runner's rules first (known fields, their types
+    and ranges, JSON-serialisable) and raises InvalidTask otherwise, writing
+    nothing: with `spoolrun validate` itself when the program is found
+    ($SPOOLRUN_BIN, PATH, or build/ beside this script), else with the same
+    rules written here. When the
     task has no "id", a unique sortable one is generated (new_id()) and
     added to the copy that is written; the caller's dict is not modified.
 
     The JSON is written to spool/incoming/.<id>.json.tmp (a dot name, which
     the runner ignores), fsynced, then renamed to incoming/<id>.json without
     replacing an existing file, and incoming/ is fsynced (fsync=False skips
-    both fsyncs). Raises SpoolError if incoming/<id>.json is already there,
-    or if results/<id>.json already exists (the runner would reject the task
-    as a duplicate id, and wait(id) would find the old result). results_dir:
-    where results are published, when [spool] results_dir moves them."""
-    _check_task(task)
+    both fsyncs). Raises IdTaken (a SpoolError) when a task with the id is
+    queued, running or deferred, or a result for it exists (the runner would
+    reject the task as a duplicate id, and wait(id) would find the other
+    task's result). spool and results_dir: see spool_paths()."""
+    spool, results = spool_paths(spool, results_dir)
+    if not isinstance(task, dict):
+        raise InvalidTask(f"a task must be a dict, got {type(task).__name__}")
     task = dict(task)
     if "id" not in task:
         task["id"] = new_id()
-    tid = task["id"]
     try:
         data = (json.dumps(task, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     except (TypeError, ValueError) as e:
-        raise InvalidTask(f"task {tid} is not serialisable as JSON: {e}") from None
-    if os.path.exists(os.path.join(_results_dir(spool, results_dir), tid + ".json")):
-        raise SpoolError(f"a result for id {tid} already exists in "
-                         f"{_results_dir(spool, results_dir)}: ids must be unique")
+        raise InvalidTask(f"the task is not serialisable as JSON: {e}") from None
+    if not _validate(data):
+        _check_task(task)
+    tid = task["id"]
     incoming = os.path.join(spool, "incoming")
+    if not os.path.isdir(incoming):
+        raise NoSpool(f"cannot open {incoming}: no such directory (is {spool} a spoolrun "
+                         f"spool? start `spoolrun watch` on it once to create it)")
+    taken = _where_taken(spool, results, tid)
+    if taken:
+        raise IdTaken(tid, *taken)
     try:
         dfd = os.open(incoming, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
@@ -219,7 +470,7 @@ def submit(task, spool="spool", results_dir=None, fsync=True):
             _rename_noreplace(dfd, tmp, tid + ".json")
         except FileExistsError:
             os.unlink(tmp, dir_fd=dfd)
-            raise SpoolError(f"{incoming}/{tid}.json already exists: id {tid} is already queued") from None
+            raise IdTaken(tid, "queued", f"{incoming}/{tid}.json") from None
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=dfd)
@@ -235,7 +486,25 @@ def submit(task, spool="spool", results_dir=None, fsync=True):
 
 # --- wait -----------------------------------------------------------------
 
-def wait(task_id, timeout=None, spool="spool", results_dir=None, interval=0.05):
+def _read_result(path):
+    """The bytes of the result at path; None while it is absent. Never
+    follows a link or blocks on a FIFO: anything but a regular file is a
+    SpoolError naming it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise SpoolError(f"{path}: is a symbolic link, not a result; not followed") from None
+        raise SpoolError(f"{path}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise SpoolError(f"{path}: is not a regular file, not a result; not read")
+        return f.read()
+
+
+def wait(task_id, timeout=None, spool=None, results_dir=None, interval=0.05):
     """Waits for spool/results/<task_id>.json and returns it parsed.
 
     Polls every `interval` seconds at most (starting faster) against a
@@ -246,32 +515,34 @@ def wait(task_id, timeout=None, spool="spool", results_dir=None, interval=0.05):
     ("succeeded", "failed", "timeout", "killed", "error", "cancelled",
     "interrupted"). Results are published by atomic rename, so a file that
     exists is complete."""
-    path = os.path.join(_results_dir(spool, results_dir), task_id + ".json")
+    spool, results = spool_paths(spool, results_dir)
+    path = os.path.join(results, task_id + ".json")
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = min(0.005, interval)
     while True:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            data = None
+        data = _read_result(path)
         if data is not None:
             try:
                 result = json.loads(data)
             except ValueError as e:
-                raise SpoolError(f"{path} is not valid JSON: {e}") from None
+                raise SpoolError(f"{path}: is not a result: bad JSON: {e}") from None
+            if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+                raise SpoolError(f'{path}: is not a result (no "status")')
             if result.get("status") == "rejected":
                 raise TaskRejected(result)
             return result
+        marker = os.path.join(spool, "cleaned", task_id)
+        if os.path.lexists(marker) and not _where_taken(spool, results, task_id):
+            raise ResultRemoved(task_id, marker)
         now = time.monotonic()
         if deadline is not None and now >= deadline:
-            raise SpoolTimeout(task_id, spool, timeout, results_dir)
+            raise SpoolTimeout(task_id, spool, timeout, results)
         pause = delay if deadline is None else min(delay, deadline - now)
         time.sleep(max(pause, 0))
         delay = min(delay * 2, interval)
 
 
-def run(task, timeout=None, spool="spool", results_dir=None):
+def run(task, timeout=None, spool=None, results_dir=None):
     """submit(task) then wait(id, timeout): returns the result dict; raises
     InvalidTask, TaskRejected or SpoolTimeout as they do. timeout bounds
     the wait (queueing included), not the task: set the task's own
@@ -318,7 +589,7 @@ def claude_task(task_text, timeout=600, tools=None, model=None, cwd=None, claude
     return task
 
 
-def execute_task(task_text, timeout=600, tools=None, model=None, cwd=None, spool="spool",
+def execute_task(task_text, timeout=600, tools=None, model=None, cwd=None, spool=None,
                  claude="claude", env=None, extra=None, wait_timeout=None, results_dir=None):
     """Runs the claude CLI on the prompt task_text through the spool and
     returns the result (see claude_task for the task it builds).
@@ -377,8 +648,11 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p):
-        p.add_argument("--spool", default="spool", help="the spool root (default: ./spool)")
-        p.add_argument("--results-dir", help="where results are published, if not SPOOL/results")
+        p.add_argument("--spool", help="the spool root (default: [spool] root of the config, "
+                       "else ./spool)")
+        p.add_argument("--config", help="spoolrun config (default: $SPOOLRUN_CONFIG)")
+        p.add_argument("--results-dir", help="where results are published (default: [spool] "
+                       "results_dir of the config, else SPOOL/results)")
         p.add_argument("--wait-timeout", type=float, help="seconds to wait for the result")
 
     p = sub.add_parser("run", help="run a command: run [options] -- cmd args...")
@@ -403,8 +677,9 @@ def main(argv=None):
     p.add_argument("--cwd")
     p.add_argument("--claude", default="claude", help="the claude program (default: claude)")
     a = ap.parse_args(argv)
-    kw = {"spool": a.spool, "results_dir": a.results_dir}
     try:
+        spool, results = spool_paths(a.spool, a.results_dir, a.config)
+        kw = {"spool": spool, "results_dir": results}
         if a.cmd == "submit":
             f = sys.stdin if a.file == "-" else open(a.file, encoding="utf-8")
             with f:
@@ -421,8 +696,8 @@ def main(argv=None):
             for k in ("id", "timeout", "stdin"):
                 if getattr(a, k) is not None:
                     task[k] = getattr(a, k)
-            if a.cwd is not None:
-                task["cwd"] = os.path.abspath(a.cwd)
+            # Where the caller is, as `spoolrun submit` (and pueue, tsp) do.
+            task["cwd"] = os.path.abspath(a.cwd if a.cwd is not None else ".")
             return _print(run(task, timeout=a.wait_timeout, **kw))
         if a.cmd == "claude":
             tools = [t for t in a.tools.split(",") if t] if a.tools else None
@@ -435,6 +710,18 @@ def main(argv=None):
     except SpoolTimeout as e:
         print(f"spoolrun_client: {e}", file=sys.stderr)
         return 3
+    except InvalidTask as e:
+        print(f"spoolrun_client: invalid task: {e}", file=sys.stderr)
+        return 65
+    except IdTaken as e:
+        print(f"spoolrun_client: {e}", file=sys.stderr)
+        return 73
+    except ResultRemoved as e:
+        print(f"spoolrun_client: {e}", file=sys.stderr)
+        return 66
+    except FileNotFoundError as e:
+        print(f"spoolrun_client: {e}", file=sys.stderr)
+        return 66
     except (SpoolError, OSError, ValueError) as e:
         print(f"spoolrun_client: {e}", file=sys.stderr)
         return 2

@@ -198,10 +198,12 @@ long clean_run(struct spool *s, const struct clean_filter *f, bool dry,
 	       void (*fn)(void *ctx, const struct clean_item *item), void *ctx)
 {
 	struct run_ctx c = { s, f, dry, 0, fn, ctx };
-	if (dir_each(s->results_fd, clean_one, &c) < 0)
-		return -1;
+	/* Old markers first: with a cutoff of now (clean with no age), the
+	 * markers this run leaves would otherwise go at once. */
 	if (!f->nstatuses)
 		clean_markers(s, f->cutoff_ms, dry);
+	if (dir_each(s->results_fd, clean_one, &c) < 0)
+		return -1;
 	if (!dry && c.count && s->durable)
 		fsync_dirfd(s->results_fd);
 	return c.count;
@@ -349,10 +351,14 @@ static int run_clean(struct clean_cli *o, struct config *cfg)
 {
 	char err[1024];
 	struct spool s;
-	if (spool_open(&s, cfg, o->spool ? o->spool : cfg->spool_root, err, sizeof err) < 0) {
+	/* Like every client command, clean never creates a spool (a typo in
+	 * --spool is exit 66 naming the path). */
+	if (spool_open_existing(&s, cfg, o->spool ? o->spool : cfg->spool_root, err,
+				sizeof err) < 0) {
+		int missing = errno == ENOENT;
 		fprintf(stderr, "spoolrun clean: %s\n", err);
 		spool_close(&s);
-		return EXIT_IOERR;
+		return missing ? EXIT_NOINPUT : EXIT_IOERR;
 	}
 	int64_t age = o->has_older_than ? o->older_than : cfg->keep_results;
 	struct clean_filter f = { time_realtime_ms() - age * 1000, o->statuses, o->nstatuses };

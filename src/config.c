@@ -431,6 +431,57 @@ static int capture_ini_error(const char *fmt, ...)
 	return n;
 }
 
+/* iniparser keeps the last of two settings of one key without a word; a
+ * key set twice is almost always a mistake (an edit appended instead of
+ * replacing), so it is refused, naming both lines. Sections and keys are
+ * compared case-insensitively, as iniparser does. */
+static int refuse_duplicate_keys(FILE *f, const char *path, char *err, size_t errlen)
+{
+	struct seen { char name[160]; int line; } *seen = NULL;
+	size_t n = 0, cap = 0;
+	char line[4096], section[64] = "";
+	int lineno = 0, rc = 0;
+	bool continued = false;
+	while (rc == 0 && fgets(line, sizeof line, f)) {
+		lineno++;
+		size_t len = strcspn(line, "\r\n");
+		bool was_continued = continued;
+		continued = len > 0 && line[len - 1] == '\\';
+		char *p = line + strspn(line, " \t");
+		if (was_continued || *p == ';' || *p == '#' || *p == '\n' || *p == '\0')
+			continue;
+		if (*p == '[') {
+			snprintf(section, sizeof section, "%.*s", (int)strcspn(p + 1, "]"), p + 1);
+			continue;
+		}
+		size_t klen = strcspn(p, "=:");
+		if (!p[klen])
+			continue; /* not a key line: iniparser reports it */
+		while (klen && (p[klen - 1] == ' ' || p[klen - 1] == '\t'))
+			klen--;
+		char name[160];
+		snprintf(name, sizeof name, "%s:%.*s", section, (int)klen, p);
+		for (size_t i = 0; i < n && rc == 0; i++)
+			if (!strcasecmp(seen[i].name, name))
+				rc = set_error(err, errlen, "%s: [%s] %.*s: set twice, on lines %d and %d "
+					       "(remove one)", path, section, (int)klen, p, seen[i].line,
+					       lineno);
+		if (rc == 0 && n == cap) {
+			struct seen *grown = realloc(seen, (cap = cap ? cap * 2 : 32) * sizeof *seen);
+			if (!grown)
+				rc = set_error(err, errlen, "%s: out of memory", path);
+			else
+				seen = grown;
+		}
+		if (rc == 0) {
+			snprintf(seen[n].name, sizeof seen[n].name, "%s", name);
+			seen[n++].line = lineno;
+		}
+	}
+	free(seen);
+	return rc;
+}
+
 /* iniparser's message names the file it opened: say the user's name. */
 static void name_the_file(const char *opened, const char *path)
 {
@@ -467,6 +518,19 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	char self[64];
 	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 	const char *load_path = access(self, R_OK) == 0 ? self : path;
+	int dupfd = dup(fd);
+	FILE *f = dupfd >= 0 ? fdopen(dupfd, "re") : NULL;
+	if (!f || refuse_duplicate_keys(f, path, err, errlen) < 0) {
+		if (!f)
+			set_error(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		if (f)
+			fclose(f);
+		else if (dupfd >= 0)
+			close(dupfd);
+		close(fd);
+		return -1;
+	}
+	fclose(f);
 	ini_error[0] = '\0';
 	iniparser_set_error_callback(capture_ini_error);
 	dictionary *d = iniparser_load(load_path);

@@ -33,9 +33,9 @@ static const char usage_text[] =
 	"       spoolrun exec     [--config FILE] TASKFILE|-\n"
 	"       spoolrun submit   [options] [--wait] -- CMD [ARG...] | FILE|-\n"
 	"       spoolrun wait     [--timeout S] ID...\n"
-	"       spoolrun cancel   [--wait] ID\n"
-	"       spoolrun status   [--json]\n"
-	"       spoolrun tail     [-f] ID\n"
+	"       spoolrun cancel   [--wait] [--ahead] ID...\n"
+	"       spoolrun status   [--all | -n N] [--failed] [--json] [ID...]\n"
+	"       spoolrun tail     [-f] [-n N] ID\n"
 	"       spoolrun validate FILE...\n"
 	"       spoolrun clean    [--older-than D] [--status S]... [--dry-run] [--json]\n"
 	"       spoolrun --help | --version\n"
@@ -54,17 +54,19 @@ static const char usage_text[] =
 	"            its result JSON on stdout\n"
 	"  submit    validate a task and write it atomically into incoming/; print its id\n"
 	"  wait      wait for results and print them, one JSON per line\n"
-	"  cancel    cancel a queued, deferred or running task\n"
-	"  status    what runs, what waits, what finished last\n"
+	"  cancel    cancel a queued, deferred or running task, saying what it did\n"
+	"  status    a table of what runs, what waits, what finished last\n"
 	"  tail      a task's output from its logs; -f follows it to its end\n"
 	"  validate  check task files without submitting them\n"
 	"  clean     remove finished results (and their logs) older than a duration\n"
 	"\n"
-	"options of every command but exec and validate:\n"
-	"  -c, --config FILE  INI config (default: $SPOOLRUN_CONFIG, else built-in\n"
-	"                     defaults); relative paths in it are relative to FILE\n"
-	"  -s, --spool DIR    spool root, overriding [spool] root; every directory\n"
-	"                     below it is created if missing\n"
+	"options:\n"
+	"  -c, --config FILE  INI config, for every command (default: $SPOOLRUN_CONFIG,\n"
+	"                     else built-in defaults); relative paths in it are\n"
+	"                     relative to FILE\n"
+	"  -s, --spool DIR    spool root, overriding [spool] root (all but exec and\n"
+	"                     validate); watch and drain create what is missing, the\n"
+	"                     other commands create nothing (exit 66 when it is not there)\n"
 	"  -h, --help         help\n"
 	"  -V, --version      the version\n"
 	"\n"
@@ -79,7 +81,9 @@ static const char usage_text[] =
 	"the task's exit code; 128+N killed by signal N; 124 timeout; 127 program\n"
 	"not found; 126 could not start otherwise; 125 cancelled; 75 interrupted\n"
 	"max_attempts times; 65 task rejected (or invalid, for submit/validate);\n"
-	"66 task file unreadable; 69 wait gave up (--timeout); 73 already queued.\n"
+	"66 task file unreadable, no such spool or task; 69 wait gave up (--timeout);\n"
+	"73 id taken (queued, running, deferred, or it has a result); 74 a result or\n"
+	"log that is not one (FIFO, link, bad JSON).\n"
 	"\n"
 	"service keys (docs/service.md): [hooks] on_result, timeout (a command run\n"
 	"after each result); [metrics] textfile (Prometheus text file); [log] events\n"
@@ -94,7 +98,7 @@ static const char usage_text[] =
 	"With [runner] executor = slurm in the config, each task runs as a Slurm\n"
 	"batch job (the internal command node-run); see docs/slurm.md.\n"
 	"\n"
-	"See spoolrun(1) and README.md for the task and result formats.\n";
+	"See spoolrun(1), README.md and docs/ for the task and result formats.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -110,7 +114,8 @@ struct options {
 };
 
 /* Parses the options shared by the subcommands; returns the index of the
- * first operand, or -1 after a usage error, or -2 after --help. */
+ * first operand, or -1 after a usage error, -2 after --help, -3 when
+ * $SPOOLRUN_CONFIG names no file. */
 static int parse_options(int argc, char **argv, bool allow_spool, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -119,9 +124,10 @@ static int parse_options(int argc, char **argv, bool allow_spool, struct options
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	o->config = getenv("SPOOLRUN_CONFIG");
-	if (o->config && !*o->config)
-		o->config = NULL;
+	const char *from_env = getenv("SPOOLRUN_CONFIG");
+	if (from_env && !*from_env)
+		from_env = NULL;
+	o->config = from_env;
 	opterr = 0;
 	optind = 1;
 	int ch;
@@ -137,6 +143,11 @@ static int parse_options(int argc, char **argv, bool allow_spool, struct options
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]), -1;
 		default: return usage_error("unknown option %s", argv[optind - 1]), -1;
 		}
+	}
+	/* A variable set long ago and forgotten: name it, not only the file. */
+	if (from_env && o->config == from_env && access(from_env, F_OK) < 0) {
+		fprintf(stderr, "spoolrun: $SPOOLRUN_CONFIG (%s): %s\n", from_env, strerror(errno));
+		return -3;
 	}
 	return optind;
 }
@@ -205,7 +216,7 @@ static int cmd_exec(int argc, char **argv)
 	struct options o = { 0 };
 	int i = parse_options(argc, argv, false, &o);
 	if (i < 0)
-		return i == -2 ? EXIT_OK : EXIT_USAGE;
+		return i == -2 ? EXIT_OK : i == -3 ? EXIT_CONFIG : EXIT_USAGE;
 	if (argc - i != 1)
 		return usage_error("%s needs exactly one TASKFILE (or - for stdin)", "exec");
 	struct config cfg;
@@ -227,7 +238,7 @@ static int cmd_watch(int argc, char **argv)
 	struct options o = { 0 };
 	int i = parse_options(argc, argv, true, &o);
 	if (i < 0)
-		return i == -2 ? EXIT_OK : EXIT_USAGE;
+		return i == -2 ? EXIT_OK : i == -3 ? EXIT_CONFIG : EXIT_USAGE;
 	if (i != argc)
 		return usage_error("this command takes no operands, got '%s'", argv[i]);
 	return runner_run(o.config, o.spool, !strcmp(argv[0], "drain"));
@@ -269,22 +280,30 @@ int main(int argc, char **argv)
 		printf("spoolrun %s\n", SPOOLRUN_VERSION);
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "watch") || !strcmp(cmd, "drain"))
-		return cmd_watch(argc - 1, argv + 1);
-	if (!strcmp(cmd, "exec"))
-		return cmd_exec(argc - 1, argv + 1);
 	if (!strcmp(cmd, "node-run")) /* internal: a Slurm batch job on its node */
 		return node_run_main(argc - 1, argv + 1);
+	/* Every command, in one table. */
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
-	} clients[] = {
+	} commands[] = {
+		{ "watch", cmd_watch }, { "drain", cmd_watch }, { "exec", cmd_exec },
 		{ "submit", client_submit }, { "wait", client_wait }, { "cancel", client_cancel },
 		{ "validate", client_validate }, { "tail", client_tail }, { "status", client_status },
 		{ "clean", clean_command },
 	};
-	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
-		if (!strcmp(cmd, clients[i].name))
-			return clients[i].run(argc - 1, argv + 1);
+	const char *guess = NULL;
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+		/* A prefix of one command ("stat", "can") is most likely that one. */
+		if (*cmd && !strncmp(commands[i].name, cmd, strlen(cmd)))
+			guess = guess ? "" : commands[i].name;
+	}
+	if (guess && *guess) {
+		fprintf(stderr, "spoolrun: unknown command '%s'; did you mean '%s'? (see spoolrun --help)\n",
+			cmd, guess);
+		return EXIT_USAGE;
+	}
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -20,6 +20,19 @@ static bool search(const regex_t *re, const char *text, size_t len, regmatch_t *
 	return regexec(re, text, nm, m, REG_STARTEND) == 0;
 }
 
+bool retry_never_succeeds(const struct run_outcome *o)
+{
+	static const int permanent[] = { ENOENT, EACCES, ENOEXEC, ENOTDIR, ELOOP, ENAMETOOLONG,
+					 EISDIR, EPERM };
+	if (o->status != RUN_SPAWN_ERROR || !o->spawn_error.stage ||
+	    strcmp(o->spawn_error.stage, "exec"))
+		return false;
+	for (size_t i = 0; i < sizeof permanent / sizeof *permanent; i++)
+		if (o->spawn_error.err == permanent[i])
+			return true;
+	return false;
+}
+
 int64_t retry_backoff_ms(const struct retry_policy *p, unsigned n, double jitter)
 {
 	double delay = p->backoff;
@@ -118,7 +131,7 @@ void retry_decide(const struct task *t, const struct run_outcome *o, const char 
 	memset(d, 0, sizeof *d);
 	if (o->status == RUN_EXITED && o->exit_code == 0)
 		return;
-	if (o->status == RUN_ABORTED)
+	if (o->status == RUN_ABORTED || retry_never_succeeds(o))
 		return;
 	if (lim && lim->policy && (t->retry.retries > 0 || t->limit_key)) {
 		find_limit(o, out, outlen, err, errlen, lim->usage_limit, now_ms, &d->limit);

@@ -56,4 +56,10 @@ void retry_decide(const struct task *t, const struct run_outcome *o, const char 
 /* The back-off before retry number n (0 for the first retry), in ms. */
 int64_t retry_backoff_ms(const struct retry_policy *p, unsigned n, double jitter);
 
+/* True when the program could not be executed for a reason that will not
+ * go away by itself (not found, not executable, not a program): such a
+ * task is never retried, whatever retry_on says, since it can never
+ * succeed. A failed fork or a full table of processes is retried. */
+bool retry_never_succeeds(const struct run_outcome *o);
+
 #endif

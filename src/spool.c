@@ -66,6 +66,70 @@ static char *join(const char *a, const char *b)
 	return asprintf(&out, "%s/%s", a, b) < 0 ? NULL : out;
 }
 
+static const char *const layout_dirs[] = { "incoming", "active", "rejected", "logs", "tmp",
+					   "deferred", "cancel" };
+
+/* Calls check(path) for the root, each directory of the layout and the
+ * results directory; stops at the first that returns -1. */
+static int each_layout_path(const struct config *c, const char *root,
+			    int (*check)(const char *path, const struct config *c, char *err, size_t errlen),
+			    char *err, size_t errlen)
+{
+	if (check(root, c, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof layout_dirs / sizeof *layout_dirs; i++) {
+		char *p = join(root, layout_dirs[i]);
+		int rc = p ? check(p, c, err, errlen) : set_error(err, errlen, "out of memory");
+		free(p);
+		if (rc < 0)
+			return -1;
+	}
+	char *results = c->results_dir ? strdup(c->results_dir) : join(root, "results");
+	int rc = results ? check(results, c, err, errlen) : set_error(err, errlen, "out of memory");
+	free(results);
+	return rc;
+}
+
+/* A directory that is there but unsafe is refused before anything is
+ * created, so a refused spool is left exactly as it was found. */
+static int refuse_unsafe(const char *path, const struct config *c, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!c->check_perms || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || !(st.st_mode & 022))
+		return 0;
+	return set_error(err, errlen,
+			 "%s is writable by %s (mode %04o): anyone could plant or remove tasks; "
+			 "chmod go-w it, or set [spool] check_permissions = no; nothing was created",
+			 path, (st.st_mode & 020) ? "its group" : "others",
+			 (unsigned)(st.st_mode & 07777));
+}
+
+static int require_dir(const char *path, const struct config *c, char *err, size_t errlen)
+{
+	(void)c;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return set_error(err, errlen, "%s: %s (no spool there: start `spoolrun watch` on it "
+				 "once to create it)", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return set_error(err, errlen, "%s: not a directory", path);
+	return 0;
+}
+
+int spool_open_existing(struct spool *s, const struct config *c, const char *root,
+			char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->root_fd = s->incoming_fd = s->active_fd = s->results_fd = -1;
+	s->logs_fd = s->rejected_fd = s->tmp_fd = s->lock_fd = -1;
+	s->deferred_fd = s->cancel_fd = -1;
+	if (each_layout_path(c, root, require_dir, err, errlen) < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	return spool_open(s, c, root, err, errlen);
+}
+
 int spool_open(struct spool *s, const struct config *c, const char *root,
 	       char *err, size_t errlen)
 {
@@ -75,6 +139,8 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	s->deferred_fd = s->cancel_fd = -1;
 	s->durable = c->fsync;
 	s->file_mode = c->file_mode;
+	if (each_layout_path(c, root, refuse_unsafe, err, errlen) < 0)
+		return -1;
 	if (mkdir_p(root, 0755) < 0)
 		return set_error(err, errlen, "cannot create spool %s: %s", root, strerror(errno));
 	if (!(s->root = realpath(root, NULL)))
@@ -86,14 +152,14 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	s->rejected_path = join(s->root, "rejected");
 	if (!s->results_path || !s->logs_path || !s->rejected_path)
 		return set_error(err, errlen, "out of memory");
-	const struct { const char *name; int *fd; } dirs[] = {
-		{ "incoming", &s->incoming_fd }, { "active", &s->active_fd },
-		{ "rejected", &s->rejected_fd }, { "logs", &s->logs_fd }, { "tmp", &s->tmp_fd },
-		{ "deferred", &s->deferred_fd }, { "cancel", &s->cancel_fd },
-	};
-	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-		char *p = join(s->root, dirs[i].name);
-		int rc = p ? open_layout_dir(p, c->check_perms, true, dirs[i].fd, err, errlen)
+	/* In the order of layout_dirs, which the checks before creating use. */
+	int *fds[] = { &s->incoming_fd, &s->active_fd, &s->rejected_fd, &s->logs_fd, &s->tmp_fd,
+		       &s->deferred_fd, &s->cancel_fd };
+	_Static_assert(sizeof fds / sizeof *fds == sizeof layout_dirs / sizeof *layout_dirs,
+		       "one fd per directory of the layout");
+	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
+		char *p = join(s->root, layout_dirs[i]);
+		int rc = p ? open_layout_dir(p, c->check_perms, true, fds[i], err, errlen)
 			   : set_error(err, errlen, "out of memory");
 		free(p);
 		if (rc < 0)

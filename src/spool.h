@@ -80,6 +80,12 @@ int spool_open(struct spool *s, const struct config *c, const char *root,
 	       char *err, size_t errlen);
 void spool_close(struct spool *s);
 
+/* spool_open for the commands that only look or ask (status, wait, tail,
+ * cancel, submit): creates nothing; -1 with errno ENOENT and a message
+ * naming the path when the spool or one of its directories is missing. */
+int spool_open_existing(struct spool *s, const struct config *c, const char *root,
+			char *err, size_t errlen);
+
 /* Takes the spool's lock without waiting: -1 with EWOULDBLOCK when another
  * runner holds it. */
 int spool_lock(struct spool *s);

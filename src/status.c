@@ -3,53 +3,115 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "exitcodes.h"
 #include "fsutil.h"
+#include "lookup.h"
 #include "queue.h"
-#include "spool.h"
-#include "task.h"
 #include "task_state.h"
 #include "timeutil.h"
 
-#define RECENT 10
+#define COMMAND_MAX 200      /* bytes of a command kept for display */
 
-static json_t *timestamp_ns(int64_t ns)
+/* ---- collecting ------------------------------------------------------------ */
+
+static struct status_row *add_row(struct status_report *st, enum status_state state,
+				  const char *id, const char *file)
 {
-	char buf[32];
-	time_format_rfc3339(ns / NS_PER_MS, buf, sizeof buf);
-	return json_string(buf);
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		struct status_row *rows = realloc(st->rows, cap * sizeof *rows);
+		if (!rows)
+			return NULL;
+		st->rows = rows;
+		st->cap = cap;
+	}
+	struct status_row *r = &st->rows[st->n++];
+	memset(r, 0, sizeof *r);
+	r->state = state;
+	r->elapsed_ms = r->duration_ms = -1;
+	snprintf(r->id, sizeof r->id, "%s", id);
+	snprintf(r->file, sizeof r->file, "%s", file);
+	return r;
 }
 
-/* The watcher: whether the lock is held, and the pid written into it. */
-static json_t *watcher_info(struct spool *s, int *pid)
+/* A task file parsed, for its command and label: NULL when unreadable. */
+static json_t *task_doc(int dirfd, const char *name, size_t max)
 {
-	*pid = 0;
-	int fd = openat(s->root_fd, ".lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	bool held = false;
-	if (fd >= 0) {
-		held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-		char buf[32] = "";
-		if (held && pread(fd, buf, sizeof buf - 1, 0) > 0)
-			*pid = atoi(buf);
-		close(fd);
-	}
-	return json_pack("{s:b, s:o}", "running", held, "pid", *pid ? json_integer(*pid) : json_null());
+	char *buf = NULL, why[512];
+	size_t len;
+	struct stat st;
+	if (spool_read_task(dirfd, name, max, false, &buf, &len, &st, why, sizeof why) < 0)
+		return NULL;
+	json_t *doc = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	return doc;
+}
+
+/* The command on one line: an argv joined by spaces, quoting arguments
+ * that need it; a shell string as it is, newlines shown as spaces. */
+static char *command_line(const json_t *cmd)
+{
+	char line[COMMAND_MAX + 1] = "";
+	size_t used = 0, i;
+	json_t *a;
+	if (json_is_string(cmd))
+		snprintf(line, sizeof line, "%s", json_string_value(cmd));
+	else if (json_is_array(cmd))
+		json_array_foreach(cmd, i, a) {
+			const char *s = json_string_value(a);
+			bool quote = !s || !*s || strpbrk(s, " \t\n'\"$`\\;&|<>*?()");
+			int n = snprintf(line + used, sizeof line - used, quote ? "%s'%s'" : "%s%s",
+					 i ? " " : "", s ? s : "");
+			if (n < 0 || (size_t)n >= sizeof line - used)
+				break;
+			used += (size_t)n;
+		}
+	else
+		return NULL;
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\t' || *p == '\r')
+			*p = ' ';
+	return strdup(line);
+}
+
+static void describe(struct status_row *r, const json_t *task)
+{
+	json_t *label = json_object_get(task, "label");
+	if (!json_is_string(label))
+		label = json_object_get(json_object_get(task, "meta"), "label");
+	r->command = command_line(json_object_get(task, "command"));
+	if (json_is_string(label))
+		r->label = strdup(json_string_value(label));
+}
+
+static int64_t parse_rfc3339_ms(const char *s)
+{
+	struct tm tm = { 0 };
+	int ms = 0;
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
 /* How long process pid has run: its start (clock ticks after boot, field
  * 22 of /proc/PID/stat) against /proc/uptime. -1 when unknown. */
-static int64_t elapsed_ms(int pid)
+static int64_t elapsed_ms(int64_t pid)
 {
 	char path[64], line[1024];
 	double uptime;
 	unsigned long long start;
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
 	FILE *f = fopen(path, "re");
 	char *rp = f && fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
 	if (f)
@@ -68,256 +130,329 @@ static int64_t elapsed_ms(int pid)
 	return (int64_t)(uptime * 1000) - (int64_t)(start * 1000 / (unsigned long long)hz);
 }
 
-/* dir_each, for what status lists: names that are not dot files. */
-struct visible {
-	void (*fn)(void *ctx, const char *name);
-	void *ctx;
-};
-
-static void skip_dot_files(void *ctx, const char *name)
-{
-	struct visible *v = ctx;
-	if (name[0] != '.')
-		v->fn(v->ctx, name);
-}
-
-static void each_entry(int dirfd, void (*fn)(void *ctx, const char *name), void *ctx)
-{
-	struct visible v = { fn, ctx };
-	dir_each(dirfd, skip_dot_files, &v);
-}
-
 /* The size of logs/ID.STREAM: what the task has written so far (0 before
- * its first byte, as no log exists yet). */
-static json_t *log_size(struct spool *s, const char *id, const char *stream)
+ * its first byte, as no log exists yet, and for anything but a file). */
+static int64_t log_size(struct spool *s, const char *id, const char *stream)
 {
 	char name[SPOOL_NAME_SIZE];
 	struct stat st;
-	return json_integer(spool_name_log(id, stream, name) == 0 &&
-			    fstatat(s->logs_fd, name, &st, 0) == 0 ? st.st_size : 0);
+	return spool_name_log(id, stream, name) == 0 &&
+			       fstatat(s->logs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISREG(st.st_mode)
+		       ? (int64_t)st.st_size : 0;
 }
 
-/* A task in Slurm has no local process: its job id and state instead, from
- * the task's state (saved by the Slurm executor, slurmexec.h); "slurm" is
- * null for a local task. */
-static void add_slurm_info(struct spool *s, const struct task_running *t, json_t *entry)
+/* A local task's process and start: the watcher's running table
+ * (task_state.h), one entry per slot in use. */
+static void running_entry(struct spool *s, struct status_row *r)
 {
-	if (strcmp(t->executor, "slurm") != 0) {
-		json_object_set_new(entry, "slurm", json_null());
-		return;
+	struct task_running *t = NULL;
+	size_t n = task_running_read(s, &t);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(t[i].name, r->file) != 0 || !t[i].pid)
+			continue;
+		int64_t now = time_realtime_ms();
+		r->pid = t[i].pid;
+		r->started_ms = t[i].started_ms;
+		if (t[i].attempt)
+			r->attempt = t[i].attempt;
+		snprintf(r->executor, sizeof r->executor, "%s", t[i].executor);
+		if (t[i].started_ms)
+			r->elapsed_ms = now > t[i].started_ms ? now - t[i].started_ms : 0;
+		else
+			r->elapsed_ms = elapsed_ms(t[i].pid);
+		break;
 	}
+	free(t);
+}
+
+/* What the running task is doing: who runs it and since when come from
+ * its state (task_state.h: the watcher records them for every slot when
+ * an attempt starts); its output so far is the size of its logs. */
+static void running_data(struct spool *s, struct status_row *r)
+{
 	struct task_state ts;
-	task_state_load(s, s->active_fd, t->name, &ts);
-	json_object_set_new(entry, "pid", json_null());
-	json_object_set_new(entry, "slurm", json_pack("{s:o, s:o}",
-		"job_id", ts.slurm_job_id[0] ? json_string(ts.slurm_job_id) : json_null(),
-		"state", ts.slurm_state[0] ? json_string(ts.slurm_state) : json_string("SUBMITTING")));
-	if (t->started_ms)
-		json_object_set_new(entry, "elapsed_ms", json_integer(time_realtime_ms() > t->started_ms
-								      ? time_realtime_ms() - t->started_ms : 0));
+	task_state_load(s, s->active_fd, r->file, &ts);
+	r->stdout_bytes = log_size(s, r->id, "stdout");
+	r->stderr_bytes = log_size(s, r->id, "stderr");
+	r->attempt = ts.attempt ? ts.attempt : 1;
+	if (!strcmp(ts.executor, "slurm") && ts.slurm_job_name[0]) {
+		/* A task in Slurm has no local process: its job id and state. */
+		int64_t now = time_realtime_ms();
+		r->in_slurm = true;
+		snprintf(r->executor, sizeof r->executor, "%s", ts.executor);
+		snprintf(r->slurm_job_id, sizeof r->slurm_job_id, "%s", ts.slurm_job_id);
+		snprintf(r->slurm_state, sizeof r->slurm_state, "%s",
+			 ts.slurm_state[0] ? ts.slurm_state : "SUBMITTING");
+		r->started_ms = ts.started_ms;
+		if (ts.started_ms)
+			r->elapsed_ms = now > ts.started_ms ? now - ts.started_ms : 0;
+	} else
+		running_entry(s, r);
 	task_state_clear(&ts);
 }
 
-/* The running tasks: the watcher's running table (task_state.h), one
- * entry per slot in use, with what each has written so far (its log sizes). */
-static json_t *running_info(struct spool *s, int watcher_pid, size_t max)
-{
-	json_t *list = json_array();
-	struct task_running *t = NULL;
-	size_t n = watcher_pid ? task_running_read(s, &t) : 0;
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-		char id[TASK_ID_MAX + 1];
-		int64_t prio;
-		if (spool_peek_task(s, s->active_fd, t[i].name, max, &prio, id, sizeof id, &st) < 0)
-			continue; /* ended meanwhile */
-		int64_t elapsed = t[i].pid ? elapsed_ms(t[i].pid) : -1;
-		if (elapsed < 0 && t[i].started_ms)
-			elapsed = time_realtime_ms() > t[i].started_ms ? time_realtime_ms() - t[i].started_ms
-								   : 0;
-		json_t *entry = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", id,
-			"task_file", t[i].name, "pid", t[i].pid ? json_integer(t[i].pid) : json_null(),
-			"elapsed_ms", elapsed >= 0 ? json_integer(elapsed) : json_null(),
-			"stdout_bytes", log_size(s, id, "stdout"),
-			"stderr_bytes", log_size(s, id, "stderr"));
-		json_object_set_new(entry, "started_at", t[i].started_ms
-				    ? timestamp_ns(t[i].started_ms * NS_PER_MS) : json_null());
-		json_object_set_new(entry, "attempt", json_integer(t[i].attempt ? t[i].attempt : 1));
-		json_object_set_new(entry, "executor", json_string(t[i].executor));
-		add_slurm_info(s, &t[i], entry);
-		json_array_append_new(list, entry);
-	}
-	free(t);
-	return list;
-}
-
-struct lister {
+struct collector {
 	struct spool *s;
+	struct status_report *st;
 	size_t max;
 	struct queue q;
+	size_t n;
+	bool failed; /* out of memory */
 };
+
+/* Whether results/ID.json was published for this very file (its name and
+ * inode in the result's task_file_stamp "INODE:MTIME:SIZE"): the runner
+ * publishes first and lets the file go after, and status must not show a
+ * finished task as running in between. */
+static bool published(struct spool *s, const char *id, const char *name, const struct stat *sb)
+{
+	char rname[SPOOL_NAME_SIZE], why[1024];
+	json_t *r;
+	unsigned long long ino;
+	spool_name_result(id, 1, rname);
+	if (lookup_result(s, rname, &r, why, sizeof why) <= 0)
+		return false;
+	const char *file = json_string_value(json_object_get(r, "task_file"));
+	const char *stamp = json_string_value(json_object_get(r, "task_file_stamp"));
+	bool same = file && !strcmp(file, name) && stamp && sscanf(stamp, "%llu:", &ino) == 1 &&
+		    ino == (unsigned long long)sb->st_ino;
+	json_decref(r);
+	return same;
+}
+
+static void add_active(void *ctx, const char *name)
+{
+	struct collector *c = ctx;
+	char id[TASK_ID_MAX + 1];
+	int64_t prio;
+	struct stat sb;
+	if (name[0] == '.' || spool_peek_task(c->s, c->s->active_fd, name, c->max, &prio, id,
+					      sizeof id, &sb) < 0)
+		return;
+	if (published(c->s, id, name, &sb))
+		return; /* between its publication and its removal: finished */
+	struct status_row *r = add_row(c->st, c->st->watcher_running ? STATUS_RUNNING
+								    : STATUS_INTERRUPTED, id, name);
+	if (!r) {
+		c->failed = true;
+		return;
+	}
+	json_t *doc = task_doc(c->s->active_fd, name, c->max);
+	describe(r, doc);
+	json_decref(doc);
+	if (r->state == STATUS_RUNNING)
+		running_data(c->s, r);
+}
 
 static void add_queued(void *ctx, const char *name)
 {
-	struct lister *l = ctx;
-	struct stat st;
+	struct collector *c = ctx;
+	struct stat sb;
 	char id[TASK_ID_MAX + 1];
 	int64_t prio;
 	if (spool_is_task_name(name) &&
-	    spool_peek_task(l->s, l->s->incoming_fd, name, l->max, &prio, id, sizeof id, &st) == 0)
-		queue_push(&l->q, name, id, prio,
-			   (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec);
-}
-
-/* incoming/ in the order the watcher will run it. */
-static json_t *queued_info(struct spool *s, size_t max)
-{
-	struct lister l = { s, max, { 0 } };
-	queue_init(&l.q);
-	each_entry(s->incoming_fd, add_queued, &l);
-	json_t *list = json_array();
-	struct queue_entry e;
-	while (queue_pop(&l.q, &e)) {
-		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:o}", "id", e.id,
-						      "task_file", e.name, "priority", (json_int_t)e.priority,
-						      "queued_at", timestamp_ns(e.mtime_ns)));
-		free(e.name);
-		free(e.id);
-	}
-	queue_clear(&l.q);
-	return list;
+	    spool_peek_task(c->s, c->s->incoming_fd, name, c->max, &prio, id, sizeof id, &sb) == 0)
+		queue_push(&c->q, name, id, prio,
+			   (int64_t)sb.st_mtim.tv_sec * NS_PER_SEC + sb.st_mtim.tv_nsec);
 }
 
 static void add_deferred(void *ctx, const char *name)
 {
-	struct lister *l = ctx;
+	struct collector *c = ctx;
+	if (name[0] == '.')
+		return;
 	struct task_state st;
-	task_state_load(l->s, l->s->deferred_fd, name, &st);
-	queue_push(&l->q, name, st.id[0] ? st.id : name, 0, time_ms_to_ns(st.not_before_ms));
+	char derived[TASK_ID_MAX + 1];
+	task_state_load(c->s, c->s->deferred_fd, name, &st);
+	task_id_from_filename(name, derived);
+	queue_push(&c->q, name, st.id[0] ? st.id : derived, 0, time_ms_to_ns(st.not_before_ms));
 	task_state_clear(&st);
 }
 
-/* deferred/ by the time each task runs again. */
-static json_t *deferred_info(struct spool *s)
+/* Drains the queue into rows of state, reading each task file in dirfd. */
+static void rows_from_queue(struct collector *c, int dirfd, enum status_state state)
 {
-	struct lister l = { s, 0, { 0 } };
-	queue_init(&l.q);
-	each_entry(s->deferred_fd, add_deferred, &l);
-	json_t *list = json_array();
 	struct queue_entry e;
-	while (queue_pop(&l.q, &e)) {
-		struct task_state st;
-		task_state_load(s, s->deferred_fd, e.name, &st);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i}", "id", e.id,
-			"task_file", e.name, "not_before", timestamp_ns(e.mtime_ns),
-			"attempts", (int)json_array_size(st.attempts)));
-		task_state_clear(&st);
+	while (queue_pop(&c->q, &e)) {
+		struct status_row *r = add_row(c->st, state, e.id, e.name);
+		json_t *doc = r ? task_doc(dirfd, e.name, c->max) : NULL;
+		if (!r)
+			c->failed = true;
+		else if (state == STATUS_QUEUED) {
+			r->priority = e.priority;
+			r->when_ms = e.mtime_ns / NS_PER_MS;
+		} else {
+			struct task_state st;
+			task_state_load(c->s, dirfd, e.name, &st);
+			r->when_ms = e.mtime_ns / NS_PER_MS;
+			r->attempts = (int)json_array_size(st.attempts);
+			task_state_clear(&st);
+		}
+		if (r)
+			describe(r, doc);
+		json_decref(doc);
 		free(e.name);
 		free(e.id);
 	}
-	queue_clear(&l.q);
-	return list;
 }
 
-struct recent {
-	struct spool *s;
-	struct { int64_t mtime; char name[200]; } best[RECENT];
-	int n;
+/* results/, newest first. */
+struct result_name {
+	int64_t mtime_ns;
+	char name[256];
 };
 
-static void add_recent(void *ctx, const char *name)
+struct result_lister {
+	struct spool *s;
+	struct result_name *v;
+	size_t n, cap;
+	bool failed;
+};
+
+static void add_result_name(void *ctx, const char *name)
 {
-	struct recent *r = ctx;
-	struct stat st;
+	struct result_lister *l = ctx;
+	struct stat sb;
 	size_t len = strlen(name);
-	if (len < 6 || strcmp(name + len - 5, ".json") || len >= sizeof r->best[0].name ||
-	    fstatat(r->s->results_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (name[0] == '.' || len < 6 || len >= sizeof l->v[0].name ||
+	    strcmp(name + len - 5, ".json") ||
+	    fstatat(l->s->results_fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
-	int64_t m = (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec;
-	int i = r->n < RECENT ? r->n++ : RECENT - 1;
-	if (i == RECENT - 1 && r->n == RECENT && m <= r->best[i].mtime)
-		return;
-	/* Insertion into the newest-first list. */
-	for (; i > 0 && r->best[i - 1].mtime < m; i--)
-		r->best[i] = r->best[i - 1];
-	r->best[i].mtime = m;
-	snprintf(r->best[i].name, sizeof r->best[i].name, "%s", name);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct result_name *v = realloc(l->v, cap * sizeof *v);
+		if (!v) {
+			l->failed = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].mtime_ns = (int64_t)sb.st_mtim.tv_sec * NS_PER_SEC + sb.st_mtim.tv_nsec;
+	snprintf(l->v[l->n].name, sizeof l->v[0].name, "%s", name);
+	l->n++;
 }
 
-static json_t *recent_info(struct spool *s)
+static int newest_first(const void *a, const void *b)
 {
-	struct recent r = { .s = s };
-	each_entry(s->results_fd, add_recent, &r);
-	json_t *list = json_array();
-	for (int i = 0; i < r.n; i++) {
-		int fd = openat(s->results_fd, r.best[i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		json_t *res = fd >= 0 ? json_loadfd(fd, JSON_ALLOW_NUL, NULL) : NULL;
-		if (fd >= 0)
-			close(fd);
-		if (!res)
-			continue;
-		json_array_append_new(list, json_pack("{s:O, s:O, s:O, s:s}",
-			"id", json_object_get(res, "id"), "status", json_object_get(res, "status"),
-			"finished_at", json_object_get(res, "finished_at"), "result_file", r.best[i].name));
+	const struct result_name *x = a, *y = b;
+	if (x->mtime_ns != y->mtime_ns)
+		return x->mtime_ns < y->mtime_ns ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static void add_finished(struct collector *c, const char *name, const json_t *res)
+{
+	const char *id = json_string_value(json_object_get(res, "id"));
+	struct status_row *r = add_row(c->st, STATUS_FINISHED, id ? id : name, name);
+	if (!r) {
+		c->failed = true;
+		return;
+	}
+	json_t *code = json_object_get(res, "exit_code"), *dur = json_object_get(res, "duration_ms");
+	r->status = strdup(json_string_value(json_object_get(res, "status")));
+	r->has_exit_code = json_is_integer(code);
+	r->exit_code = (int)json_integer_value(code);
+	r->duration_ms = json_is_integer(dur) ? json_integer_value(dur) : -1;
+	const char *sig = json_string_value(json_object_get(json_object_get(res, "signal"), "name"));
+	snprintf(r->signal, sizeof r->signal, "%s", sig ? sig : "");
+	r->when_ms = parse_rfc3339_ms(json_string_value(json_object_get(res, "finished_at")));
+	describe(r, json_object_get(res, "task"));
+}
+
+static void collect_finished(struct collector *c, const struct status_view *view)
+{
+	struct result_lister l = { .s = c->s };
+	dir_each(c->s->results_fd, add_result_name, &l);
+	c->failed |= l.failed;
+	c->st->finished_total = l.n;
+	if (l.n)
+		qsort(l.v, l.n, sizeof *l.v, newest_first);
+	size_t want = view->finished < 0 ? l.n : (size_t)view->finished;
+	for (size_t i = 0, shown = 0; i < l.n && shown < want; i++) {
+		char why[1024];
+		json_t *res;
+		if (lookup_result(c->s, l.v[i].name, &res, why, sizeof why) <= 0)
+			continue; /* not a result: wait and tail name it; status lists results */
+		const char *status = json_string_value(json_object_get(res, "status"));
+		if (!view->only_failed || strcmp(status, "succeeded")) {
+			add_finished(c, l.v[i].name, res);
+			shown++;
+		}
 		json_decref(res);
 	}
-	return list;
+	free(l.v);
 }
 
-void status_print_text(const json_t *st)
+struct status_report *status_collect(struct spool *s, size_t max_task_bytes,
+				     const struct status_view *view)
 {
-	json_t *w = json_object_get(st, "watcher"), *v;
-	size_t i;
-	printf("spool    %s\n", json_string_value(json_object_get(st, "spool")));
-	if (json_is_true(json_object_get(w, "running")))
-		printf("watcher  running, pid %lld%s\n",
-		       (long long)json_integer_value(json_object_get(w, "pid")),
-		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
-	else
-		printf("watcher  not running%s\n",
-		       json_is_true(json_object_get(st, "paused")) ? " (paused)" : "");
-	json_array_foreach(json_object_get(st, "running"), i, v) {
-		json_t *sl = json_object_get(v, "slurm");
-		if (json_is_object(sl)) {
-			printf("running  %s  slurm job %s %s  %.1f s  %lld bytes out, %lld err\n",
-			       json_string_value(json_object_get(v, "id")),
-			       json_is_string(json_object_get(sl, "job_id"))
-				       ? json_string_value(json_object_get(sl, "job_id")) : "-",
-			       json_string_value(json_object_get(sl, "state")),
-			       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
-			       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
-			       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
-			continue;
-		}
-		printf("running  %s  pid %lld  %.1f s  %lld bytes out, %lld err\n",
-		       json_string_value(json_object_get(v, "id")),
-		       (long long)json_integer_value(json_object_get(v, "pid")),
-		       (double)json_integer_value(json_object_get(v, "elapsed_ms")) / 1000,
-		       (long long)json_integer_value(json_object_get(v, "stdout_bytes")),
-		       (long long)json_integer_value(json_object_get(v, "stderr_bytes")));
+	struct status_report *st = calloc(1, sizeof *st);
+	if (!st || !(st->spool = strdup(s->root))) {
+		free(st);
+		return NULL;
 	}
-	json_array_foreach(json_object_get(st, "queued"), i, v)
-		printf("queued   %s  priority %lld\n", json_string_value(json_object_get(v, "id")),
-		       (long long)json_integer_value(json_object_get(v, "priority")));
-	json_array_foreach(json_object_get(st, "deferred"), i, v)
-		printf("deferred %s  until %s\n", json_string_value(json_object_get(v, "id")),
-		       json_string_value(json_object_get(v, "not_before")));
-	json_array_foreach(json_object_get(st, "recent"), i, v)
-		printf("done     %s  %s  %s\n", json_string_value(json_object_get(v, "id")),
-		       json_string_value(json_object_get(v, "status")),
-		       json_string_value(json_object_get(v, "finished_at")));
+	st->watcher_running = lookup_watcher(s, &st->watcher_pid);
+	st->paused = spool_paused(s);
+	struct collector c = { .s = s, .st = st, .max = max_task_bytes };
+	dir_each(s->active_fd, add_active, &c);
+	queue_init(&c.q);
+	dir_each(s->incoming_fd, add_queued, &c);
+	rows_from_queue(&c, s->incoming_fd, STATUS_QUEUED);
+	dir_each(s->deferred_fd, add_deferred, &c);
+	rows_from_queue(&c, s->deferred_fd, STATUS_DEFERRED);
+	queue_clear(&c.q);
+	for (size_t i = 0; i < st->n; i++)
+		st->rows[i].cancel_requested =
+			faccessat(s->cancel_fd, st->rows[i].id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	collect_finished(&c, view);
+	if (c.failed) {
+		status_free(st);
+		return NULL;
+	}
+	return st;
 }
 
-json_t *status_collect(struct spool *s, size_t max_task_bytes)
+int status_keep_ids(struct status_report *st, char **ids, int n)
 {
-	int pid;
-	json_t *st = json_object();
-	json_object_set_new(st, "spool", json_string(s->root));
-	json_object_set_new(st, "watcher", watcher_info(s, &pid));
-	json_object_set_new(st, "paused", json_boolean(spool_paused(s)));
-	json_object_set_new(st, "running", running_info(s, pid, max_task_bytes));
-	json_object_set_new(st, "queued", queued_info(s, max_task_bytes));
-	json_object_set_new(st, "deferred", deferred_info(s));
-	json_object_set_new(st, "recent", recent_info(s));
-	return st;
+	size_t kept = 0;
+	int missing = 0;
+	for (size_t i = 0; i < st->n; i++) {
+		bool wanted = false;
+		for (int k = 0; k < n && !wanted; k++)
+			wanted = !strcmp(st->rows[i].id, ids[k]);
+		if (wanted)
+			st->rows[kept++] = st->rows[i];
+		else {
+			free(st->rows[i].command);
+			free(st->rows[i].label);
+			free(st->rows[i].status);
+		}
+	}
+	st->n = kept;
+	st->finished_total = 0; /* of these ids: every one is shown */
+	for (size_t i = 0; i < st->n; i++)
+		st->finished_total += st->rows[i].state == STATUS_FINISHED;
+	for (int k = 0; k < n; k++) {
+		bool found = false;
+		for (size_t i = 0; i < st->n && !found; i++)
+			found = !strcmp(st->rows[i].id, ids[k]);
+		missing += !found;
+	}
+	return missing;
+}
+
+void status_free(struct status_report *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->rows[i].command);
+		free(st->rows[i].label);
+		free(st->rows[i].status);
+	}
+	free(st->rows);
+	free(st->spool);
+	free(st);
 }

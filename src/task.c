@@ -24,7 +24,7 @@ static const char *const limit_fields[] = {
 
 bool task_id_valid(const char *id, size_t len)
 {
-	if (len < 1 || len > TASK_ID_MAX || id[0] == '.')
+	if (len < 1 || len > TASK_ID_MAX || id[0] == '.' || id[0] == '-')
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = id[i];
@@ -50,7 +50,7 @@ void task_id_from_filename(const char *filename, char out[TASK_ID_MAX + 1])
 	}
 	if (len == 0)
 		out[len++] = '_';
-	if (out[0] == '.')
+	if (out[0] == '.' || out[0] == '-')
 		out[0] = '_';
 	out[len] = '\0';
 }
@@ -343,13 +343,13 @@ static int parse_id(const char *file, json_t *root, struct task *t, struct task_
 			len -= 5;
 		if (!task_id_valid(file, len))
 			return BAD("id", "%s: field \"id\": missing, and the file name is not a valid id "
-				   "(1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.')", file);
+				   "(1 to 128 of A-Z a-z 0-9 . _ -, not starting with '.' or '-')", file);
 		memcpy(t->id, file, len);
 		t->id[len] = '\0';
 		return 0;
 	}
 	if (!json_is_string(v) || !task_id_valid(json_string_value(v), json_string_length(v)))
-		return BAD("id", "%s: field \"id\": must be 1 to 128 of A-Z a-z 0-9 . _ - and not start with '.', got %s",
+		return BAD("id", "%s: field \"id\": must be 1 to 128 of A-Z a-z 0-9 . _ - and not start with '.' or '-', got %s",
 			   file, json_is_string(v) ? "an invalid string" : type_name(v));
 	memcpy(t->id, json_string_value(v), json_string_length(v) + 1);
 	return 0;

@@ -94,7 +94,8 @@ int task_parse(const char *buf, size_t len, const char *filename,
 
 void task_clear(struct task *t);
 
-/* True for 1..128 characters of [A-Za-z0-9._-] not starting with '.'. */
+/* True for 1..128 characters of [A-Za-z0-9._-] not starting with '.' or
+ * '-' (an id given to a command must not read as an option). */
 bool task_id_valid(const char *id, size_t len);
 
 /* Derives an id from a file name that is safe as a file name under results/

@@ -69,8 +69,8 @@ class Client(SpoolTest):
 
     def test_new_id_shape(self):
         a, b = client.new_id(), client.new_id("job")
-        self.assertRegex(a, r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
-        self.assertRegex(b, r"^job-\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
+        self.assertRegex(a, r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
+        self.assertRegex(b, r"^job-\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
         with self.assertRaises(client.InvalidTask):
             client.new_id(".hidden")
 
@@ -89,8 +89,11 @@ class Client(SpoolTest):
         self.assertIn(self.spool.root, str(e))
 
     def test_rejected_task_raises(self):
+        """What the runner refuses (here a file planted by hand, as the
+        client itself refuses bad tasks before writing) is TaskRejected."""
+        self.spool.submit('{"id": "rej", "command": ["true"], "timeout": -1}', name="rej.json")
         with self.assertRaises(client.TaskRejected) as cm:
-            client.run({"command": ["true"], "timeout": -1}, timeout=10 * SLOW, spool=self.spool.root)
+            client.wait("rej", timeout=10 * SLOW, spool=self.spool.root)
         e = cm.exception
         self.assertIsInstance(e, client.SpoolError)
         self.assertEqual(e.code, "invalid_task")
@@ -98,10 +101,40 @@ class Client(SpoolTest):
         self.assertIn("timeout", e.message)
         self.assertIn(e.message, str(e))
         self.assertEqual(e.result["status"], "rejected")
-        with self.assertRaises(client.TaskRejected) as cm:
-            client.run({"command": ["true"], "no_such_field": 1}, timeout=10 * SLOW,
-                       spool=self.spool.root)
-        self.assertEqual(cm.exception.field, "no_such_field")
+
+    def test_invalid_fields_refused_before_writing(self):
+        for bad, field in (({"command": ["true"], "timeout": -1}, "timeout"),
+                           ({"command": ["true"], "no_such_field": 1}, "no_such_field"),
+                           ({"command": ["true"], "timout": 5}, "timout"),
+                           ({"command": ["true"], "retries": "2"}, "retries"),
+                           ({"command": ["true"], "output": "xml"}, "output"),
+                           ({"command": ["true"], "limits": {"memory": 1}}, "limits"),
+                           ({"command": ["true"], "id": "-x"}, "id")):
+            with self.assertRaisesRegex(client.InvalidTask, f'"{field}"', msg=repr(bad)):
+                client.run(bad, timeout=10 * SLOW, spool=self.spool.root)
+        self.assertEqual(os.listdir(self.spool.path("incoming")), [])
+        self.assertEqual(self.spool.results(), [])
+
+    def test_python_rules_agree_with_the_runner(self):
+        """Without a spoolrun program at hand the client checks with its own
+        copy of the rules: each case is judged the same by both."""
+        cases = [{"command": ["true"]}, {"command": "echo $X", "env": {"X": None}},
+                 {"command": ["true"], "timeout": -1}, {"command": ["true"], "timout": 5},
+                 {"command": ["true"], "retries": "2"}, {"command": ["true"], "output": "xml"},
+                 {"command": ["true"], "limits": {"memory": 1}}, {"command": ["true"], "id": "-x"},
+                 {"command": []}, {"command": ["true"], "priority": 1.5},
+                 {"command": ["true"], "retry_on": {"exit_codes": [256]}},
+                 {"command": ["true"], "format": 2}, {"command": ["true"], "meta": {"a": 1}},
+                 {"command": ["true"], "env": {"A=B": "x"}}, {"command": ["true"], "cwd": ""}]
+        for task in cases:
+            p = subprocess.run([os.environ["SPOOLRUN_BIN"], "validate", "-"],
+                               input=json.dumps(task), capture_output=True, text=True)
+            try:
+                client._check_task(task)
+                python_ok = True
+            except client.InvalidTask:
+                python_ok = False
+            self.assertEqual(python_ok, p.returncode == 0, (task, p.stderr))
 
     def test_client_side_shape_check(self):
         for bad in ([], "echo", {}, {"cmd": ["x"]}, {"command": []}, {"command": ""},
@@ -131,7 +164,8 @@ class Client(SpoolTest):
         p = subprocess.run([PY, CLIENT_PATH, "run", "--spool", self.spool.root, "--timeout", "-1",
                             "--", "true"], capture_output=True, text=True, timeout=30 * SLOW)
         self.assertEqual(p.returncode, 65)
-        self.assertIn("rejected", p.stderr)
+        self.assertIn('invalid task: field "timeout"', p.stderr)
+        self.assertEqual(os.listdir(self.spool.path("incoming")), [], "nothing written")
         p = subprocess.run([PY, CLIENT_PATH, "wait", "--spool", self.spool.root, "--wait-timeout",
                             "0.2", "nope"], capture_output=True, text=True, timeout=30 * SLOW)
         self.assertEqual(p.returncode, 3)

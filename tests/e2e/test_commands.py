@@ -40,9 +40,9 @@ class Commands(SpoolTest):
         p = self.cli("submit", "--wait", "--", "sh", "-c", "echo out; exit 7")
         self.assertEqual(p.returncode, 7)
         lines = p.stdout.strip().splitlines()
-        self.assertEqual(len(lines), 2)  # the id, then the result on one line
-        r = json.loads(lines[1])
-        self.assertEqual((r["id"], r["status"], r["stdout"]), (lines[0], "failed", "out\n"))
+        self.assertEqual(len(lines), 1)  # the result on one line; the id went to stderr
+        r = json.loads(lines[0])
+        self.assertEqual((r["id"], r["status"], r["stdout"]), (p.stderr.strip(), "failed", "out\n"))
 
     def test_submit_wait_codes_for_timeout_and_missing_program(self):
         p = self.cli("submit", "--wait", "--timeout", "0.2", "--", "sleep", "30")
@@ -151,8 +151,9 @@ class Commands(SpoolTest):
         self.assertGreaterEqual(st["running"][0]["elapsed_ms"], 0)
         self.assertEqual([q["id"] for q in st["queued"]], ["high", "low"])
         text = self.cli("status").stdout
-        self.assertIn("running  runs", text)
-        self.assertLess(text.index("queued   high"), text.index("queued   low"))
+        rows = [line.split() for line in text.splitlines()[2:]]
+        self.assertEqual([r[:2] for r in rows], [["runs", "running"], ["high", "queued"],
+                                                 ["low", "queued"]], text)
         self.cli("cancel", "runs")
         self.spool.result("low")
         st = json.loads(self.cli("status", "--json").stdout)

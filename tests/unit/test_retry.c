@@ -3,6 +3,7 @@
  * are built by hand, the clock and the jitter are supplied. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <regex.h>
 #include <signal.h>
@@ -139,6 +140,27 @@ static void test_without_retry_on_every_failure(void **state)
 		expect_backoff(&d, 0, &t);
 		assert_contains(d.reason, "retry_on");
 	}
+	task_clear(&t);
+}
+
+static void test_program_that_cannot_run_never_retried(void **state)
+{
+	(void)state;
+	struct task t;
+	struct retry_decision d;
+	parse("{\"command\":\"x\",\"retries\":5}", &t);
+	struct run_outcome o = with_status(RUN_SPAWN_ERROR);
+	o.spawn_error.stage = "exec";
+	o.spawn_error.err = ENOENT;
+	decide(&t, &o, 0, &d);
+	assert_int_equal(d.action, RETRY_NONE);
+	o.spawn_error.err = EACCES;
+	decide(&t, &o, 0, &d);
+	assert_int_equal(d.action, RETRY_NONE);
+	o.spawn_error.stage = "fork";
+	o.spawn_error.err = EAGAIN;
+	decide(&t, &o, 0, &d);
+	expect_backoff(&d, 0, &t);
 	task_clear(&t);
 }
 
@@ -605,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_usage_limit_future),
 		cmocka_unit_test(test_usage_limit_needs_retries_or_key),
 		cmocka_unit_test(test_usage_limit_past),
+		cmocka_unit_test(test_program_that_cannot_run_never_retried),
 		cmocka_unit_test(test_usage_limit_hostile_numbers),
 		cmocka_unit_test(test_claude_events_decide),
 		cmocka_unit_test(test_claude_text_decides),

@@ -229,7 +229,8 @@ static void test_id_valid(void **state)
 	assert_true(task_id_valid("a", 1));
 	assert_true(task_id_valid("A-z_0.9", 7));
 	assert_true(task_id_valid("a..b", 4));
-	assert_true(task_id_valid("-x", 2));
+	assert_false(task_id_valid("-x", 2)); /* would read as an option */
+	assert_true(task_id_valid("x-", 2));
 	assert_true(task_id_valid("_", 1));
 	memset(id, 'x', sizeof id);
 	assert_true(task_id_valid(id, TASK_ID_MAX));
