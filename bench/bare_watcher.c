@@ -1,13 +1,15 @@
 /* bare_watcher INCOMING PROBE OUTDIR
  * The floor for benchmark 2: an inotify watch on INCOMING for IN_MOVED_TO;
- * for each *.json renamed in, read the file, then fork/exec
- * PROBE OUTDIR/<name without .json> (stdin /dev/null, stdout/stderr on pipes
- * read to EOF), waitpid, unlink the task file. Prints "ready" once watching.
+ * for each *.json renamed in, read the file, then start
+ * PROBE OUTDIR/<name without .json> with posix_spawn (glibc: clone with
+ * CLONE_VM|CLONE_VFORK, the fastest way a runner can; stdin /dev/null,
+ * stdout/stderr on pipes read to EOF), waitpid, unlink the task file. Prints "ready" once watching.
  * Runs until killed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +17,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 static void run_probe(const char *probe, const char *out_path, int devnull)
 {
 	int out[2], err[2];
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		return;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(devnull, 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execl(probe, probe, out_path, (char *)NULL);
-		_exit(127);
-	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	char *argv[] = { (char *)probe, (char *)out_path, NULL };
+	pid_t pid;
+	if (posix_spawn(&pid, probe, &fa, NULL, argv, environ) != 0)
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
 	close(out[1]);
 	close(err[1]);
 	char buf[4096];

@@ -20,7 +20,7 @@ if [ "${1:-}" = "--test" ]; then
 fi
 # `make bench` compares against peers and profiles; nothing else needs these.
 if [ "${1:-}" = "--bench" ]; then
-    packages="$packages task-spooler nq inotify-tools jq coreutils"
+    packages="$packages task-spooler nq inotify-tools jq coreutils liburing-dev linux-perf valgrind"
 fi
 
 missing=""

@@ -153,6 +153,29 @@ static void try_publish(const struct job_env *env, struct job *j, int64_t now)
 	j->phase = JOB_OVER;
 }
 
+/* Durable: writes the result and hands the waiting for the disk to the
+ * publisher's thread; false when it must be published here instead. */
+static bool hand_over(const struct job_env *env, struct job *j)
+{
+	struct publication *q = &j->pub;
+	if (!env->publisher || !env->spool->durable ||
+	    spool_record_write(env->spool, j->name, j->result, &q->rec) < 0)
+		return false;
+	snprintf(q->task_name, sizeof q->task_name, "%s", j->name);
+	snprintf(q->id, sizeof q->id, "%s", j->rep.id);
+	q->first = j->publish_first;
+	q->rejected = j->rejected;
+	snprintf(q->kept, sizeof q->kept, "%s", j->kept);
+	q->cancel_spent = j->cancel_spent;
+	q->owner = j;
+	if (publisher_submit(env->publisher, q) < 0) {
+		spool_record_discard(env->spool, &q->rec);
+		return false;
+	}
+	j->pub_pending = true;
+	return true;
+}
+
 /* Submits result for publication; the task file is let go when it completes. */
 static void submit(const struct job_env *env, struct job *j, json_t *result, int64_t now)
 {
@@ -166,7 +189,45 @@ static void submit(const struct job_env *env, struct job *j, json_t *result, int
 	j->phase = JOB_PUBLISHING;
 	j->pub_step = PUB_RECORD;
 	j->retry_delay_ms = 0;
-	try_publish(env, j, now);
+	if (!hand_over(env, j))
+		try_publish(env, j, now);
+}
+
+/* The thread's outcome: done, or the step to go on from here, as
+ * try_publish would (the record is durable from PUB_LET_GO on; the result
+ * document is kept to the end for the service's hook and events). */
+static void publication_returned(const struct job_env *env, struct job *j, int64_t now)
+{
+	const struct publication *q = &j->pub;
+	if (q->reached >= PUBSTEP_RENAME && env->cfg->slurm_executor)
+		node_result_remove(env->spool, j->name); /* as let_go does: the record is safe */
+	if (q->reached >= PUBSTEP_LET_GO) {
+		j->rep.succeeded = !strcmp(result_status(j->result), "succeeded");
+		snprintf(j->status, sizeof j->status, "%s", result_status(j->result));
+		snprintf(j->rec, sizeof j->rec, "%s", q->rec.rec);
+		snprintf(j->kept, sizeof j->kept, "%s", q->kept);
+	}
+	if (q->reached == PUBSTEP_DONE) {
+		log_info("%s: %s -> %s", j->rep.id, j->status, q->published);
+		service_published(env->service, j->name, j->result, q->published);
+		json_decref(j->result);
+		j->result = NULL;
+		j->rep.end = JOB_PUBLISHED;
+		j->phase = JOB_OVER;
+		return;
+	}
+	j->pub_step = q->reached == PUBSTEP_RECORD ? PUB_RECORD
+		    : q->reached == PUBSTEP_LET_GO ? PUB_LET_GO : PUB_RENAME;
+	errno = q->err;
+	log_err("%s: cannot publish the result in %s; retrying in %d ms", j->rep.id,
+		env->spool->results_path, next_delay(j));
+	schedule_retry(j, now);
+}
+
+void job_published(struct job *j)
+{
+	j->pub_pending = false;
+	j->retry_at_ns = 0; /* step at once */
 }
 
 static void reject(const struct job_env *env, struct job *j, const struct task_error *e)
@@ -291,7 +352,8 @@ static bool count_attempt(const struct job_env *env, struct job *j)
 	/* A later attempt must be counted before it starts, durably; a first
 	 * one is counted by its claim (no state means attempt 1). */
 	int rc = st->attempt > 1 ? task_state_save(env->spool, env->spool->active_fd, j->name, st, true)
-				 : spool_sync_active(env->spool);
+		 : env->publisher ? publisher_claim_sync_wait(env->publisher, j->claim_ticket)
+				  : spool_sync_active(env->spool);
 	if (rc < 0)
 		log_warn("%s: cannot record attempt %d durably", j->t.id, st->attempt);
 	return true;
@@ -751,7 +813,12 @@ void job_step(const struct job_env *env, struct job *j, int64_t now)
 		step_running(env, j, now);
 		break;
 	case JOB_PUBLISHING:
-		if (now >= j->retry_at_ns)
+		if (j->pub_pending)
+			break;
+		if (j->pub.owner) {
+			j->pub.owner = NULL;
+			publication_returned(env, j, now);
+		} else if (now >= j->retry_at_ns)
 			try_publish(env, j, now);
 		break;
 	case JOB_MOVING:
@@ -772,8 +839,10 @@ int64_t job_wake(const struct job *j, int64_t now)
 {
 	(void)now;
 	switch (j->phase) {
-	case JOB_RUNNING:
 	case JOB_PUBLISHING:
+		/* In the publisher's hands: its completion is an event. */
+		return j->pub_pending ? INT64_MAX : j->retry_at_ns;
+	case JOB_RUNNING:
 	case JOB_MOVING:
 		return j->retry_at_ns;
 	default:

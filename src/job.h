@@ -17,7 +17,10 @@
  *
  * PUBLISHING is a step of its own: the result is submitted, and only when
  * its publication completes is the task file let go (a failing disk is
- * retried with back-off at job_wake(), the file stays in active/). MOVING
+ * retried with back-off at job_wake(), the file stays in active/). With
+ * fsync = yes the publication is handed to the publisher's thread
+ * (publisher.h) and the job waits in PUBLISHING for job_published(); the
+ * slot is free meanwhile. MOVING
  * is the same for a move out of active/. The job knows nothing of the loop
  * around it: what it needs comes in job_env, what the loop must do next it
  * reads from the job's phase and report. */
@@ -34,6 +37,7 @@
 #include "history.h"
 #include "slurmexec.h"
 #include "owner.h"
+#include "publisher.h"
 #include "spool.h"
 #include "task.h"
 #include "task_state.h"
@@ -46,6 +50,8 @@ struct job_env {
 	const struct owner_policy *owners;
 	const regex_t *usage_limit;  /* compiled [retry] usage_limit_pattern, or NULL */
 	const struct executor *executor;
+	/* Takes the waits for the disk off the critical path (fsync = yes). */
+	struct publisher *publisher;
 	const struct slurm_env *slurm; /* with [runner] executor = slurm */
 	/* Wall-clock ms at which a usage limit on key lifts; 0 when none. */
 	int64_t (*key_blocked_until)(void *ctx, const char *key);
@@ -124,6 +130,9 @@ struct job {
 	bool rejected;             /* the file goes to rejected/ once published */
 	char kept[NAME_MAX + 1];   /* its name there */
 	bool cancel_spent;         /* cancel/<id> to remove once published */
+	struct publication pub;    /* handed to the publisher's thread... */
+	bool pub_pending;          /* ...until job_published() */
+	unsigned long claim_ticket; /* the claim's fsync (publisher_claim_sync_start) */
 	/* MOVING */
 	enum job_move move;
 	int64_t defer_until_ms;
@@ -148,6 +157,10 @@ void job_begin(const struct job_env *env, struct job *j);
  * whose task is over concludes (retry decision, then PUBLISHING or MOVING);
  * PUBLISHING and MOVING try their step when due. */
 void job_step(const struct job_env *env, struct job *j, int64_t now);
+
+/* The publisher returned j->pub (publisher_reap): the job goes on at the
+ * next job_step, from the step the thread reached. */
+void job_published(struct job *j);
 
 /* When job_step must be called again without an event (monotonic ns;
  * INT64_MAX: only on events). */

@@ -27,6 +27,7 @@
 #include "job.h"
 #include "log.h"
 #include "owner.h"
+#include "publisher.h"
 #include "queue.h"
 #include "run.h"
 #include "sched.h"
@@ -57,6 +58,8 @@ struct runner {
 	const char *spool_root;   /* command-line override, or NULL */
 	bool drain;               /* exit once nothing runnable is left */
 	struct spool spool;
+	struct publisher *publisher; /* waits for the disk off the critical path */
+	unsigned long claim_ticket;  /* the last claim's fsync, for its job */
 	struct queue incoming;    /* waiting in incoming/, in run order */
 	struct queue deferred;    /* waiting in deferred/, by time (mtime_ns) */
 	struct queue recovered;   /* found in active/ at start-up: run first */
@@ -77,6 +80,7 @@ struct runner {
 	bool child_exited;        /* SIGCHLD received */
 	bool paused;              /* ROOT/pause exists */
 	bool cancels_pending;     /* cancel/ changed */
+	bool cancels_after_flight; /* a cancel named a task past running: look again when one ends */
 	bool sched_dirty;         /* something changed that may let a task start */
 	size_t claims_failed;     /* claims that failed (then backing off) since the start */
 	size_t ran, unsuccessful; /* results published, and how many not "succeeded" */
@@ -88,6 +92,11 @@ struct runner {
 	size_t pfd_cap;
 	struct holds holds;       /* queued tasks with after / not_before (holds.h) */
 	struct history history;   /* SPOOL/history/: run times for auto timeouts */
+	/* Which of the loop's own descriptors the last poll found readable
+	 * (all of them when it did not poll): reading the others would only
+	 * cost a system call each, per wakeup, i.e. per 64 KiB of a task's
+	 * output. */
+	bool sig_ready, watch_ready, publisher_ready;
 	int running_fd;           /* ROOT/.running, the running table (task_state.h) */
 	bool running_changed;     /* a task started or ended since it was written */
 	struct slurm_env slurm;   /* [runner] executor = slurm: what its jobs run */
@@ -311,7 +320,7 @@ static struct job_env job_env_of(struct runner *r)
 		.cfg = &r->cfg, .spool = &r->spool, .owners = &r->owners,
 		.usage_limit = r->has_usage_limit ? &r->usage_limit : NULL,
 		.executor = r->cfg.slurm_executor ? &executor_slurm : &executor_local,
-		.slurm = &r->slurm,
+		.publisher = r->publisher, .slurm = &r->slurm,
 		.key_blocked_until = key_blocked_until, .id_in_use = id_in_use, .ctx = r,
 		.jitter_seed = &r->jitter_seed, .history = &r->history, .service = &r->service,
 	};
@@ -381,6 +390,8 @@ static void launch_job(struct runner *r, const char *name, enum job_origin origi
 	job_init(&f->job, name, origin);
 	if (skip)
 		job_skip(&f->job, skip);
+	f->job.claim_ticket = r->claim_ticket;
+	r->claim_ticket = 0;
 	struct job_env env = job_env_of(r);
 	job_begin(&env, &f->job);
 	f->next = r->flights;
@@ -394,6 +405,14 @@ static void launch_job(struct runner *r, const char *name, enum job_origin origi
 static void launch(struct runner *r, const char *name, enum job_origin origin)
 {
 	launch_job(r, name, origin, NULL);
+}
+
+/* Hands every publication the thread completed back to its job. */
+static void reap_publications(struct runner *r)
+{
+	struct publication *q;
+	while ((q = publisher_reap(r->publisher)))
+		job_published(q->owner);
 }
 
 /* Steps every job; an over job is accounted for and freed. */
@@ -411,6 +430,10 @@ static void step_flights(struct runner *r)
 			r->running_changed = true;
 		}
 		if (f->job.phase == JOB_OVER) {
+			if (r->cancels_after_flight) {
+				r->cancels_after_flight = false;
+				r->cancels_pending = true;
+			}
 			account(r, &f->job);
 			job_clear(&f->job);
 			*pp = f->next;
@@ -448,6 +471,9 @@ static void take_incoming(struct runner *r, struct queue_entry *e)
 {
 	if (spool_claim(&r->spool, e->name) == 0) {
 		holds_remove(&r->holds, e->name);
+		/* Durable before the task starts; the job reads and checks the
+		 * file meanwhile. */
+		r->claim_ticket = publisher_claim_sync_start(r->publisher);
 		launch(r, e->name, JOB_NEW);
 	} else if (errno != ENOENT)
 		claim_failed(r, &r->incoming, e, "incoming"); /* its hold stays */
@@ -671,7 +697,10 @@ static void cancel_one(struct runner *r, const char *id)
 		if (job_running(&f->job) && !f->job.cancelled) {
 			log_info("%s: cancel requested while running; stopping it", id);
 			job_cancel(&f->job);
-		}
+		} else if (!job_running(&f->job))
+			/* Its result (or move) is on its way: once the job is over,
+			 * the request is for a finished task and is removed. */
+			r->cancels_after_flight = true;
 	} else if (take_id(&r->deferred, id, &e)) {
 		log_info("%s: cancel requested while deferred", id);
 		take_deferred(r, &e);
@@ -790,11 +819,11 @@ static void apply_stop(struct runner *r)
 		job_stop(&f->job);
 }
 
-/* Builds the poll set: the signal fd, inotify, then every running task's
- * descriptors. Returns how many entries. */
+/* Builds the poll set: the signal fd, inotify, the publisher's completions,
+ * then every running task's descriptors. Returns how many entries. */
 static nfds_t build_pollset(struct runner *r)
 {
-	size_t need = 2 + (size_t)r->nrunning * EXECUTOR_MAX_FDS;
+	size_t need = 3 + (size_t)r->nrunning * EXECUTOR_MAX_FDS;
 	if (need > r->pfd_cap) {
 		struct pollfd *grown = realloc(r->pfds, need * sizeof *grown);
 		if (!grown)
@@ -805,6 +834,7 @@ static nfds_t build_pollset(struct runner *r)
 	nfds_t n = 0;
 	r->pfds[n++] = (struct pollfd){ r->sigfd, POLLIN, 0 };
 	r->pfds[n++] = (struct pollfd){ r->watch.fd, POLLIN, 0 };
+	r->pfds[n++] = (struct pollfd){ publisher_fd(r->publisher), POLLIN, 0 };
 	for (struct flight *f = r->flights; f; f = f->next) {
 		f->pfd_first = (int)n;
 		f->pfd_count = 0;
@@ -871,9 +901,11 @@ static void wait_for_events(struct runner *r)
 {
 	nfds_t n = build_pollset(r);
 	int timeout = poll_timeout(r);
+	r->sig_ready = r->watch_ready = r->publisher_ready = true;
 	if (n == 0) {
-		struct pollfd p[2] = { { r->sigfd, POLLIN, 0 }, { r->watch.fd, POLLIN, 0 } };
-		poll(p, 2, timeout < 0 || timeout > 100 ? 100 : timeout);
+		struct pollfd p[3] = { { r->sigfd, POLLIN, 0 }, { r->watch.fd, POLLIN, 0 },
+				       { publisher_fd(r->publisher), POLLIN, 0 } };
+		poll(p, 3, timeout < 0 || timeout > 100 ? 100 : timeout);
 		return;
 	}
 	int ready = poll(r->pfds, n, timeout);
@@ -884,6 +916,9 @@ static void wait_for_events(struct runner *r)
 	}
 	if (ready == 0)
 		r->sched_dirty = true; /* a timer: a deferred or not_before task may be due */
+	r->sig_ready = r->pfds[0].revents != 0;
+	r->watch_ready = r->pfds[1].revents != 0;
+	r->publisher_ready = r->pfds[2].revents != 0;
 	for (struct flight *f = r->flights; f; f = f->next)
 		if (f->pfd_count && job_running(&f->job))
 			f->job.ex->on_ready(f->job.handle, &r->pfds[f->pfd_first], f->pfd_count);
@@ -899,6 +934,10 @@ static bool stop_complete(struct runner *r)
 {
 	if (r->nrunning)
 		return false;
+	/* Results on their way are waited for: the disk is busy, not failing. */
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->job.pub_pending)
+			return false;
 	for (struct flight *f = r->flights; f; f = f->next)
 		log_warnx("%s: stopping while its %s fails; it stays in active/", f->job.name,
 			  f->job.phase == JOB_PUBLISHING ? "publication" : "move");
@@ -981,8 +1020,10 @@ static void report_counts(struct runner *r)
 
 static int main_loop(struct runner *r)
 {
+	r->sig_ready = r->watch_ready = r->publisher_ready = true;
 	for (;;) {
-		read_signals(r);
+		if (r->sig_ready)
+			read_signals(r);
 		if (r->child_exited) {
 			r->child_exited = false;
 			executor_local.on_child();
@@ -993,7 +1034,7 @@ static int main_loop(struct runner *r)
 			reload_config(r);
 			r->sched_dirty = true;
 		}
-		if (!read_events(r)) {
+		if (r->watch_ready && !read_events(r)) {
 			for (struct flight *f = r->flights; f; f = f->next)
 				job_stop(&f->job);
 			return EXIT_IOERR;
@@ -1001,6 +1042,11 @@ static int main_loop(struct runner *r)
 		if (r->cancels_pending)
 			process_cancels(r);
 		take_arrivals(r);
+		if (r->publisher_ready)
+			publisher_ack(r->publisher);
+		reap_publications(r);
+		/* Until the next poll says otherwise, read everything. */
+		r->sig_ready = r->watch_ready = r->publisher_ready = true;
 		step_flights(r);
 		if (r->stop_signal) {
 			if (stop_complete(r))
@@ -1088,6 +1134,10 @@ static int start(struct runner *r, const char *config_path)
 		log_err("cannot lock %s/.lock", r->spool.root);
 		return EXIT_IOERR;
 	}
+	if (!(r->publisher = publisher_new(&r->spool))) {
+		log_err("cannot set up publication");
+		return EXIT_OSERR;
+	}
 	spool_clean_tmp(&r->spool);
 	if (history_open(&r->history, r->spool.root_fd, r->cfg.fsync) < 0)
 		log_warn("cannot open %s/history; auto timeouts use auto_timeout_default",
@@ -1171,6 +1221,9 @@ int runner_run(const char *config_path, const char *spool_root, bool drain)
 	int rc = start(&r, config_path);
 	if (rc == EXIT_OK)
 		rc = main_loop(&r);
+	/* Whatever the thread was given is finished before the jobs holding
+	 * it are freed. */
+	publisher_free(r.publisher);
 	while (r.flights) {
 		struct flight *f = r.flights;
 		r.flights = f->next;

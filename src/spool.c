@@ -621,14 +621,18 @@ static void done_name(struct spool *s, const char *name, int n, char *out, size_
 			h = (h ^ (unsigned char)*p) * 1099511628211u;
 		snprintf(base, sizeof base, "%.64s~%016jx", name, (uintmax_t)h);
 	}
+	/* Fits NAME_MAX by construction (base is short enough); the wide
+	 * buffer only spares the compiler proving it. */
+	char full[NAME_MAX + 32];
 	if (n > 1)
-		snprintf(out, len, "%s%s.%d", prefix, base, n);
+		snprintf(full, sizeof full, "%s%s.%d", prefix, base, n);
 	else
-		snprintf(out, len, "%s%s", prefix, base);
+		snprintf(full, sizeof full, "%s%s", prefix, base);
+	snprintf(out, len, "%.*s", NAME_MAX, full);
 }
 
-int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
-		      size_t reclen)
+int spool_record_write(struct spool *s, const char *name, const json_t *result,
+		       struct spool_record *r)
 {
 	struct json_writer *w = malloc(sizeof *w);
 	if (!w)
@@ -638,48 +642,102 @@ int spool_record_done(struct spool *s, const char *name, const json_t *result, c
 	 * not parse, and then its task file is still in active/ (a task is let
 	 * go only once its record is whole and durable), so recovery drops the
 	 * record and runs the task again. */
-	int fd = -1;
-	for (int n = 1; fd < 0 && n <= 1000; n++) {
-		done_name(s, name, n, rec, reclen);
-		fd = openat(s->publish_tmp_fd, rec, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
+	r->fd = -1;
+	for (int n = 1; r->fd < 0 && n <= 1000; n++) {
+		done_name(s, name, n, r->rec, sizeof r->rec);
+		r->fd = openat(s->publish_tmp_fd, r->rec, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			       0600);
+		if (r->fd < 0 && errno != EEXIST)
 			break;
 	}
-	int rc = fd < 0 ? -1 : 0;
-	if (rc == 0 && (fchmod(fd, s->file_mode) < 0 || write_json(fd, &b) < 0 ||
-			(s->durable && fsync(fd) < 0)))
+	int rc = r->fd < 0 ? -1 : 0;
+	if (rc == 0 && (fchmod(r->fd, s->file_mode) < 0 || write_json(r->fd, &b) < 0))
 		rc = -1;
-	if (fd >= 0 && close(fd) < 0)
-		rc = -1;
-	if (rc == 0 && s->durable && fsync_dirfd(s->publish_tmp_fd) < 0)
-		rc = -1; /* the record may not survive a crash: do not let the task go yet */
 	int saved = errno;
-	if (rc < 0 && fd >= 0)
-		unlinkat(s->publish_tmp_fd, rec, 0);
 	free(w);
+	if (rc < 0 && r->fd >= 0)
+		spool_record_discard(s, r);
 	errno = saved;
 	return rc;
 }
 
-int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
-		       char *published, size_t publishedlen)
+void spool_record_discard(struct spool *s, struct spool_record *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	unlinkat(s->publish_tmp_fd, r->rec, 0);
+}
+
+int spool_record_place(struct spool *s, struct spool_record *r, bool durable)
+{
+	int rc = durable && fsync(r->fd) < 0 ? -1 : 0;
+	/* close() can report a deferred write error (NFS, quota). */
+	if (close(r->fd) < 0)
+		rc = -1;
+	r->fd = -1;
+	if (rc < 0) {
+		int saved = errno;
+		spool_record_discard(s, r);
+		errno = saved;
+	}
+	return rc;
+}
+
+int spool_sync_records(struct spool *s)
+{
+	return fsync_dirfd(s->publish_tmp_fd);
+}
+
+int spool_record_done(struct spool *s, const char *name, const json_t *result, char *rec,
+		      size_t reclen)
+{
+	struct spool_record r;
+	if (spool_record_write(s, name, result, &r) < 0 ||
+	    spool_record_place(s, &r, s->durable) < 0)
+		return -1;
+	/* Until tmp/ is synced the record may not survive a crash: do not let
+	 * the task go yet. */
+	if (s->durable && spool_sync_records(s) < 0) {
+		int saved = errno;
+		unlinkat(s->publish_tmp_fd, r.rec, 0);
+		errno = saved;
+		return -1;
+	}
+	snprintf(rec, reclen, "%s", r.rec);
+	return 0;
+}
+
+int spool_place_done(struct spool *s, const char *rec, const char *id, int first,
+		     char *published, size_t publishedlen)
 {
 	char name[SPOOL_NAME_SIZE];
 	unsigned from = first_free(s->results_fd, id, result_namer);
 	for (unsigned n = from > (unsigned)first ? from : (unsigned)first; n < (1u << 30); n++) {
 		if (spool_name_result(id, n, name) < 0 || give_name(name, published, publishedlen) < 0)
 			return -1;
-		if (rename_noreplace(s->publish_tmp_fd, rec, s->results_fd, published) == 0) {
-			if (s->durable && fsync_dirfd(s->results_fd) < 0)
-				log_warn("published %s, but fsync of %s failed", published,
-					 s->results_path);
+		if (rename_noreplace(s->publish_tmp_fd, rec, s->results_fd, published) == 0)
 			return 0;
-		}
 		if (errno != EEXIST)
 			return -1;
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+int spool_sync_results(struct spool *s)
+{
+	return fsync_dirfd(s->results_fd);
+}
+
+int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
+		       char *published, size_t publishedlen)
+{
+	if (spool_place_done(s, rec, id, first, published, publishedlen) < 0)
+		return -1;
+	if (s->durable && spool_sync_results(s) < 0)
+		log_warn("published %s, but fsync of %s failed", published, s->results_path);
+	return 0;
 }
 
 json_t *spool_load_done(struct spool *s, const char *rec)

@@ -194,6 +194,32 @@ int spool_record_done(struct spool *s, const char *name, const json_t *result, c
 int spool_publish_done(struct spool *s, const char *rec, const char *id, int first,
 		       char *published, size_t publishedlen);
 json_t *spool_load_done(struct spool *s, const char *rec);
+
+/* The same two steps one at a time, for a publisher that waits for the disk
+ * in a thread of its own (publisher.h); spool_record_done and
+ * spool_publish_done are made of them. Step functions marked "any thread"
+ * touch only the spool's descriptors.
+ *   spool_record_write: result whole into its record tmp/done-NAME (name
+ *     into r->rec), not synced: whole for a kill of the process, maybe torn
+ *     by a power cut (then it does not parse and recovery drops it);
+ *   spool_record_place (any thread): fsync it when durable and close it;
+ *     on failure the record is removed;
+ *   spool_sync_records (any thread): fsync tmp/: every record placed before
+ *     is durable;
+ *   spool_place_done (any thread): spool_publish_done without the fsync;
+ *   spool_sync_results (any thread): fsync results/. */
+struct spool_record {
+	int fd;                  /* on the record, until placed */
+	char rec[NAME_MAX + 1];  /* its name in tmp/ */
+};
+int spool_record_write(struct spool *s, const char *name, const json_t *result,
+		       struct spool_record *r);
+int spool_record_place(struct spool *s, struct spool_record *r, bool durable);
+void spool_record_discard(struct spool *s, struct spool_record *r);
+int spool_sync_records(struct spool *s);
+int spool_place_done(struct spool *s, const char *rec, const char *id, int first,
+		     char *published, size_t publishedlen);
+int spool_sync_results(struct spool *s);
 void spool_drop_done(struct spool *s, const char *rec);
 int spool_each_done(struct spool *s, void (*fn)(void *ctx, const char *rec), void *ctx);
 

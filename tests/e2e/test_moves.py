@@ -34,7 +34,10 @@ class Traced:
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
         self.strace = subprocess.Popen(
-            [STRACE, "-qq", "-o", "/dev/null", "-e", f"trace={inject.split(':')[0]}",
+            # -f: the watcher's publishing threads make the moves out of
+            # active/ when fsync = yes (src/publisher.h); they must see the
+            # fault too.
+            [STRACE, "-f", "-qq", "-o", "/dev/null", "-e", f"trace={inject.split(':')[0]}",
              "-e", f"inject={inject}", BIN, command, *spool.args()],
             stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err, env=env)
         self.pid = wait_for(self._tracee, what="the traced watcher")
