@@ -287,15 +287,6 @@ bool api_limit_from_text(const char *text, size_t len, int64_t now_s, struct api
 
 /* --- the policy ------------------------------------------------------------ */
 
-static int64_t backoff_ms(const struct api_limit_policy *p, unsigned n, double jitter)
-{
-	double delay = p->backoff;
-	for (unsigned i = 0; i < n && delay < p->backoff_max; i++)
-		delay *= 2;
-	if (delay > p->backoff_max)
-		delay = p->backoff_max;
-	return (int64_t)(delay * 1000.0 * (1.0 + jitter) / 2.0);
-}
 
 bool api_limit_decide(const struct api_limit_policy *p, const struct api_limit *l,
 		      unsigned deferrals, int64_t now_ms, double jitter, int64_t *until_ms,
@@ -320,7 +311,7 @@ bool api_limit_decide(const struct api_limit_policy *p, const struct api_limit *
 			 cut ? ", later than usage_limit_max_wait: tried again at the cut-off" : "");
 		return true;
 	}
-	*until_ms = now_ms + backoff_ms(p, deferrals, jitter);
+	*until_ms = now_ms + time_backoff_ms(p->backoff, p->backoff_max, deferrals, jitter);
 	time_format_rfc3339(*until_ms, when, sizeof when);
 	snprintf(reason, rlen, "%s%s, from the %s; %s: tried again at %s (deferral %u of %u); "
 		 "no retry spent", what, name, l->source,

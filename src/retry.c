@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "signals.h"
+#include "timeutil.h"
 
 /* regexec over bytes that may hold NULs (REG_STARTEND, as glibc allows). */
 static bool search(const regex_t *re, const char *text, size_t len, regmatch_t *m, size_t nm)
@@ -35,12 +36,7 @@ bool retry_never_succeeds(const struct run_outcome *o)
 
 int64_t retry_backoff_ms(const struct retry_policy *p, unsigned n, double jitter)
 {
-	double delay = p->backoff;
-	for (unsigned i = 0; i < n && delay < p->backoff_max; i++)
-		delay *= 2;
-	if (delay > p->backoff_max)
-		delay = p->backoff_max;
-	return (int64_t)(delay * 1000.0 * (1.0 + jitter) / 2.0);
+	return time_backoff_ms(p->backoff, p->backoff_max, n, jitter);
 }
 
 /* The Unix time a usage-limit message names, or 0 (also for digits that

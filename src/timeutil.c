@@ -167,3 +167,13 @@ int time_parse_duration(const char *s, int64_t *seconds)
 	*seconds = n * unit;
 	return 0;
 }
+
+int64_t time_backoff_ms(double first_s, double max_s, unsigned n, double jitter)
+{
+	double delay = first_s;
+	for (unsigned i = 0; i < n && delay < max_s; i++)
+		delay *= 2;
+	if (delay > max_s)
+		delay = max_s;
+	return (int64_t)(delay * 1000.0 * (1.0 + jitter) / 2.0);
+}

@@ -42,4 +42,9 @@ int64_t time_ms_to_ns(int64_t ms);
  * a sign, a fraction, spaces, an unknown unit, an overflow. */
 int time_parse_duration(const char *s, int64_t *seconds);
 
+/* An exponential back-off: first_s seconds doubled n times, at most max_s,
+ * then scaled by a jitter in [0, 1) to between half and all of it; in ms.
+ * Shared by task retries and API-limit back-offs. */
+int64_t time_backoff_ms(double first_s, double max_s, unsigned n, double jitter);
+
 #endif
