@@ -221,6 +221,20 @@ class AutoTimeout(SpoolTest):
             self.assertEqual(len(json.load(f)["runs_s"]), 1, "replaced by the next run")
 
 
+class HistoryOnlyWhenUsed(SpoolTest):
+    def test_tasks_that_use_no_history_keep_none(self):
+        hist = self.spool.path("history")
+        files = lambda: sorted(os.listdir(hist)) if os.path.isdir(hist) else []
+        for i in range(3):
+            self.assertEqual(self.run_task({"id": f"plain{i}", "command": ["true"],
+                                            "timeout": 10})["status"], "succeeded")
+        self.assertEqual(files(), [])
+        # Naming a history_key records, even without an auto timeout.
+        self.assertEqual(self.run_task({"id": "keyed", "command": ["true"],
+                                        "history_key": "k"})["status"], "succeeded")
+        self.assertEqual(len(files()), 1)
+
+
 class AutoTimeoutFromConfig(SpoolTest):
     CONFIG = "[task]\ntimeout = auto\nauto_timeout_default = 15\n"
 
