@@ -394,14 +394,8 @@ int clean_command(int argc, char **argv)
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
 	struct config cfg;
-	char err[1024];
-	config_defaults(&cfg);
-	if (o.config && config_load(&cfg, o.config, err, sizeof err) < 0) {
-		fprintf(stderr, "spoolrun: %s\n", err);
-		config_clear(&cfg);
+	if (config_setup(&cfg, o.config, "spoolrun") < 0)
 		return EXIT_CONFIG;
-	}
-	log_set_level(cfg.log_level);
 	rc = run_clean(&o, &cfg);
 	config_clear(&cfg);
 	return rc;

@@ -584,3 +584,16 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	*c = next;
 	return 0;
 }
+
+int config_setup(struct config *c, const char *path, const char *who)
+{
+	char err[1024];
+	config_defaults(c);
+	if (path && config_load(c, path, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: %s\n", who, err);
+		config_clear(c);
+		return -1;
+	}
+	log_set_level(c->log_level);
+	return 0;
+}

@@ -62,6 +62,11 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
 void config_clear(struct config *c);
 
+/* For a command that runs once (exec, clean, node-run): the defaults, then
+ * path when not NULL, then the log level it names. On error prints
+ * "WHO: message" on stderr, leaves nothing to clear and returns -1. */
+int config_setup(struct config *c, const char *path, const char *who);
+
 /* Parsers shared with the task validator and command line, exposed so they
  * are tested once: a number of seconds (>= 0, finite, at most max) and a
  * byte size with an optional K, M or G suffix (powers of 1024). */

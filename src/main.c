@@ -229,14 +229,8 @@ static int cmd_exec(int argc, char **argv)
 	if (argc - i != 1)
 		return usage_error("%s needs exactly one TASKFILE (or - for stdin)", "exec");
 	struct config cfg;
-	char err[1024];
-	config_defaults(&cfg);
-	if (o.config && config_load(&cfg, o.config, err, sizeof err) < 0) {
-		fprintf(stderr, "spoolrun: %s\n", err);
-		config_clear(&cfg);
+	if (config_setup(&cfg, o.config, "spoolrun") < 0)
 		return EXIT_CONFIG;
-	}
-	log_set_level(cfg.log_level);
 	int rc = exec_task(&cfg, argv[i]);
 	config_clear(&cfg);
 	return rc;

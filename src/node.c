@@ -268,15 +268,10 @@ int node_run_main(int argc, char **argv)
 		return EXIT_NOINPUT;
 	}
 	struct config cfg;
-	char err[1024];
-	config_defaults(&cfg);
-	if (no.config && config_load(&cfg, no.config, err, sizeof err) < 0) {
-		fprintf(stderr, "spoolrun node-run: %s\n", err);
-		config_clear(&cfg);
+	if (config_setup(&cfg, no.config, "spoolrun node-run") < 0)
 		return EXIT_CONFIG;
-	}
 	cfg.task.slurm_allowed = true; /* the watcher took it with executor = slurm */
-	log_set_level(cfg.log_level);
+	char err[1024];
 	struct spool s;
 	int rc;
 	if (spool_open(&s, &cfg, no.spool, err, sizeof err) < 0) {
