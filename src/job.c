@@ -185,12 +185,23 @@ static void submit(const struct job_env *env, struct job *j, json_t *result, int
 		j->phase = JOB_OVER;
 		return;
 	}
+	(void)env;
+	(void)now;
 	j->result = result;
 	j->phase = JOB_PUBLISHING;
 	j->pub_step = PUB_RECORD;
 	j->retry_delay_ms = 0;
+	j->retry_at_ns = 0;
+	j->pub_fresh = true; /* written by job_hand_over, after the next start */
+}
+
+void job_hand_over(const struct job_env *env, struct job *j)
+{
+	if (j->phase != JOB_PUBLISHING || !j->pub_fresh)
+		return;
+	j->pub_fresh = false;
 	if (!hand_over(env, j))
-		try_publish(env, j, now);
+		try_publish(env, j, time_monotonic_ns());
 }
 
 /* The thread's outcome: done, or the step to go on from here, as
@@ -813,6 +824,10 @@ void job_step(const struct job_env *env, struct job *j, int64_t now)
 		step_running(env, j, now);
 		break;
 	case JOB_PUBLISHING:
+		if (j->pub_fresh) {
+			job_hand_over(env, j);
+			break;
+		}
 		if (j->pub_pending)
 			break;
 		if (j->pub.owner) {

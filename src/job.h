@@ -130,6 +130,7 @@ struct job {
 	bool rejected;             /* the file goes to rejected/ once published */
 	char kept[NAME_MAX + 1];   /* its name there */
 	bool cancel_spent;         /* cancel/<id> to remove once published */
+	bool pub_fresh;            /* submitted, not written yet: job_hand_over */
 	struct publication pub;    /* handed to the publisher's thread... */
 	bool pub_pending;          /* ...until job_published() */
 	unsigned long claim_ticket; /* the claim's fsync (publisher_claim_sync_start) */
@@ -157,6 +158,14 @@ void job_begin(const struct job_env *env, struct job *j);
  * whose task is over concludes (retry decision, then PUBLISHING or MOVING);
  * PUBLISHING and MOVING try their step when due. */
 void job_step(const struct job_env *env, struct job *j, int64_t now);
+
+/* PUBLISHING, just submitted: writes the result (its completion record)
+ * and hands it to the publisher, or publishes it here. The runner calls it
+ * for every job once it has started what it could in the same turn, so
+ * that the next task's claim and start never wait behind the writing of the
+ * previous result (on a file system where creating a file is slow, that is
+ * most of a short task's cost); job_step does it too. */
+void job_hand_over(const struct job_env *env, struct job *j);
 
 /* The publisher returned j->pub (publisher_reap): the job goes on at the
  * next job_step, from the step the thread reached. */

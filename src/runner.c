@@ -444,6 +444,15 @@ static void step_flights(struct runner *r)
 	}
 }
 
+/* Writes the results of the jobs that ended in this turn, now that the
+ * tasks that could start have started (job_hand_over). */
+static void hand_over_results(struct runner *r)
+{
+	struct job_env env = job_env_of(r);
+	for (struct flight *f = r->flights; f; f = f->next)
+		job_hand_over(&env, &f->job);
+}
+
 /* --- Starting tasks --------------------------------------------------- */
 
 /* A claim (or take-back from deferred/) that failed for a reason other
@@ -936,7 +945,7 @@ static bool stop_complete(struct runner *r)
 		return false;
 	/* Results on their way are waited for: the disk is busy, not failing. */
 	for (struct flight *f = r->flights; f; f = f->next)
-		if (f->job.pub_pending)
+		if (f->job.pub_pending || f->job.pub_fresh)
 			return false;
 	for (struct flight *f = r->flights; f; f = f->next)
 		log_warnx("%s: stopping while its %s fails; it stays in active/", f->job.name,
@@ -1059,6 +1068,7 @@ static int main_loop(struct runner *r)
 			if (r->flights && !r->nrunning)
 				step_flights(r); /* jobs that ended at once (refused, cancelled…) */
 		}
+		hand_over_results(r);
 		report_counts(r);
 		if (r->drain && !runnable_left(r) && (!r->flights || only_stuck(r)))
 			return drain_status(r);

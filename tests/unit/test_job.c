@@ -233,6 +233,34 @@ static void test_cancel_mid_run_publishes_cancelled(void **state)
 	job_clear(&j);
 }
 
+/* The step that sees a task end only decides its result; writing it waits
+ * for job_hand_over, which the runner calls once the next task started. */
+static void test_result_is_written_at_hand_over(void **state)
+{
+	struct fixture *f = *state;
+	struct job_env env = env_of(f);
+	put(f, "active", "h.json", "{\"id\":\"h\",\"command\":[\"true\"]}");
+	struct job j;
+	job_init(&j, "h.json", JOB_NEW);
+	job_begin(&env, &j);
+	job_step(&env, &j, 0);
+	assert_int_equal(j.phase, JOB_PUBLISHING);
+	assert_int_equal(job_wake(&j, 0), 0); /* due at once */
+	assert_true(exists(f, "active", "h.json"));
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "results"), 0);
+	job_hand_over(&env, &j);
+	assert_int_equal(j.phase, JOB_OVER);
+	assert_int_equal(j.rep.end, JOB_PUBLISHED);
+	assert_false(exists(f, "active", "h.json"));
+	json_t *r = result_of(f, "h.json");
+	assert_string_equal(result_status(r), "succeeded");
+	json_decref(r);
+	job_hand_over(&env, &j); /* once only */
+	assert_int_equal(count_entries(f, "results"), 1);
+	job_clear(&j);
+}
+
 static void test_failing_publication_keeps_the_task_until_recorded(void **state)
 {
 	struct fixture *f = *state;
@@ -245,6 +273,7 @@ static void test_failing_publication_keeps_the_task_until_recorded(void **state)
 	int tmp = f->s.publish_tmp_fd;
 	f->s.publish_tmp_fd = -1;
 	job_step(&env, &j, 0);
+	job_hand_over(&env, &j); /* as the runner does after starting the next tasks */
 	assert_int_equal(j.phase, JOB_PUBLISHING);
 	assert_true(exists(f, "active", "p.json"));
 	int64_t wake = job_wake(&j, 0);
@@ -350,6 +379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runs_to_its_result, reset, done),
 		cmocka_unit_test_setup_teardown(test_stop_mid_run_puts_it_back, reset, done),
 		cmocka_unit_test_setup_teardown(test_cancel_mid_run_publishes_cancelled, reset, done),
+		cmocka_unit_test_setup_teardown(test_result_is_written_at_hand_over, reset, done),
 		cmocka_unit_test_setup_teardown(test_failing_publication_keeps_the_task_until_recorded,
 						reset, done),
 		cmocka_unit_test_setup_teardown(test_recovered_counts_the_interrupted_attempt, reset,
