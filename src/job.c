@@ -361,13 +361,31 @@ static bool count_attempt(const struct job_env *env, struct job *j)
 	}
 	st->attempt++;
 	/* A later attempt must be counted before it starts, durably; a first
-	 * one is counted by its claim (no state means attempt 1). */
+	 * one is counted by its claim (no state means attempt 1). A local
+	 * process waits for the claim's fsync only just before it is created
+	 * (claim_synced), so that preparing it overlaps the wait. */
+	if (st->attempt == 1 && env->publisher && j->claim_ticket && !env->cfg->slurm_executor) {
+		j->claim_unsynced = env->publisher;
+		return true;
+	}
 	int rc = st->attempt > 1 ? task_state_save(env->spool, env->spool->active_fd, j->name, st, true)
 		 : env->publisher ? publisher_claim_sync_wait(env->publisher, j->claim_ticket)
 				  : spool_sync_active(env->spool);
 	if (rc < 0)
 		log_warn("%s: cannot record attempt %d durably", j->t.id, st->attempt);
 	return true;
+}
+
+/* The spawn gate of a first attempt (count_attempt): its claim is durable
+ * before its process exists. */
+static void claim_synced(void *ctx)
+{
+	struct job *j = ctx;
+	if (!j->claim_unsynced)
+		return;
+	if (publisher_claim_sync_wait(j->claim_unsynced, j->claim_ticket) < 0)
+		log_warn("%s: cannot record attempt %d durably", j->t.id, j->st.attempt);
+	j->claim_unsynced = NULL;
 }
 
 /* MOVING (defer): one try at moving the task to deferred/, its history with it. */
@@ -633,6 +651,7 @@ static void start_run(const struct job_env *env, struct job *j)
 		.max_output = env->cfg->max_output, .max_log = env->cfg->max_log,
 		.open_log = job_open_log, .sync_logs = env->spool->durable,
 		.as_user = j->as_user ? &j->user : NULL, .ctx = j,
+		.before_spawn = claim_synced,
 	};
 	spool_remove_logs(env->spool, j->t.id);
 	log_debug("%s: starting %s (timeout %g s, %s)", j->t.id, j->t.argv[0], j->t.timeout,

@@ -134,6 +134,7 @@ struct job {
 	struct publication pub;    /* handed to the publisher's thread... */
 	bool pub_pending;          /* ...until job_published() */
 	unsigned long claim_ticket; /* the claim's fsync (publisher_claim_sync_start) */
+	struct publisher *claim_unsynced; /* whose fsync the start still waits for */
 	/* MOVING */
 	enum job_move move;
 	int64_t defer_until_ms;

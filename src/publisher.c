@@ -35,10 +35,11 @@ struct publisher {
 	unsigned long claims_asked, claims_synced;
 	int claim_rc, claim_errno;
 	/* Test hook, SPOOLRUN_TEST_STALL_PUBLISH=STEP:PATH with STEP written,
-	 * recorded or published: the thread stops once at that step (before
-	 * the fsync that would follow it), creates PATH and waits until PATH
-	 * is removed, so a test can look at, or kill the watcher in, the
-	 * window between "result written" and "durable". */
+	 * recorded or published (the publishing thread) or claim (the claim's
+	 * thread): the thread stops once at that step (before the fsync that
+	 * would follow it), creates PATH and waits until PATH is removed, so a
+	 * test can look at, or kill the watcher in, the window between
+	 * "result written" and "durable", or between a claim and its fsync. */
 	char stall_step[16];
 	char stall_path[4096];
 };
@@ -176,6 +177,7 @@ static void *claim_thread(void *arg)
 		unsigned long asked = p->claims_asked;
 		pthread_mutex_unlock(&p->mu);
 		/* One fsync covers every claim renamed in before it started. */
+		stall_if_asked(p, "claim");
 		int rc = fsync_dirfd(p->spool->active_fd);
 		int err = errno;
 		pthread_mutex_lock(&p->mu);

@@ -530,7 +530,8 @@ struct run *run_start(const struct task *t, const struct run_options *opt)
 	r->cg.dirfd = r->cg.procs_fd = -1;
 	if (cgroup_enabled())
 		cgroup_task_create(&r->cg);
-	int rc = spawn_start(t, opt->as_user, r->cg.procs_fd, &r->sp, &r->o.spawn_error,
+	struct spawn_gate gate = { opt->before_spawn, opt->ctx };
+	int rc = spawn_start(t, opt->as_user, r->cg.procs_fd, &gate, &r->sp, &r->o.spawn_error,
 			     &r->o.usage);
 	if (r->cg.procs_fd >= 0) {
 		close(r->cg.procs_fd);

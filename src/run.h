@@ -64,6 +64,9 @@ struct run_options {
 	bool sync_logs;      /* fdatasync logs before run_finish returns */
 	const struct identity *as_user; /* run as this user, or NULL: the runner's */
 	void *ctx;
+	/* Called with ctx just before the process is created (spawn.h's
+	 * spawn_gate); may be NULL. */
+	void (*before_spawn)(void *ctx);
 };
 
 struct run_outcome {

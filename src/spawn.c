@@ -315,7 +315,8 @@ static int read_report(int fd, pid_t pid, struct spawn_error *e, struct rusage *
 }
 
 int spawn_start(const struct task *t, const struct identity *user, int cgroup_procs,
-		struct spawned *s, struct spawn_error *e, struct rusage *usage)
+		const struct spawn_gate *gate, struct spawned *s, struct spawn_error *e,
+		struct rusage *usage)
 {
 	struct exec_plan plan;
 	int child[3], parent[3], report[2] = { -1, -1 };
@@ -329,6 +330,8 @@ int spawn_start(const struct task *t, const struct identity *user, int cgroup_pr
 		*e = (struct spawn_error){ "pipe", errno };
 		goto fail;
 	}
+	if (gate && gate->wait)
+		gate->wait(gate->ctx);
 	/* vfork: the child borrows the runner's memory until it execs, so
 	 * starting a task costs no page-table copy however large the runner
 	 * is. The child only makes async-signal-safe calls and writes nothing

@@ -38,12 +38,21 @@ struct spawn_error {
 	int err;           /* errno of that stage */
 };
 
+/* Called once the environment and descriptors are ready, just before the
+ * process is created (NULL: none): whatever must be durable before a task
+ * may run is waited for there, so the preparation overlaps that wait. */
+struct spawn_gate {
+	void (*wait)(void *ctx);
+	void *ctx;
+};
+
 /* Starts task t, with its limits, as user (NULL: the runner's own
  * identity), in the cgroup whose cgroup.procs is open as cgroup_procs (-1:
- * none; cgroup.h). 0: s is filled and the caller owns its fds and child.
- * -1: e says what failed; any child that was forked is already reaped and
- * its resource usage added to *usage. */
+ * none; cgroup.h), after gate (may be NULL). 0: s is filled and the caller
+ * owns its fds and child. -1: e says what failed; any child that was forked
+ * is already reaped and its resource usage added to *usage. */
 int spawn_start(const struct task *t, const struct identity *user, int cgroup_procs,
-		struct spawned *s, struct spawn_error *e, struct rusage *usage);
+		const struct spawn_gate *gate, struct spawned *s, struct spawn_error *e,
+		struct rusage *usage);
 
 #endif

@@ -14,8 +14,9 @@ parse, is dropped, and the task runs again; a kill of the process cannot)."""
 import json
 import os
 import shlex
+import time
 
-from harness import wait_for
+from harness import SLOW, wait_for
 from hostile_util import HostileTest, crash, lines, listdir, load
 
 HOOK = "SPOOLRUN_TEST_STALL_PUBLISH"
@@ -168,3 +169,37 @@ class PublishWindow(HostileTest):
         self.assertEqual(second["error"]["code"], "duplicate_id")
         self.assertEqual(lines(self.counter), ["dup"], "the duplicate must not run")
         self.assertEqual(self.spool.stop(), 0)
+
+
+
+class ClaimDurableBeforeStart(HostileTest):
+    """The claim of a task (its rename into active/) is durable before the
+    task's process exists (so max_attempts counts a task that crashes the
+    machine), now that the loop prepares the process while the claim's
+    fsync runs and waits for it only just before creating it (spawn.h's
+    spawn_gate). The hook's step "claim" holds the fsync of active/; the task
+    checks whether the hold is still on when it runs."""
+    START = False
+    CONFIG = PublishWindow.CONFIG
+    start_stalled = PublishWindow.start_stalled
+    wait_stalled = PublishWindow.wait_stalled
+
+    def setUp(self):
+        super().setUp()
+        self.marker = os.path.join(self.spool.tmp, "stalled")
+
+    def test_task_never_runs_before_its_claim_is_synced(self):
+        self.start_stalled("claim")
+        started = os.path.join(self.spool.tmp, "started")
+        m, st = shlex.quote(self.marker), shlex.quote(started)
+        self.spool.submit({"id": "c", "command": ["/bin/sh", "-c", f"touch {st}; test ! -e {m}"]})
+        self.wait_stalled()
+        # A runner that started the task without the fsync would have done
+        # so by now; this one must not have.
+        end = time.monotonic() + 1.0 * SLOW
+        while time.monotonic() < end and not os.path.exists(started):
+            time.sleep(0.01)
+        self.assertFalse(os.path.exists(started), "the task ran before its claim was synced")
+        os.unlink(self.marker)
+        r = self.spool.result("c")
+        self.assertEqual(r["status"], "succeeded", r)
