@@ -1061,6 +1061,7 @@ static int main_loop(struct runner *r)
 			if (stop_complete(r))
 				return EXIT_OK;
 		} else if (r->paused && r->drain) {
+			hand_over_results(r); /* a task that just ended keeps its result */
 			log_warnx("%s/pause exists: drain runs nothing", r->spool.root);
 			return EXIT_TEMPFAIL;
 		} else {

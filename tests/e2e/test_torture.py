@@ -96,8 +96,13 @@ class TortureBase(HostileTest):
         wait_for(lambda: published() >= n_tasks and not listdir(self.spool.path("active")),
                  60 * SOAK, interval=0.01, what="every task's result")
         # The log gathers every start: wait for the last watcher's own line.
-        wait_for(lambda: self.spool.log().count(" watching ") >= kills + 1,
-                 what="the last watcher to be up")
+        try:
+            wait_for(lambda: self.spool.log().count(" watching ") >= kills + 1,
+                     what="the last watcher to be up")
+        except AssertionError as e:
+            rc = self.spool.proc.poll() if self.spool.proc else None
+            raise AssertionError(f"{e}; the last watcher's exit status: {rc}; log ends:\n"
+                                 f"{self.spool.log()[-3000:]}") from None
         self.assertEqual(self.spool.stop(), 0, self.spool.log()[-2000:])
         consumer.stop.set()
         consumer.join(5)
