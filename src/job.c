@@ -177,7 +177,7 @@ static bool hand_over(const struct job_env *env, struct job *j)
 }
 
 /* Submits result for publication; the task file is let go when it completes. */
-static void submit(const struct job_env *env, struct job *j, json_t *result, int64_t now)
+static void submit(struct job *j, json_t *result)
 {
 	if (!result) {
 		log_errx("%s: cannot build the result (out of memory); it stays in active/", j->rep.id);
@@ -185,8 +185,6 @@ static void submit(const struct job_env *env, struct job *j, json_t *result, int
 		j->phase = JOB_OVER;
 		return;
 	}
-	(void)env;
-	(void)now;
 	j->result = result;
 	j->phase = JOB_PUBLISHING;
 	j->pub_step = PUB_RECORD;
@@ -253,9 +251,7 @@ static void reject(const struct job_env *env, struct job *j, const struct task_e
 	j->rejected = true;
 	log_warnx("%s: rejected (%s): %s", j->name, e->code, e->message);
 	snprintf(j->status, sizeof j->status, "rejected");
-	submit(env, j, result_rejected(j->rep.id, e, j->t.json, &ctx,
-					 kept_path[0] ? kept_path : NULL),
-	       time_monotonic_ns());
+	submit(j, result_rejected(j->rep.id, e, j->t.json, &ctx, kept_path[0] ? kept_path : NULL));
 }
 
 /* Whether a result for this very file (same stamp) is already published:
@@ -319,14 +315,14 @@ static struct result_context context_of(const struct job *j)
 
 /* Publishes a task that does not run: cancelled before its turn, or
  * interrupted too often. */
-static void end_unrun(const struct job_env *env, struct job *j, const char *status,
+static void end_unrun(struct job *j, const char *status,
 		      const char *message)
 {
 	struct task_error e = { 0 };
 	snprintf(e.code, sizeof e.code, "%s", status);
 	snprintf(e.message, sizeof e.message, "%s: %s", j->name, message);
 	struct result_context ctx = context_of(j);
-	submit(env, j, result_not_run(status, j->t.id, &e, j->t.json, &ctx), time_monotonic_ns());
+	submit(j, result_not_run(status, j->t.id, &e, j->t.json, &ctx));
 }
 
 static int job_open_log(void *ctx, const char *stream)
@@ -355,7 +351,7 @@ static bool count_attempt(const struct job_env *env, struct job *j)
 				 "runner stopped during every attempt, so it is not run again",
 				 st->interrupted, env->cfg->max_attempts);
 			log_warnx("%s: interrupted too often; not run again", j->t.id);
-			end_unrun(env, j, "interrupted", why);
+			end_unrun(j, "interrupted", why);
 			return false;
 		}
 	}
@@ -555,7 +551,7 @@ static void conclude(const struct job_env *env, struct job *j, struct run_outcom
 	j->cancel_spent = j->cancelled;
 	json_t *result = result_from_run(t, o, &ctx);
 	history_note_result(env->history, t, result);
-	submit(env, j, result, time_monotonic_ns());
+	submit(j, result);
 }
 
 /* --- Slurm (slurmexec.h): the job's flight is its executor handle ------ */
@@ -623,7 +619,7 @@ static void conclude_slurm(const struct job_env *env, struct job *j)
 		json_object_set_new(result, "attempts", json_deep_copy(task_state_attempts(&j->st)));
 	j->cancel_spent = j->cancelled;
 	history_note_result(env->history, &j->t, result);
-	submit(env, j, result, time_monotonic_ns());
+	submit(j, result);
 }
 
 /* For status: the job's id and state, saved (not durably) when they change. */
@@ -780,14 +776,13 @@ void job_begin(const struct job_env *env, struct job *j)
 	}
 	if (spool_cancel_requested(env->spool, j->t.id)) {
 		j->cancel_spent = true;
-		end_unrun(env, j, "cancelled", "cancelled through cancel/ before it ran");
+		end_unrun(j, "cancelled", "cancelled through cancel/ before it ran");
 		return;
 	}
 	if (j->skipping) {
 		struct result_context ctx = context_of(j);
 		log_info("%s: skipped (%s): %s", j->t.id, j->skip.code, j->skip.message);
-		submit(env, j, result_not_run("skipped", j->t.id, &j->skip, j->t.json, &ctx),
-		       time_monotonic_ns());
+		submit(j, result_not_run("skipped", j->t.id, &j->skip, j->t.json, &ctx));
 		return;
 	}
 	int64_t until = j->t.limit_key ? env->key_blocked_until(env->ctx, j->t.limit_key) : 0;
