@@ -315,8 +315,7 @@ static struct result_context context_of(const struct job *j)
 
 /* Publishes a task that does not run: cancelled before its turn, or
  * interrupted too often. */
-static void end_unrun(struct job *j, const char *status,
-		      const char *message)
+static void end_unrun(struct job *j, const char *status, const char *message)
 {
 	struct task_error e = { 0 };
 	snprintf(e.code, sizeof e.code, "%s", status);
