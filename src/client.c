@@ -345,7 +345,7 @@ static struct awaited *unfinished(struct client *c, int *n)
 	struct awaited *a = NULL;
 	*n = 0;
 	for (int pass = 0; pass < 2; pass++) {
-		struct status_report *st = status_collect(&c->spool, c->cfg.max_task_bytes, &view);
+		struct status_report *st = lifecycle_status_collect(&c->spool, c->cfg.max_task_bytes, &view);
 		for (size_t i = 0; st && i < st->n; i++) {
 			const struct status_row *r = &st->rows[i];
 			bool seen = r->state == STATUS_FINISHED;
@@ -1213,7 +1213,7 @@ int client_status(int argc, char **argv)
 	if (i < argc)
 		o.view.finished = -1; /* every result of the ids asked about */
 	if (rc == EXIT_OK && (rc = open_client(&c)) == EXIT_OK) {
-		struct status_report *st = status_collect(&c.spool, c.cfg.max_task_bytes, &o.view);
+		struct status_report *st = lifecycle_status_collect(&c.spool, c.cfg.max_task_bytes, &o.view);
 		int missing = st && i < argc ? status_keep_ids(st, argv + i, argc - i) : 0;
 		if (st && o.label)
 			lifecycle_keep_label(st, o.label);
@@ -1400,7 +1400,7 @@ static int pause_option(void *ctx, const struct cliopt *opt, const char *value)
 static size_t running_now(struct client *c)
 {
 	struct status_view view = { .finished = 0 };
-	struct status_report *st = status_collect(&c->spool, c->cfg.max_task_bytes, &view);
+	struct status_report *st = lifecycle_status_collect(&c->spool, c->cfg.max_task_bytes, &view);
 	size_t n = 0;
 	for (size_t i = 0; st && st->watcher_running && i < st->n; i++)
 		n += st->rows[i].state == STATUS_RUNNING;

@@ -181,3 +181,12 @@ void lifecycle_keep_label(struct status_report *st, const char *label)
 	for (size_t i = 0; i < st->n; i++)
 		st->finished_total += st->rows[i].state == STATUS_FINISHED;
 }
+
+struct status_report *lifecycle_status_collect(struct spool *s, size_t max_task_bytes,
+					       const struct status_view *view)
+{
+	struct status_report *st = status_collect(s, max_task_bytes, view);
+	if (st)
+		lifecycle_annotate_rows(s, st, max_task_bytes);
+	return st;
+}

@@ -29,6 +29,11 @@ void lifecycle_lookup_reset(void);
  * decided by gate.h exactly as the watcher decides. */
 void lifecycle_annotate_rows(struct spool *s, struct status_report *st, size_t max_task_bytes);
 
+/* status_collect() with lifecycle_annotate_rows() applied: what the
+ * status and wait commands show. NULL when out of memory. */
+struct status_report *lifecycle_status_collect(struct spool *s, size_t max_task_bytes,
+					       const struct status_view *view);
+
 /* Keeps only the rows whose label is label. */
 void lifecycle_keep_label(struct status_report *st, const char *label);
 

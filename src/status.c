@@ -13,7 +13,6 @@
 
 #include "exitcodes.h"
 #include "fsutil.h"
-#include "lifecycle.h"
 #include "lookup.h"
 #include "queue.h"
 #include "task_state.h"
@@ -413,7 +412,6 @@ struct status_report *status_collect(struct spool *s, size_t max_task_bytes,
 		status_free(st);
 		return NULL;
 	}
-	lifecycle_annotate_rows(s, st, max_task_bytes);
 	return st;
 }
 

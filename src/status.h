@@ -77,7 +77,9 @@ struct status_view {
 	bool only_failed;
 };
 
-/* NULL when out of memory. */
+/* NULL when out of memory. The lifecycle fields of queued rows (blocked,
+ * waiting_for, not_before_ms) are left empty: lifecycle_status_collect()
+ * fills them. */
 struct status_report *status_collect(struct spool *s, size_t max_task_bytes,
 				     const struct status_view *view);
 void status_free(struct status_report *st);
