@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grow.h"
+
 #define FIRST_DELAY_MS 10
 #define MAX_DELAY_MS 500
 
@@ -57,14 +59,10 @@ int arrival_note(struct arrivals *a, const char *name, int64_t now_ms)
 {
 	/* No search for an earlier entry of the name: a second one is only a
 	 * second look (the queue takes a name once), and noting stays O(1). */
-	if (a->len == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 8;
-		struct arrival_entry *v = realloc(a->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		a->v = v;
-		a->cap = cap;
-	}
+	struct arrival_entry *v = grow(a->v, &a->cap, a->len + 1, sizeof *v, 8);
+	if (!v)
+		return -1;
+	a->v = v;
 	struct arrival_entry *e = &a->v[a->len];
 	memset(e, 0, sizeof *e);
 	if (!(e->name = strdup(name)))

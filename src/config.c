@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "timeutil.h"
 
 #define MAX_SECONDS (10.0 * 365 * 24 * 3600)
@@ -488,8 +489,8 @@ static int refuse_duplicate_keys(FILE *f, const char *path, char *err, size_t er
 				rc = set_error(err, errlen, "%s: [%s] %.*s: set twice, on lines %d and %d "
 					       "(remove one)", path, section, (int)klen, p, seen[i].line,
 					       lineno);
-		if (rc == 0 && n == cap) {
-			struct seen *grown = realloc(seen, (cap = cap ? cap * 2 : 32) * sizeof *seen);
+		if (rc == 0) {
+			struct seen *grown = grow(seen, &cap, n + 1, sizeof *seen, 32);
 			if (!grown)
 				rc = set_error(err, errlen, "%s: out of memory", path);
 			else

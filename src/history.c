@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "grow.h"
 #include "log.h"
 
 #define HISTORY_FILE_MAX 65536 /* a file of 20 numbers is far smaller */
@@ -155,14 +156,10 @@ static void list_file(void *ctx, const char *name)
 	if (name[0] == '.' || strlen(name) >= sizeof l->v->name ||
 	    fstatat(l->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct aged *grown = realloc(l->v, cap * sizeof *grown);
-		if (!grown)
-			return;
-		l->v = grown;
-		l->cap = cap;
-	}
+	struct aged *grown = grow(l->v, &l->cap, l->n + 1, sizeof *grown, 64);
+	if (!grown)
+		return;
+	l->v = grown;
 	snprintf(l->v[l->n].name, sizeof l->v[l->n].name, "%s", name);
 	l->v[l->n++].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "grow.h"
 #include "spool.h"
 
 void holds_init(struct holds *h)
@@ -62,19 +63,10 @@ int holds_add(struct holds *h, int dirfd, const char *name, size_t max)
 		task_clear(&x.t);
 		return 0;
 	}
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 16;
-		struct hold *grown = realloc(h->v, cap * sizeof *grown);
-		if (!grown || !(x.name = strdup(name))) {
-			if (grown)
-				h->v = grown, h->cap = cap;
-			task_clear(&x.t);
-			errno = ENOMEM;
-			return -1;
-		}
+	struct hold *grown = grow(h->v, &h->cap, h->n + 1, sizeof *grown, 16);
+	if (grown)
 		h->v = grown;
-		h->cap = cap;
-	} else if (!(x.name = strdup(name))) {
+	if (!grown || !(x.name = strdup(name))) {
 		task_clear(&x.t);
 		errno = ENOMEM;
 		return -1;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 static char tombstone;
 #define TOMBSTONE (&tombstone)
 
@@ -135,14 +137,10 @@ static int push(struct queue *q, const char *name, const char *id, const char *k
 	size_t slot = find_slot(q, name, &found);
 	if (found)
 		return 0;
-	if (q->len == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 64;
-		struct queue_entry *h = realloc(q->heap, cap * sizeof *h);
-		if (!h)
-			return -1;
-		q->heap = h;
-		q->cap = cap;
-	}
+	struct queue_entry *h = grow(q->heap, &q->cap, q->len + 1, sizeof *h, 64);
+	if (!h)
+		return -1;
+	q->heap = h;
 	char *copy = strdup(name);
 	char *id_copy = id ? strdup(id) : NULL;
 	char *key_copy = key && *key ? strdup(key) : NULL;

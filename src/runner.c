@@ -20,6 +20,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "grow.h"
 #include "history.h"
 #include "holds.h"
 #include "lifecycle.h"
@@ -587,17 +588,13 @@ static bool pick_from(struct runner *r, struct queue *q, bool deferred, const st
 			found = true;
 			break;
 		}
-		if (naside == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct queue_entry *grown = realloc(aside, ncap * sizeof *grown);
-			if (!grown) {
-				queue_push_entry(q, &e);
-				queue_entry_free(&e);
-				break;
-			}
-			aside = grown;
-			cap = ncap;
+		struct queue_entry *grown = grow(aside, &cap, naside + 1, sizeof *grown, 16);
+		if (!grown) {
+			queue_push_entry(q, &e);
+			queue_entry_free(&e);
+			break;
 		}
+		aside = grown;
 		aside[naside++] = e;
 		if (why == SCHED_NOT_DUE || why == SCHED_NO_SLOT)
 			break; /* deferred/ is by time: the rest are later still; no slot: none */
@@ -656,14 +653,10 @@ struct id_list {
 
 static void id_list_add(struct id_list *l, const char *id)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **grown = realloc(l->ids, cap * sizeof *grown);
-		if (!grown)
-			return;
-		l->ids = grown;
-		l->cap = cap;
-	}
+	char **grown = grow(l->ids, &l->cap, l->n + 1, sizeof *grown, 16);
+	if (!grown)
+		return;
+	l->ids = grown;
 	if ((l->ids[l->n] = strdup(id)))
 		l->n++;
 }

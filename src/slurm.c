@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 /* Room above timeout + kill grace for the node to start spoolrun, read the
  * task, write logs and the result on a shared file system. */
 #define SLURM_TIME_MARGIN_S 60
@@ -267,17 +269,13 @@ static void add(struct argv_builder *b, char *owned)
 		b->failed = true;
 		return;
 	}
-	if (b->n + 2 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 32;
-		char **v = realloc(b->v, cap * sizeof *v);
-		if (!v) {
-			free(owned);
-			b->failed = true;
-			return;
-		}
-		b->v = v;
-		b->cap = cap;
+	char **v = grow(b->v, &b->cap, b->n + 2, sizeof *v, 32);
+	if (!v) {
+		free(owned);
+		b->failed = true;
+		return;
 	}
+	b->v = v;
 	b->v[b->n++] = owned;
 	b->v[b->n] = NULL;
 }

@@ -13,6 +13,7 @@
 
 #include "exitcodes.h"
 #include "fsutil.h"
+#include "grow.h"
 #include "lookup.h"
 #include "queue.h"
 #include "task_state.h"
@@ -25,14 +26,10 @@
 static struct status_row *add_row(struct status_report *st, enum status_state state,
 				  const char *id, const char *file)
 {
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 16;
-		struct status_row *rows = realloc(st->rows, cap * sizeof *rows);
-		if (!rows)
-			return NULL;
-		st->rows = rows;
-		st->cap = cap;
-	}
+	struct status_row *rows = grow(st->rows, &st->cap, st->n + 1, sizeof *rows, 16);
+	if (!rows)
+		return NULL;
+	st->rows = rows;
 	struct status_row *r = &st->rows[st->n++];
 	memset(r, 0, sizeof *r);
 	r->state = state;
@@ -320,16 +317,12 @@ static void add_result_name(void *ctx, const char *name)
 	    strcmp(name + len - 5, ".json") ||
 	    fstatat(l->s->results_fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct result_name *v = realloc(l->v, cap * sizeof *v);
-		if (!v) {
-			l->failed = true;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
+	struct result_name *v = grow(l->v, &l->cap, l->n + 1, sizeof *v, 64);
+	if (!v) {
+		l->failed = true;
+		return;
 	}
+	l->v = v;
 	l->v[l->n].mtime_ns = (int64_t)sb.st_mtim.tv_sec * NS_PER_SEC + sb.st_mtim.tv_nsec;
 	snprintf(l->v[l->n].name, sizeof l->v[0].name, "%s", name);
 	l->n++;
