@@ -1,6 +1,7 @@
 """Helpers for the end-to-end tests: a real spoolrun watcher on a real
 temporary spool. Every wait is on a condition with a deadline, never a
 fixed sleep."""
+import contextlib
 import json
 import os
 import shutil
@@ -29,6 +30,26 @@ def wait_for(cond, timeout=10.0, interval=0.005, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout * SLOW:.1f}s waiting for {what}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def environ(changes):
+    """os.environ with changes applied (a value of None removes the
+    variable) for the duration of a with block, then as it was."""
+    saved = {k: os.environ.get(k) for k in changes}
+    try:
+        for k, v in changes.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def pid_gone(pid):

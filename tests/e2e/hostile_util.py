@@ -6,7 +6,7 @@ import signal
 import subprocess
 
 import harness
-from harness import Spool, SpoolTest, wait_for
+from harness import Spool, SpoolTest, environ, wait_for
 
 ASAN = "asan" in os.path.abspath(harness.BIN) or harness.SLOW > 1 or any(
     k in os.environ for k in ("ASAN_OPTIONS", "SPOOLRUN_ASAN"))
@@ -22,15 +22,8 @@ class HostileSpool(Spool):
     MARK=<spool's temp dir> in its environment."""
 
     def start(self, wait=True):
-        old = os.environ.get(MARK)
-        os.environ[MARK] = self.tmp
-        try:
+        with environ({MARK: self.tmp}):
             return super().start(wait)
-        finally:
-            if old is None:
-                del os.environ[MARK]
-            else:
-                os.environ[MARK] = old
 
     def check_alive(self):
         """Raises when the watcher has exited unasked; true otherwise."""

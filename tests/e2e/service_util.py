@@ -3,7 +3,7 @@ the JSON-lines event log and starting a watcher with extra environment."""
 import json
 import os
 
-from harness import schema_errors, wait_for
+from harness import environ, schema_errors, wait_for
 
 
 def read_events(path):
@@ -36,17 +36,5 @@ def wait_event(path, pred, timeout=10.0, what="an event"):
 
 def start_with_env(spool, env):
     """spool.start() with extra environment variables (None removes one)."""
-    saved = {k: os.environ.get(k) for k in env}
-    try:
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ(env):
         return spool.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -16,7 +16,7 @@ import os
 import shlex
 import time
 
-from harness import SLOW, wait_for
+from harness import SLOW, environ, wait_for
 from hostile_util import HostileTest, crash, lines, listdir, load
 
 HOOK = "SPOOLRUN_TEST_STALL_PUBLISH"
@@ -32,11 +32,8 @@ class PublishWindow(HostileTest):
         self.counter = os.path.join(self.spool.tmp, "runs")
 
     def start_stalled(self, step):
-        os.environ[HOOK] = f"{step}:{self.marker}"
-        try:
+        with environ({HOOK: f"{step}:{self.marker}"}):
             self.spool.start()
-        finally:
-            del os.environ[HOOK]
 
     def wait_stalled(self):
         self.spool.wait(lambda: os.path.exists(self.marker),

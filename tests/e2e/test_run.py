@@ -4,7 +4,7 @@ import os
 import re
 import socket
 
-from harness import SpoolTest, wait_for
+from harness import SpoolTest, environ, wait_for
 
 PY = "/usr/bin/python3"
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -12,17 +12,9 @@ RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 class Run(SpoolTest):
     def setUp(self):
-        saved = {k: os.environ.get(k) for k in ("SPOOLRUN_E2E_UNSET_ME", "SPOOLRUN_E2E_INHERITED")}
-        os.environ["SPOOLRUN_E2E_UNSET_ME"] = "present"
-        os.environ["SPOOLRUN_E2E_INHERITED"] = "yes"
-        try:
+        with environ({"SPOOLRUN_E2E_UNSET_ME": "present", "SPOOLRUN_E2E_INHERITED": "yes"}):
             super().setUp()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+
     def test_succeeding_task_fields(self):
         task = {"id": "ok-1", "command": ["echo", "hello"], "meta": {"k": [1, "x"]}, "format": 1}
         r = self.run_task(task)
