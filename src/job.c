@@ -664,12 +664,12 @@ static void start_run(const struct job_env *env, struct job *j)
 }
 
 /* True when this very file's result is already published (same stamp): the
- * bookkeeping the runner did not finish before it stopped is done now. */
+ * bookkeeping the runner did not finish before it stopped is done now.
+ * Called only when a result for its id exists. */
 static bool finish_if_published(const struct job_env *env, struct job *j)
 {
 	bool was_rejected = false;
-	if (!spool_result_exists(env->spool, j->rep.id) ||
-	    !already_published(env, j->rep.id, j->identity, &was_rejected))
+	if (!already_published(env, j->rep.id, j->identity, &was_rejected))
 		return false;
 	log_info("%s: result already published; finishing its bookkeeping", j->name);
 	if (was_rejected ? spool_keep_rejected(env->spool, j->name, j->kept, sizeof j->kept)
@@ -749,7 +749,8 @@ void job_begin(const struct job_env *env, struct job *j)
 		return;
 	}
 	bool ok = load_claimed(env, j, &e);
-	if (finish_if_published(env, j))
+	bool has_result = spool_result_exists(env->spool, j->rep.id);
+	if (has_result && finish_if_published(env, j))
 		return;
 	/* A retry holds its id (a new file with it was refused while it
 	 * waited), whatever was published meanwhile; a new or recovered file
@@ -760,7 +761,7 @@ void job_begin(const struct job_env *env, struct job *j)
 		in_use_error(j, &e);
 		j->publish_first = 2; /* ID.json stays the first task's */
 		ok = false;
-	} else if (ok && j->origin != JOB_RETRY && spool_result_exists(env->spool, j->rep.id)) {
+	} else if (ok && j->origin != JOB_RETRY && has_result) {
 		duplicate_error(env, j, &e);
 		ok = false;
 	}
