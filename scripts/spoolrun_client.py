@@ -813,6 +813,19 @@ def _print(result):
     return exit_code(result)
 
 
+
+# The command line's exit status for each failure, the first match winning
+# (a NoSpool is a FileNotFoundError, a SpoolTimeout an OSError).
+_EXIT_CODES = (
+    (SpoolTimeout, 3),
+    (InvalidTask, 65),
+    (IdTaken, 73),
+    (ResultRemoved, 66),
+    (FileNotFoundError, 66),
+    ((SpoolError, OSError, ValueError), 2),
+)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="spoolrun_client.py",
                                  description="Submit tasks to a spoolrun spool and wait for results.")
@@ -901,24 +914,10 @@ def main(argv=None):
     except TaskRejected as e:
         print(f"spoolrun_client: {e}", file=sys.stderr)
         return _print(e.result)
-    except SpoolTimeout as e:
-        print(f"spoolrun_client: {e}", file=sys.stderr)
-        return 3
-    except InvalidTask as e:
-        print(f"spoolrun_client: invalid task: {e}", file=sys.stderr)
-        return 65
-    except IdTaken as e:
-        print(f"spoolrun_client: {e}", file=sys.stderr)
-        return 73
-    except ResultRemoved as e:
-        print(f"spoolrun_client: {e}", file=sys.stderr)
-        return 66
-    except FileNotFoundError as e:
-        print(f"spoolrun_client: {e}", file=sys.stderr)
-        return 66
     except (SpoolError, OSError, ValueError) as e:
-        print(f"spoolrun_client: {e}", file=sys.stderr)
-        return 2
+        what = "invalid task: " if isinstance(e, InvalidTask) else ""
+        print(f"spoolrun_client: {what}{e}", file=sys.stderr)
+        return next(code for kinds, code in _EXIT_CODES if isinstance(e, kinds))
     return 2
 
 
