@@ -473,6 +473,20 @@ static int write_task(struct client *c, const char *name, const char *text, size
 	return EXIT_OK;
 }
 
+/* Says the id of a task just written as name (inode ino): on stderr with
+ * wait, so that stdout is the result alone (submit --wait | jq); then,
+ * with wait, waits for that file's result. */
+static int announce(struct client *c, const char *id, const char *name, ino_t ino, bool wait)
+{
+	FILE *out = wait ? stderr : stdout;
+	fprintf(out, "%s\n", id);
+	fflush(out);
+	if (!wait)
+		return EXIT_OK;
+	struct awaited a = { .id = id, .own_file = name, .own_ino = ino };
+	return wait_for_results(c, &a, 1, -1);
+}
+
 struct submit_opts {
 	json_t *task;      /* built from the options */
 	json_t *env;
@@ -719,14 +733,8 @@ static int submit(struct client *c, struct submit_opts *o, int argc, char **argv
 			report_invalid(c, &e, name, command_form ? NULL : argv[i]);
 			rc = EXIT_DATAERR;
 		} else if ((rc = refuse_taken(c, id)) == EXIT_OK &&
-			   (rc = write_task(c, name, text, len, &ino)) == EXIT_OK) {
-			/* With --wait, stdout is the result alone (submit --wait | jq). */
-			fprintf(o->wait ? stderr : stdout, "%s\n", id);
-			fflush(o->wait ? stderr : stdout);
-			struct awaited a = { .id = id, .own_file = name, .own_ino = ino };
-			if (o->wait)
-				rc = wait_for_results(c, &a, 1, -1);
-		}
+			   (rc = write_task(c, name, text, len, &ino)) == EXIT_OK)
+			rc = announce(c, id, name, ino, o->wait);
 		task_clear(&t);
 	}
 	free(text);
@@ -1344,13 +1352,8 @@ static int resubmit(struct client *c, const struct resubmit_opts *o, const char 
 	if (rc == EXIT_OK && task_parse(text, strlen(text), name, &c->cfg.task, &t, &e) < 0) {
 		say(c, "the task of %s is not valid: %s", id, e.message);
 		rc = EXIT_DATAERR;
-	} else if (rc == EXIT_OK && (rc = write_task(c, name, text, strlen(text), &ino)) == EXIT_OK) {
-		fprintf(o->wait ? stderr : stdout, "%s\n", new_id);
-		fflush(o->wait ? stderr : stdout);
-		struct awaited a = { .id = new_id, .own_file = name, .own_ino = ino };
-		if (o->wait)
-			rc = wait_for_results(c, &a, 1, -1);
-	}
+	} else if (rc == EXIT_OK && (rc = write_task(c, name, text, strlen(text), &ino)) == EXIT_OK)
+		rc = announce(c, new_id, name, ino, o->wait);
 	task_clear(&t);
 	free(text);
 	return rc;
